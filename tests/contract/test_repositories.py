@@ -1,0 +1,178 @@
+"""The repositories: memory fake and SQLite pass the same tests (house rule 7)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import pytest
+
+from tests.support.world import ManualClock
+from tuneyard.core.jobs import Hyperparameters, Job, Method, Progress, TaskType
+from tuneyard.core.ports import ApiKey
+from tuneyard.core.service import Ports
+from tuneyard.core.states import JobStatus as S
+
+
+def _job(ports: Ports, job_id: str, workspace: str = "ws", **changes: object) -> Job:
+    now = ports.clock.now()
+    job = Job(
+        id=job_id,
+        workspace_id=workspace,
+        display_name="n",
+        base_model="tiny-chat",
+        task_type=TaskType.GENERATION,
+        method=Method.LORA,
+        training_file_id="file-1",
+        hyperparameters=Hyperparameters(),
+        dialect="clova",
+        created_via="API",
+        status=S.CREATED,
+        progress=Progress(),
+        created_at=now,
+        updated_at=now,
+    )
+    return dataclasses.replace(job, **changes)  # type: ignore[arg-type]
+
+
+def test_add_get_round_trip(ports: Ports) -> None:
+    job = _job(ports, "aaaa0001", progress=Progress(data_rows=5, labels=["a", "b"]))
+    ports.jobs.add(job)
+    assert ports.jobs.get("aaaa0001") == job
+    assert ports.jobs.get("missing1") is None
+
+
+def test_transition_is_compare_and_set(ports: Ports) -> None:
+    ports.jobs.add(_job(ports, "aaaa0001"))
+    assert ports.jobs.transition("aaaa0001", S.CREATED, S.VALIDATING)
+    assert not ports.jobs.transition("aaaa0001", S.CREATED, S.VALIDATING)
+    assert ports.jobs.transition(
+        "aaaa0001", S.VALIDATING, S.FAILED, error_code="file.size", error_message="too big"
+    )
+    job = ports.jobs.get("aaaa0001")
+    assert job is not None
+    assert (job.status, job.error_code, job.error_message) == (S.FAILED, "file.size", "too big")
+
+
+def test_concurrent_transitions_have_one_winner(ports: Ports) -> None:
+    ports.jobs.add(_job(ports, "aaaa0001", status=S.QUEUED))
+    wins: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def attempt() -> None:
+        barrier.wait()
+        wins.append(ports.jobs.transition("aaaa0001", S.QUEUED, S.CANCELLED))
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wins.count(True) == 1
+
+
+def test_list_is_newest_first_per_workspace_and_hides_deleted(ports: Ports) -> None:
+    clock = ports.clock
+    assert isinstance(clock, ManualClock)
+    for i in range(5):
+        clock.advance(1)
+        ports.jobs.add(_job(ports, f"aaaa000{i}"))
+    ports.jobs.add(_job(ports, "bbbb0001", workspace="other"))
+    ports.jobs.mark_deleted("aaaa0004", clock.now())
+    page = ports.jobs.page("ws", offset=0, limit=2)
+    assert page.total == 4
+    assert [j.id for j in page.items] == ["aaaa0003", "aaaa0002"]
+    assert [j.id for j in ports.jobs.page("ws", offset=2, limit=2).items] == [
+        "aaaa0001",
+        "aaaa0000",
+    ]
+
+
+def test_claim_is_fifo_by_queue_time_and_takes_a_lease(ports: Ports) -> None:
+    clock = ports.clock
+    assert isinstance(clock, ManualClock)
+    now = clock.now()
+    ports.jobs.add(_job(ports, "late0001", status=S.QUEUED, queued_at=now.replace(minute=9)))
+    ports.jobs.add(_job(ports, "earl0001", status=S.QUEUED, queued_at=now.replace(minute=1)))
+    first = ports.jobs.claim_next("me", now, now.replace(minute=30))
+    assert first is not None and first.id == "earl0001"
+    assert first.status is S.RUNNING and first.attempts == 1
+    second = ports.jobs.claim_next("me", now, now.replace(minute=30))
+    assert second is not None and second.id == "late0001"
+    assert ports.jobs.claim_next("me", now, now) is None
+    assert ports.jobs.running_count() == 2
+
+
+def test_leases_expire_and_renew(ports: Ports) -> None:
+    clock = ports.clock
+    assert isinstance(clock, ManualClock)
+    now = clock.now()
+    ports.jobs.add(_job(ports, "aaaa0001", status=S.QUEUED, queued_at=now))
+    ports.jobs.claim_next("me", now, now.replace(minute=8))
+    assert ports.jobs.expired_leases(now.replace(minute=9))[0].id == "aaaa0001"
+    assert not ports.jobs.renew_lease("aaaa0001", "someone-else", now.replace(minute=20))
+    assert ports.jobs.renew_lease("aaaa0001", "me", now.replace(minute=20))
+    assert ports.jobs.expired_leases(now.replace(minute=9)) == []
+
+
+def test_progress_is_saved(ports: Ports) -> None:
+    ports.jobs.add(_job(ports, "aaaa0001"))
+    progress = Progress(step=3, total_steps=10, train_loss=1.25, labels=None, num_tokens=99)
+    ports.jobs.save_progress("aaaa0001", progress, ports.clock.now())
+    job = ports.jobs.get("aaaa0001")
+    assert job is not None and job.progress == progress
+
+
+def test_events_are_sequenced_per_job(ports: Ports) -> None:
+    now = ports.clock.now()
+    for i in range(3):
+        ports.events.append(
+            "aaaa0001", created_at=now, level="info", type="message", message=f"m{i}", data={"i": i}
+        )
+    ports.events.append("bbbb0001", created_at=now, level="info", type="message", message="x")
+    events = ports.events.list("aaaa0001")
+    assert [(e.seq, e.message, e.data) for e in events] == [
+        (1, "m0", {"i": 0}),
+        (2, "m1", {"i": 1}),
+        (3, "m2", {"i": 2}),
+    ]
+    assert [e.seq for e in ports.events.list("aaaa0001", after_seq=2)] == [3]
+
+
+def test_concurrent_event_appends_never_collide(ports: Ports) -> None:
+    now = ports.clock.now()
+
+    def append() -> None:
+        for _ in range(20):
+            ports.events.append("aaaa0001", created_at=now, level="info", type="m", message="x")
+
+    threads = [threading.Thread(target=append) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [e.seq for e in ports.events.list("aaaa0001", limit=1000)] == list(range(1, 81))
+
+
+def test_keys_by_hash(ports: Ports) -> None:
+    key = ApiKey(
+        id="k1",
+        workspace_id="ws",
+        key_prefix="nv-abcd",
+        key_hash="h" * 64,
+        created_at=ports.clock.now(),
+    )
+    ports.keys.add(key)
+    assert ports.keys.find_by_hash("h" * 64) == key
+    assert ports.keys.find_by_hash("x" * 64) is None
+
+
+@pytest.mark.parametrize("truncate", [False, True])
+def test_blob_put_keeps_at_most_limit_plus_one(ports: Ports, truncate: bool) -> None:
+    data = [b"a" * 600, b"b" * 600]
+    limit = 1000 if truncate else 5000
+    size, digest, truncated = ports.blobs.put("file-x", data, limit=limit)
+    assert truncated is truncate
+    assert size == (1001 if truncate else 1200)
+    assert ports.blobs.path("file-x").stat().st_size == size
+    assert len(digest) == 64

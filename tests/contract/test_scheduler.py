@@ -1,0 +1,207 @@
+"""Service + lifecycle + scheduler with the scripted executor, over memory and SQLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.world import World
+from tuneyard import errors
+from tuneyard.core.jobs import TaskType, TrainingSpec
+from tuneyard.core.service import ObjectSource, Ports, UploadSource
+from tuneyard.core.states import JobStatus as S
+from tuneyard.scheduler.executors.fake import FakeExecutor, successful_run
+
+
+@pytest.fixture
+def executor() -> FakeExecutor:
+    return FakeExecutor()
+
+
+@pytest.fixture
+def world(ports: Ports, tmp_path: Path, executor: FakeExecutor) -> World:
+    return World(ports, tmp_path, executor)
+
+
+def test_a_job_runs_to_success_with_live_progress(world: World, executor: FakeExecutor) -> None:
+    job = world.submit_sample()
+    assert job.status is S.CREATED
+    done = world.wait_status(job.id, S.SUCCEEDED)
+    spec, _ = executor.launched[0]
+    assert Path(spec.work_dir, "spec.json").is_file()
+    assert (
+        TrainingSpec.from_dict(
+            __import__("json").loads(Path(spec.work_dir, "spec.json").read_text())
+        )
+        == spec
+    )
+    p = done.progress
+    assert p.data_rows == 128  # from the validator, before any worker ran
+    assert (p.step, p.total_steps, p.epoch, p.total_epochs) == (4, 4, 2, 2)
+    assert p.num_tokens == 5000 and p.weights_saved is True and p.train_loss == 0.1
+    assert done.finished_at is not None and done.output_path
+    kinds = [e.type for e in world.ports.events.list(job.id, limit=1000)]
+    assert "metrics" in kinds and "status" in kinds
+
+
+def test_one_job_at_a_time_fifo(ports: Ports, tmp_path: Path) -> None:
+    executor = FakeExecutor(hold=True)
+    world = World(ports, tmp_path, executor)
+    first = world.submit_sample()
+    world.wait_status(first.id, S.RUNNING)
+    second = world.submit_sample()
+    world.wait_status(second.id, S.QUEUED)
+    for _ in range(5):
+        world.scheduler.tick()
+    assert len(executor.launched) == 1
+    executor.launched[0][1].release()
+    world.wait_status(first.id, S.SUCCEEDED)
+    world.wait_status(second.id, S.RUNNING)
+    executor.launched[1][1].release()
+    world.wait_status(second.id, S.SUCCEEDED)
+
+
+def test_cancel_stops_the_worker(ports: Ports, tmp_path: Path) -> None:
+    executor = FakeExecutor(hold=True)
+    world = World(ports, tmp_path, executor)
+    job = world.submit_sample()
+    world.wait_status(job.id, S.RUNNING)
+    assert world.service.cancel_job("ws", job.id).status is S.CANCELLING
+    world.wait_status(job.id, S.CANCELLED)
+    assert executor.launched[0][1].terminated
+    with pytest.raises(errors.InvalidTransition):
+        world.service.cancel_job("ws", job.id)
+
+
+def test_cancel_before_running_never_launches(world: World, executor: FakeExecutor) -> None:
+    job = world.submit_sample()
+    assert world.service.cancel_job("ws", job.id).status is S.CANCELLED
+    for _ in range(5):
+        world.scheduler.tick()
+    assert executor.launched == []
+
+
+def test_delete_of_a_running_job_cancels_and_purges(ports: Ports, tmp_path: Path) -> None:
+    executor = FakeExecutor(hold=True)
+    world = World(ports, tmp_path, executor)
+    job = world.submit_sample()
+    world.wait_status(job.id, S.RUNNING)
+    world.service.delete_job("ws", job.id)
+    with pytest.raises(errors.JobNotFound):
+        world.service.get_job("ws", job.id)
+    world.wait_status(job.id, S.CANCELLED)
+    world.scheduler.stop(timeout=2)
+    assert not world.service.job_dir(job.id).exists()
+
+
+def test_a_worker_that_dies_silently_fails_the_job(ports: Ports, tmp_path: Path) -> None:
+    def crash(spec: TrainingSpec) -> list[dict[str, Any]]:
+        return successful_run(spec)[:3]
+
+    world = World(ports, tmp_path, FakeExecutor(crash))
+    job = world.submit_sample()
+    done = world.wait_status(job.id, S.FAILED)
+    assert done.error_code == "train.unknown"
+    assert "exited with status 0" in (done.error_message or "")
+    assert done.progress.weights_saved is False
+
+
+def test_a_worker_failure_keeps_its_reason(ports: Ports, tmp_path: Path) -> None:
+    def fail(spec: TrainingSpec) -> list[dict[str, Any]]:
+        return [{"event": "failed", "code": "train.unknown", "message": "CUDA out of memory"}]
+
+    world = World(ports, tmp_path, FakeExecutor(fail))
+    done = world.wait_status(world.submit_sample().id, S.FAILED)
+    assert (done.error_code, done.error_message) == ("train.unknown", "CUDA out of memory")
+
+
+def test_stop_requeues_running_jobs(ports: Ports, tmp_path: Path) -> None:
+    executor = FakeExecutor(hold=True)
+    world = World(ports, tmp_path, executor)
+    job = world.submit_sample()
+    world.wait_status(job.id, S.RUNNING)
+    world.scheduler.stop(timeout=5)
+    stopped = world.ports.jobs.get(job.id)
+    assert stopped is not None and stopped.status is S.QUEUED
+    restarted = World(ports, tmp_path, FakeExecutor())
+    restarted.wait_status(job.id, S.SUCCEEDED)
+
+
+def test_expired_leases_are_requeued_then_failed(ports: Ports, tmp_path: Path) -> None:
+    world = World(ports, tmp_path, FakeExecutor())
+    job = world.submit_sample()
+    world.lifecycle.validate(job)  # queue it without ticking (a tick would claim it)
+    clock = ports.clock
+    for attempt in range(1, 4):
+        now = clock.now()
+        claimed = ports.jobs.claim_next("dead-scheduler", now, now)  # lease already over
+        assert claimed is not None and claimed.attempts == attempt
+        clock.advance(1)  # type: ignore[attr-defined]
+        world.scheduler._reap()
+    failed = ports.jobs.get(job.id)
+    assert failed is not None and failed.status is S.FAILED
+    assert "gave up after 3 attempts" in (failed.error_message or "")
+
+
+def test_a_bad_dataset_fails_before_any_compute(world: World, executor: FakeExecutor) -> None:
+    bad = b"System_Prompt,C_ID,T_ID,Text\nhi,0,0,hello\n"
+    job = world.service.submit_job(world.spec(), UploadSource("bad.csv", [bad]))
+    done = world.wait_status(job.id, S.FAILED)
+    assert done.error_code == "file.format"
+    assert (done.error_message or "").startswith(
+        "Invalid dataset: required field empty. Completion"
+    )
+    assert executor.launched == []
+    issues = [
+        e for e in world.ports.events.list(job.id) if e.level == "error" and e.type == "message"
+    ]
+    assert len(issues) >= 2  # missing column and too few rows, both listed
+
+
+def test_missing_object_storage_file_fails_the_task(world: World) -> None:
+    source = ObjectSource(bucket="b", path="no/such.csv", access_key="a", secret_key="s")
+    job = world.service.submit_job(world.spec(), source)
+    assert job.status is S.FAILED and job.error_code == "File not found"
+
+
+def test_object_storage_dataset_is_imported(world: World, tmp_path: Path) -> None:
+    target = tmp_path / "object-storage" / "bucket" / "data" / "train.csv"
+    target.parent.mkdir(parents=True)
+    target.write_bytes((Path(__file__).parents[2] / "examples/clova-generation.csv").read_bytes())
+    source = ObjectSource(bucket="bucket", path="data/train.csv", access_key="a", secret_key="s")
+    job = world.service.submit_job(world.spec(), source)
+    world.wait_status(job.id, S.SUCCEEDED)
+
+
+def test_object_storage_path_cannot_escape(world: World, tmp_path: Path) -> None:
+    (tmp_path / "secret.csv").write_text("x")
+    source = ObjectSource(bucket="b", path="../../secret.csv", access_key="a", secret_key="s")
+    assert world.service.submit_job(world.spec(), source).error_code == "File not found"
+
+
+def test_workspaces_are_isolated(world: World) -> None:
+    job = world.submit_sample("ws")
+    with pytest.raises(errors.JobNotFound):
+        world.service.get_job("other", job.id)
+    with pytest.raises(errors.JobNotFound):
+        world.service.delete_job("other", job.id)
+    assert world.service.list_jobs("other", offset=0, limit=10).total == 0
+
+
+def test_unknown_model_and_wrong_task_type_are_refused(world: World) -> None:
+    source = UploadSource("x.csv", [b""])
+    with pytest.raises(errors.ModelNotFound):
+        world.service.submit_job(world.spec(base_model="HCX-003"), source)
+    with pytest.raises(errors.UnsupportedFeature, match="GENERATION, not CLASSIFICATION"):
+        world.service.submit_job(world.spec(task_type=TaskType.CLASSIFICATION), source)
+
+
+def test_keys_authenticate_to_their_workspace(world: World) -> None:
+    key = world.service.create_key("team-a")
+    assert world.service.authenticate(key) == "team-a"
+    with pytest.raises(errors.InvalidCredentials):
+        world.service.authenticate(key + "0")
+    with pytest.raises(errors.Unauthenticated):
+        world.service.authenticate(None)

@@ -1,0 +1,43 @@
+"""Golden request/response files: `UPDATE_GOLDEN=1 pytest …` rewrites them; review the diff."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+GOLDEN = Path(__file__).resolve().parents[1] / "dialects" / "golden"
+
+_VOLATILE = [
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0900"), "<datetime>"),
+    (re.compile(r"^\d{6}-\d{6}$"), "<timestamp-name>"),
+]
+
+
+def normalise(value: Any, ids: dict[str, str]) -> Any:
+    """Replace ids and times by stable placeholders so files compare across runs."""
+    if isinstance(value, dict):
+        return {k: normalise(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalise(v, ids) for v in value]
+    if isinstance(value, str):
+        if value in ids:
+            return ids[value]
+        for pattern, placeholder in _VOLATILE:
+            if pattern.search(value):
+                return pattern.sub(placeholder, value)
+    return value
+
+
+def check(name: str, exchange: dict[str, Any]) -> None:
+    """Compare an exchange with `golden/<name>.json` (or write it under UPDATE_GOLDEN=1)."""
+    path = GOLDEN / f"{name}.json"
+    text = json.dumps(exchange, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return
+    assert path.exists(), f"missing golden file {path}; run with UPDATE_GOLDEN=1 and review it"
+    assert json.loads(text) == json.loads(path.read_text(encoding="utf-8")), f"differs: {path}"

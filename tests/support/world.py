@@ -1,0 +1,136 @@
+"""A tuneyard runtime for tests: memory or SQLite repositories, real files, a fake executor."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tuneyard.basemodels import catalog
+from tuneyard.core.jobs import Hyperparameters, Job, JobSpec, Method, TaskType
+from tuneyard.core.lifecycle import Lifecycle
+from tuneyard.core.ports import Executor
+from tuneyard.core.service import Ports, Service
+from tuneyard.core.states import JobStatus
+from tuneyard.datasets.report import Limits
+from tuneyard.scheduler.scheduler import Scheduler
+from tuneyard.storage import blobs, database, memory, objects, sql
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+class ManualClock:
+    """A clock tests move by hand."""
+
+    def __init__(self) -> None:
+        self.current = dt.datetime(2026, 11, 23, 4, 7, 6, tzinfo=dt.UTC)
+
+    def now(self) -> dt.datetime:
+        """The current fake time."""
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self.current += dt.timedelta(seconds=seconds)
+
+
+def make_ports(backend: str, root: Path, clock: object | None = None) -> Ports:
+    """Ports over the memory fakes or a fresh SQLite database under `root`."""
+    clock = clock or ManualClock()
+    if backend == "memory":
+        repos: tuple[object, ...] = (
+            memory.MemoryJobs(),
+            memory.MemoryFiles(),
+            memory.MemoryKeys(),
+            memory.MemoryEvents(),
+        )
+    else:
+        engine = database.connect(f"sqlite:///{root / 'test.db'}")
+        database.migrate(engine)
+        repos = (
+            sql.SqlJobs(engine),
+            sql.SqlFiles(engine),
+            sql.SqlKeys(engine),
+            sql.SqlEvents(engine),
+        )
+    jobs, files, keys, events = repos
+    return Ports(
+        jobs=jobs,  # type: ignore[arg-type]
+        files=files,  # type: ignore[arg-type]
+        keys=keys,  # type: ignore[arg-type]
+        events=events,  # type: ignore[arg-type]
+        blobs=blobs.LocalBlobStore(root / "blobs"),
+        objects=objects.LocalObjectStorage(root / "object-storage"),
+        catalog=catalog.load(root),
+        clock=clock,  # type: ignore[arg-type]
+    )
+
+
+class World:
+    """Service, lifecycle and scheduler over one set of ports."""
+
+    def __init__(
+        self,
+        ports: Ports,
+        root: Path,
+        executor: Executor,
+        *,
+        max_running: int = 1,
+        min_rows: int = 100,
+    ) -> None:
+        self.ports = ports
+        self.service = Service(ports, data_dir=root, max_dataset_bytes=10_000_000)
+        self.lifecycle = Lifecycle(
+            self.service, limits=Limits(max_bytes=10_000_000, min_rows=min_rows)
+        )
+        self.scheduler = Scheduler(
+            self.lifecycle,
+            executor,
+            max_running=max_running,
+            lease_seconds=15,
+            poll_seconds=0.05,
+        )
+
+    def spec(self, workspace: str = "ws", **changes: object) -> JobSpec:
+        """A CLOVA-style generation spec on tiny-chat."""
+        fields: dict[str, object] = dict(
+            workspace_id=workspace,
+            display_name="job",
+            base_model="tiny-chat",
+            task_type=TaskType.GENERATION,
+            method=Method.LORA,
+            hyperparameters=Hyperparameters(n_epochs=2),
+            dialect="clova",
+        )
+        fields.update(changes)
+        return JobSpec(**fields)  # type: ignore[arg-type]
+
+    def submit_sample(self, workspace: str = "ws") -> Job:
+        """Upload the sample generation CSV and create a job on it."""
+        from tuneyard.core.service import UploadSource
+
+        data = (EXAMPLES / "clova-generation.csv").read_bytes()
+        clock = self.ports.clock
+        if isinstance(clock, ManualClock):
+            clock.advance(1)  # distinct creation times, as real submissions have
+        return self.service.submit_job(
+            self.spec(workspace), UploadSource(filename="train.csv", chunks=[data])
+        )
+
+    def wait_for(self, job_id: str, done: Callable[[Job], bool], *, timeout: float = 10.0) -> Job:
+        """Tick the scheduler until `done(job)` holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.scheduler.tick()
+            job = self.ports.jobs.get(job_id)
+            assert job is not None
+            if done(job):
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job stuck in {job.status}: {job}")
+            time.sleep(0.02)
+
+    def wait_status(self, job_id: str, status: JobStatus, timeout: float = 10.0) -> Job:
+        """Tick until the job reaches `status`."""
+        return self.wait_for(job_id, lambda j: j.status is status, timeout=timeout)

@@ -1,0 +1,412 @@
+"""The training worker: loss masking, tiny seeded runs, saved outputs, and the process protocol."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import transformers
+
+from tuneyard.basemodels import minilm, tinychat
+from tuneyard.core import jobs, progress
+from tuneyard.datasets.examples import Example, Message
+from tuneyard.trainer import data, model, recipe, report
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PEFT_DEPRECATION = "ignore:.*is_gradient_checkpointing:FutureWarning"
+
+
+def conversation(i: int) -> Example:
+    a, b = i % 7, i % 5
+    return Example(
+        (
+            Message("system", "You add numbers."),
+            Message("user", f"{a}+{b}?"),
+            Message("assistant", f"{a + b}"),
+            Message("user", "Again, louder."),
+            Message("assistant", f"{a + b}!"),
+        )
+    )
+
+
+def review(i: int) -> Example:
+    good = i % 2 == 0
+    text = f"I {'loved' if good else 'hated'} item {i}, it was {'great' if good else 'awful'}."
+    return Example((Message("user", text),), label="positive" if good else "negative")
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tinychat.ensure_built(tmp_path_factory.mktemp("models") / "tiny-chat")
+
+
+@pytest.fixture(scope="module")
+def tiny_tokenizer(tiny_dir: Path) -> Any:
+    return model.load_tokenizer(tiny_dir)
+
+
+def make_spec(
+    out: Path,
+    *,
+    base: jobs.BaseModelRef,
+    task_type: jobs.TaskType = jobs.TaskType.GENERATION,
+    method: jobs.Method = jobs.Method.LORA,
+    dataset: Path | None = None,
+    **hyperparameters: Any,
+) -> jobs.TrainingSpec:
+    settings = {"n_epochs": 2, "batch_size": 4, "max_seq_len": 48, "learning_rate": 1e-2}
+    settings.update(hyperparameters)
+    return jobs.TrainingSpec(
+        job_id="job-1",
+        task_type=task_type,
+        method=method,
+        base_model=base,
+        dataset_path=str(dataset or out.parent / "unused.jsonl"),
+        dataset_filename="train.jsonl",
+        hyperparameters=jobs.Hyperparameters(**settings),
+        output_dir=str(out),
+        work_dir=str(out.parent),
+    )
+
+
+@dataclasses.dataclass
+class Run:
+    events: list[dict[str, Any]]
+    net: torch.nn.Module
+    before: dict[str, torch.Tensor]
+    out: Path
+
+    def named(self, event: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["event"] == event]
+
+
+def run_in_process(spec: jobs.TrainingSpec, examples: Sequence[Example]) -> Run:
+    """Run the recipe on `examples`, capturing the model it builds and its starting weights."""
+    captured: dict[str, Any] = {}
+    real_build = model.build
+
+    def build(*args: Any, **kwargs: Any) -> torch.nn.Module:
+        net = real_build(*args, **kwargs)
+        captured["net"] = net
+        captured["before"] = {n: p.detach().clone() for n, p in net.named_parameters()}
+        return net
+
+    stream = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(data, "load_examples", lambda spec: list(examples))
+        patch.setattr(model, "build", build)
+        recipe.run(spec, report.Reporter(stream), lambda: False)
+    events = [progress.decode(line) for line in stream.getvalue().splitlines()]
+    assert all(e is not None for e in events)
+    return Run([e for e in events if e], captured["net"], captured["before"], Path(spec.output_dir))
+
+
+@pytest.fixture(scope="module")
+def lora_run(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    base = jobs.BaseModelRef("tiny-chat", "tiny-chat", str(tiny_dir))
+    out = tmp_path_factory.mktemp("lora") / "out"
+    return run_in_process(make_spec(out, base=base), [conversation(i) for i in range(24)])
+
+
+# --- tokenising ----------------------------------------------------------------------------
+
+
+def test_labels_cover_only_assistant_turns(tiny_tokenizer: Any) -> None:
+    (feature,) = data.tokenise_generation([conversation(3)], tiny_tokenizer, max_seq_len=512)
+    assert isinstance(feature.labels, list)
+    learned = [t for t, label in zip(feature.input_ids, feature.labels, strict=True) if label >= 0]
+    ignored = [t for t, label in zip(feature.input_ids, feature.labels, strict=True) if label < 0]
+    assert tiny_tokenizer.decode(learned) == "6<|end|>6!<|end|>"
+    assert tiny_tokenizer.decode(ignored) == (
+        "<|system|>You add numbers.<|end|><|user|>3+3?<|end|><|assistant|>"
+        "<|user|>Again, louder.<|end|><|assistant|>"
+    )
+    assert all(
+        label in (t, data.IGNORE_INDEX)
+        for t, label in zip(feature.input_ids, feature.labels, strict=True)
+    )
+
+
+def test_truncation_drops_the_prompt_first(tiny_tokenizer: Any) -> None:
+    long = Example((Message("user", "x" * 100), Message("assistant", "answer")))
+    (feature,) = data.tokenise_generation([long], tiny_tokenizer, max_seq_len=16)
+    assert len(feature.input_ids) == 16
+    assert tiny_tokenizer.decode(feature.input_ids).endswith("<|assistant|>answer<|end|>")
+
+
+def test_classification_maps_sorted_labels(tiny_tokenizer: Any) -> None:
+    examples = [review(i) for i in range(4)]
+    labels = data.label_names(examples)
+    features = data.tokenise_classification(examples, tiny_tokenizer, 16, labels)
+    assert labels == ["negative", "positive"]
+    assert [f.labels for f in features] == [1, 0, 1, 0]
+    assert all(len(f.input_ids) <= 16 for f in features)
+
+
+def test_collate_pads_to_the_longest() -> None:
+    batch = [data.Feature([1, 2, 3], [-100, 2, 3]), data.Feature([4], [4])]
+    tensors = data.collate(batch, pad_id=0)
+    assert tensors["input_ids"].tolist() == [[1, 2, 3], [4, 0, 0]]
+    assert tensors["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert tensors["labels"].tolist() == [[-100, 2, 3], [4, -100, -100]]
+
+
+def test_steps_count_accumulated_batches() -> None:
+    assert data.steps_per_epoch(24, 4, 1) == 6
+    assert data.steps_per_epoch(25, 4, 2) == 4
+
+
+# --- reporting -----------------------------------------------------------------------------
+
+
+def test_estimate_waits_for_a_steady_rate_then_uses_epochs() -> None:
+    def estimate(steps: int, elapsed: float, durations: list[float]) -> int | None:
+        return report.estimate_time_s(
+            steps_done=steps,
+            elapsed_s=elapsed,
+            steps_per_epoch=100,
+            total_epochs=2,
+            epoch_durations=durations,
+        )
+
+    assert estimate(2, 1.0, []) is None
+    assert estimate(9, 4.5, []) is None  # under 5% of 200 steps
+    assert estimate(10, 5.0, []) == 100
+    assert estimate(150, 80.0, [60.0]) == 120
+
+
+def test_progress_is_throttled_but_the_last_step_is_reported() -> None:
+    now = [0.0]
+    stream = io.StringIO()
+    reporter = report.Reporter(stream, clock=lambda: now[0])
+    reporter.start(steps_per_epoch=5, total_epochs=1)
+    for step in range(1, 6):
+        now[0] += 0.2
+        reporter.step(step, 1, torch.tensor(2.0), tokens=10)
+    steps = [json.loads(line)["step"] for line in stream.getvalue().splitlines()]
+    assert steps == [1, 4, 5]
+    assert json.loads(stream.getvalue().splitlines()[-1])["trained_tokens"] == 50
+
+
+# --- tiny seeded runs ----------------------------------------------------------------------
+
+
+def test_lora_run_reports_in_protocol_order(lora_run: Run) -> None:
+    names = [e["event"] for e in lora_run.events]
+    assert names[:3] == ["preparing", "preparing", "data"]
+    assert names[-2:] == ["saved", "succeeded"]
+    (data_event,) = lora_run.named("data")
+    assert data_event["rows"] == 48 and data_event["conversations"] == 24
+    assert data_event["total_steps"] == 12 and data_event["labels"] is None
+    assert lora_run.named("progress")[-1]["step"] == 12
+    assert lora_run.named("succeeded")[0]["trained_tokens"] == 2 * data_event["tokens"]
+
+
+def test_lora_run_lowers_the_loss(lora_run: Run) -> None:
+    first, second = (e["loss"] for e in lora_run.named("epoch"))
+    assert second < first
+
+
+def test_lora_run_trains_adapters_and_freezes_the_base(lora_run: Run) -> None:
+    params = dict(lora_run.net.named_parameters())
+    trainable = [n for n, p in params.items() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    for name, param in params.items():
+        changed = not torch.equal(param.detach(), lora_run.before[name])
+        assert changed == param.requires_grad, name
+
+
+@pytest.mark.filterwarnings(PEFT_DEPRECATION)
+def test_saved_adapter_loads_and_generates(lora_run: Run, tiny_dir: Path) -> None:
+    import peft
+
+    assert (lora_run.out / "adapter_config.json").is_file()
+    assert (lora_run.out / "adapter_model.safetensors").is_file()
+    manifest = json.loads((lora_run.out / model.MANIFEST).read_text())
+    assert manifest["base_model"] == "tiny-chat" and manifest["method"] == "lora"
+    base = transformers.AutoModelForCausalLM.from_pretrained(tiny_dir)
+    tuned = peft.PeftModel.from_pretrained(base, lora_run.out).eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(lora_run.out)
+    inputs = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "2+2?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    lora_run.net.eval()
+    with torch.no_grad():
+        assert torch.allclose(tuned(**inputs).logits, lora_run.net(**inputs).logits, atol=1e-5)
+        out = tuned.generate(**inputs, max_new_tokens=4, do_sample=False)
+    assert out.shape[1] > inputs["input_ids"].shape[1]
+
+
+def test_full_run_saves_a_whole_model(tiny_dir: Path, tmp_path: Path) -> None:
+    base = jobs.BaseModelRef("tiny-chat", "tiny-chat", str(tiny_dir))
+    spec = make_spec(tmp_path / "out", base=base, method=jobs.Method.FULL, n_epochs=1)
+    run = run_in_process(spec, [conversation(i) for i in range(8)])
+    assert run.named("saved")[0]["format"] == "full"
+    assert all(p.requires_grad for p in run.net.parameters())
+    reloaded = transformers.AutoModelForCausalLM.from_pretrained(run.out)
+    original = transformers.AutoModelForCausalLM.from_pretrained(tiny_dir)
+    name = "model.layers.0.mlp.up_proj.weight"
+    assert not torch.equal(reloaded.state_dict()[name], original.state_dict()[name])
+    assert not list(tmp_path.glob("out.tmp-*"))
+
+
+@pytest.mark.filterwarnings(PEFT_DEPRECATION)
+def test_classification_with_minilm_saves_and_reloads(tmp_path: Path) -> None:
+    import peft
+
+    base = jobs.BaseModelRef("minilm-l6", "minilm-l6", None)
+    spec = make_spec(
+        tmp_path / "out",
+        base=base,
+        task_type=jobs.TaskType.CLASSIFICATION,
+        n_epochs=1,
+        max_seq_len=16,
+        learning_rate=5e-3,
+    )
+    run = run_in_process(spec, [review(i) for i in range(40)])
+    assert run.named("data")[0]["labels"] == ["negative", "positive"]
+    assert run.named("saved")[0]["format"] == "peft"
+    assert json.loads((run.out / model.MANIFEST).read_text())["labels"] == ["negative", "positive"]
+    classifier = transformers.AutoModelForSequenceClassification.from_pretrained(
+        minilm.model_dir(), num_labels=2
+    )
+    tuned = peft.PeftModel.from_pretrained(classifier, run.out).eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(run.out)
+    inputs = tokenizer(["I loved item 99, it was great."], return_tensors="pt")
+    run.net.eval()
+    with torch.no_grad():
+        assert torch.allclose(tuned(**inputs).logits, run.net(**inputs).logits, atol=1e-5)
+
+
+# --- the worker process --------------------------------------------------------------------
+
+
+def write_clova_jsonl(path: Path, conversations: int) -> Path:
+    with path.open("w", encoding="utf-8") as handle:
+        for c_id in range(conversations):
+            for t_id in range(2):
+                row = {
+                    "System_Prompt": "You add numbers.",
+                    "C_ID": c_id,
+                    "T_ID": t_id,
+                    "Text": f"{c_id % 7}+{t_id}?",
+                    "Completion": str(c_id % 7 + t_id),
+                }
+                handle.write(json.dumps(row) + "\n")
+    return path
+
+
+@dataclasses.dataclass
+class Worker:
+    process: subprocess.Popen[str]
+    stderr: Path
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            event = progress.decode(line)
+            assert event is not None, f"not a protocol line on stdout: {line!r}"
+            yield event
+
+    def describe(self) -> str:
+        return self.stderr.read_text(encoding="utf-8", errors="replace")[-3000:]
+
+
+@contextlib.contextmanager
+def worker_for(spec: jobs.TrainingSpec, tmp_path: Path) -> Iterator[Worker]:
+    """`python -m tuneyard.trainer spec.json` as a child process, killed if still running."""
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(spec.to_dict()), encoding="utf-8")
+    stderr = tmp_path / "stderr.txt"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT)}
+    with (
+        stderr.open("w") as stderr_file,
+        subprocess.Popen(
+            [sys.executable, "-m", "tuneyard.trainer", str(spec_path)],
+            stdout=subprocess.PIPE,
+            stderr=stderr_file,
+            text=True,
+            cwd=REPO_ROOT,
+            env=env,
+        ) as process,
+    ):
+        try:
+            yield Worker(process, stderr)
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+@pytest.mark.integration
+def test_worker_runs_a_job_to_success(tiny_dir: Path, tmp_path: Path) -> None:
+    base = jobs.BaseModelRef("tiny-chat", "tiny-chat", str(tiny_dir))
+    dataset = write_clova_jsonl(tmp_path / "train.jsonl", conversations=50)
+    spec = make_spec(tmp_path / "out", base=base, dataset=dataset)
+    with worker_for(spec, tmp_path) as worker:
+        names = [e["event"] for e in worker.events()]
+        assert worker.process.wait(timeout=60) == progress.EXIT_OK, worker.describe()
+    first_progress = names.index("progress")
+    assert set(names[: names.index("data")]) == {"preparing"}
+    assert names.index("data") < first_progress < names.index("saved")
+    assert names[-2:] == ["saved", "succeeded"]
+    assert names.count("epoch") == 2
+    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.integration
+def test_worker_stops_on_sigterm_without_output(tiny_dir: Path, tmp_path: Path) -> None:
+    base = jobs.BaseModelRef("tiny-chat", "tiny-chat", str(tiny_dir))
+    dataset = write_clova_jsonl(tmp_path / "train.jsonl", conversations=50)
+    spec = make_spec(
+        tmp_path / "out", base=base, dataset=dataset, method=jobs.Method.FULL, n_epochs=100
+    )
+    with worker_for(spec, tmp_path) as worker:
+        events = worker.events()
+        started = next(e for e in events if e["event"] in ("progress", "failed"))
+        assert started["event"] == "progress", worker.describe()
+        signalled = time.monotonic()
+        worker.process.send_signal(signal.SIGTERM)
+        rest = list(events)
+        assert rest[-1]["event"] == "cancelled" and rest[-1]["step"] >= 1, worker.describe()
+        assert worker.process.wait(timeout=30) == progress.EXIT_CANCELLED
+        assert time.monotonic() - signalled < 2.0  # the brief's bound is 1 s; slack for CI
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob("out.*"))
+
+
+@pytest.mark.integration
+def test_worker_fails_on_a_missing_base_model(tmp_path: Path) -> None:
+    base = jobs.BaseModelRef("mine", "path", str(tmp_path / "no-such-model"))
+    with worker_for(make_spec(tmp_path / "out", base=base), tmp_path) as worker:
+        events = list(worker.events())
+        assert worker.process.wait(timeout=60) == progress.EXIT_FAILED
+    assert events[-1]["event"] == "failed"
+    assert events[-1]["code"] == "train.unknown"
+    assert events[-1]["message"].startswith("FileNotFoundError: base model mine")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.integration
+def test_worker_reports_an_invalid_training_file(tiny_dir: Path, tmp_path: Path) -> None:
+    base = jobs.BaseModelRef("tiny-chat", "tiny-chat", str(tiny_dir))
+    dataset = write_clova_jsonl(tmp_path / "train.jsonl", conversations=3)
+    with worker_for(make_spec(tmp_path / "out", base=base, dataset=dataset), tmp_path) as worker:
+        events = list(worker.events())
+        assert worker.process.wait(timeout=60) == progress.EXIT_FAILED
+    assert events[-1]["event"] == "failed" and events[-1]["code"] == "file.format"
+    assert "100 rows" in events[-1]["message"]

@@ -1,0 +1,1 @@
+"""The HTTP edge: the FastAPI app, tuneyard's native API and the vendor dialects."""

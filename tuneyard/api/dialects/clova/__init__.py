@@ -1,0 +1,1 @@
+"""NAVER CLOVA Studio tuning API v2 (`/tuning/v2/tasks`), spec §1."""

@@ -1,0 +1,27 @@
+"""The one table from domain errors to HTTP status and neutral code; dialects render envelopes."""
+
+from __future__ import annotations
+
+from tuneyard import errors
+
+__all__ = ["classify"]
+
+_TABLE: list[tuple[type[errors.TuneyardError], int, str]] = [
+    (errors.ModelNotFound, 400, "model_not_found"),
+    (errors.UnsupportedFeature, 400, "unsupported"),
+    (errors.InvalidRequest, 400, "validation"),
+    (errors.InvalidCredentials, 401, "invalid_credentials"),
+    (errors.Unauthenticated, 401, "unauthenticated"),
+    (errors.NotFound, 404, "not_found"),
+    (errors.InvalidTransition, 400, "wrong_state"),
+    (errors.Conflict, 409, "conflict"),
+    (errors.StorageError, 500, "internal"),
+]
+
+
+def classify(exc: errors.TuneyardError) -> tuple[int, str]:
+    """(HTTP status, neutral code) for a domain error; the first matching row wins."""
+    for kind, status, code in _TABLE:
+        if isinstance(exc, kind):
+            return status, code
+    return 500, "internal"

@@ -1,0 +1,1 @@
+"""tuneyard's own API: health, the model catalogue, job timelines."""

@@ -1,0 +1,1 @@
+"""The `tuneyard` command line."""

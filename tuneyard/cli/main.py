@@ -1,0 +1,174 @@
+"""`tuneyard serve | keys create | models list`: argument parsing and the CLI's error edge."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from tuneyard import __version__, errors, runtime
+from tuneyard.settings import Settings
+
+__all__ = ["main"]
+
+
+def _data_dir_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        help="database, files, job outputs and built models (env TUNEYARD_DATA_DIR; "
+        "default ./tuneyard-data)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tuneyard", description="Self-hosted LLM fine-tuning that speaks the vendors' APIs."
+    )
+    parser.add_argument("--version", action="version", version=f"tuneyard {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the API server, the scheduler and workers")
+    serve.add_argument("--host", help="address to listen on (env TUNEYARD_HOST; 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (env TUNEYARD_PORT; default 8000)")
+    _data_dir_flag(serve)
+    serve.add_argument(
+        "--max-running-jobs",
+        type=int,
+        help="jobs that train at once; the rest queue FIFO (env TUNEYARD_MAX_RUNNING_JOBS; 1)",
+    )
+    serve.add_argument(
+        "--database-url",
+        help="SQLAlchemy URL (env TUNEYARD_DATABASE_URL; default SQLite in the data dir)",
+    )
+    serve.add_argument(
+        "--max-dataset-bytes",
+        type=int,
+        help="largest dataset file (env TUNEYARD_MAX_DATASET_BYTES; default 1000000000)",
+    )
+    serve.add_argument(
+        "--object-storage-endpoint",
+        help="S3-compatible endpoint for CLOVA Object Storage datasets (env "
+        "TUNEYARD_OBJECT_STORAGE_ENDPOINT; default: <data-dir>/object-storage/<bucket>/<path>)",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="env TUNEYARD_LOG_LEVEL; default info",
+    )
+
+    keys = commands.add_parser("keys", help="manage API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = key_commands.add_parser(
+        "create", help="create a key; prints it as the only line on stdout (shown once)"
+    )
+    create.add_argument("--workspace", default="default", help="workspace the key belongs to")
+    _data_dir_flag(create)
+
+    models = commands.add_parser("models", help="base models")
+    model_commands = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    listing = model_commands.add_parser("list", help="list the base models jobs can name")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    _data_dir_flag(listing)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    names = (
+        "host",
+        "port",
+        "data_dir",
+        "max_running_jobs",
+        "database_url",
+        "max_dataset_bytes",
+        "object_storage_endpoint",
+        "log_level",
+    )
+    return Settings.load({name: getattr(args, name, None) for name in names})
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from tuneyard.api.app import create_app
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    live = runtime.build(settings)
+    app = create_app(settings, live.service)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            lifespan="off",
+        )
+    )
+    # uvicorn shuts HTTP down gracefully, then re-raises the signal it caught: make SIGTERM
+    # (systemd, docker stop) take the same path as Ctrl-C so the workers are always stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
+    live.scheduler.start()
+    logging.getLogger("tuneyard").info(
+        "tuneyard %s serving on http://%s:%d (data dir %s)",
+        __version__,
+        settings.host,
+        settings.port,
+        settings.data_dir.resolve(),
+    )
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        logging.getLogger("tuneyard").info("stopping workers; running jobs will run again")
+        live.scheduler.stop()
+    return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _models(settings: Settings, as_json: bool) -> int:
+    from tuneyard.basemodels import catalog
+
+    models = catalog.load(settings.data_dir).all()
+    rows: list[dict[str, Any]] = [
+        {
+            "name": m.name,
+            "task_types": [t.value.upper() for t in m.task_types],
+            "source": m.source,
+            "description": m.description,
+        }
+        for m in models
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for row in rows:
+        kinds = ",".join(row["task_types"])
+        print(f"{row['name']:<{width}}  {kinds:<14}  {row['description']}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; domain errors become one line on stderr and exit status 2."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+        if args.command == "serve":
+            return _serve(settings)
+        if args.command == "keys":
+            live = runtime.build(settings)
+            print(live.service.create_key(args.workspace))
+            return 0
+        return _models(settings, args.json)
+    except errors.TuneyardError as exc:
+        print(f"tuneyard: error: {exc.message}", file=sys.stderr)
+        return 2

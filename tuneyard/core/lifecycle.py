@@ -1,0 +1,289 @@
+"""The scheduler-side use-cases: validate → queue → start → record progress → finish.
+
+The scheduler decides *when*; this module decides *what* each step does to a job, so the
+same rules hold whatever executor runs the worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from tuneyard.core import progress as protocol
+from tuneyard.core.jobs import Job, Progress, TrainingSpec
+from tuneyard.core.service import Service
+from tuneyard.core.states import JobStatus
+from tuneyard.datasets import clova
+from tuneyard.datasets.report import DatasetReport, Limits
+
+__all__ = ["Lifecycle", "failure_message"]
+
+_S = JobStatus
+_MAX_ATTEMPTS = 3
+
+
+def failure_message(report: DatasetReport) -> str:
+    """The job message for a failed dataset check: the first issue, where, and how many more."""
+    first = report.first
+    assert first is not None
+    text = first.message
+    if first.line is not None:
+        text += f" (line {first.line})"
+    more = report.total_issues - 1
+    if more > 0:
+        text += (
+            f"; {more} more issue{'s' if more > 1 else ''} in this file, listed in the job's events"
+        )
+    return text
+
+
+class Lifecycle:
+    """What happens to a job from validation to its final status."""
+
+    def __init__(self, service: Service, *, limits: Limits) -> None:
+        self.service = service
+        self.ports = service.ports
+        self.limits = limits
+
+    # -- validation ---------------------------------------------------------------------
+    def validate(self, job: Job) -> None:
+        """CREATED -> VALIDATING -> QUEUED, or FAILED with the dataset's first issue."""
+        if not self.service.move(job, _S.VALIDATING):
+            return
+        job = self._reload(job)
+        stored = self.ports.files.get(job.training_file_id or "")
+        if stored is None:
+            self.fail(job, "file.noexist", "The dataset file does not exist.")
+            return
+        report = clova.validate(
+            self.ports.blobs.path(stored.blob_key),
+            filename=stored.filename,
+            task_type=job.task_type,
+            limits=self.limits,
+        )
+        self._record_report(job, report)
+        job = self._reload(job)
+        if job.status is not _S.VALIDATING:  # cancelled meanwhile
+            return
+        if not report.ok:
+            first = report.first
+            assert first is not None
+            self.fail(job, first.reason, failure_message(report))
+            return
+        self.service.move(job, _S.QUEUED, queued_at=self.ports.clock.now())
+
+    def _record_report(self, job: Job, report: DatasetReport) -> None:
+        progress = dataclasses.replace(
+            job.progress,
+            data_rows=report.rows,
+            labels=list(report.labels) if report.labels is not None else None,
+        )
+        now = self.ports.clock.now()
+        self.ports.jobs.save_progress(job.id, progress, now)
+        for issue in report.issues:
+            self.ports.events.append(
+                job.id,
+                created_at=now,
+                level="error",
+                type="message",
+                message=f"Dataset: {issue.describe()}",
+                data={"reason": issue.reason, "line": issue.line, "field": issue.field},
+            )
+        summary = f"Dataset checked: {report.rows} rows, {report.conversations} conversations"
+        if report.total_issues:
+            summary += f", {report.total_issues} issue(s)"
+        self.ports.events.append(
+            job.id,
+            created_at=now,
+            level="info",
+            type="message",
+            message=summary,
+            data=report.to_dict(),
+        )
+
+    # -- running ------------------------------------------------------------------------
+    def training_spec(self, job: Job) -> TrainingSpec:
+        """The worker's spec for a claimed job, written to `<job dir>/spec.json`."""
+        stored = self.ports.files.get(job.training_file_id or "")
+        if stored is None:
+            raise FileNotFoundError(f"file {job.training_file_id} of job {job.id} is gone")
+        work_dir = self.service.job_dir(job.id)
+        spec = TrainingSpec(
+            job_id=job.id,
+            task_type=job.task_type,
+            method=job.method,
+            base_model=self.service.model(job.base_model).ref(),
+            dataset_path=str(self.ports.blobs.path(stored.blob_key)),
+            dataset_filename=stored.filename,
+            hyperparameters=job.hyperparameters,
+            output_dir=str(work_dir / "output"),
+            work_dir=str(work_dir),
+        )
+        work_dir.mkdir(parents=True, exist_ok=True)
+        tmp = work_dir / "spec.json.tmp"
+        tmp.write_text(json.dumps(spec.to_dict(), indent=2))
+        tmp.replace(work_dir / "spec.json")
+        return spec
+
+    def record(self, job_id: str, event: Mapping[str, Any]) -> None:
+        """Apply one worker event to the job's progress and timeline."""
+        job = self.ports.jobs.get(job_id)
+        if job is None:
+            return
+        kind = event.get("event")
+        progress = _apply(job.progress, event)
+        now = self.ports.clock.now()
+        if progress != job.progress:
+            self.ports.jobs.save_progress(job_id, progress, now)
+        if kind == "progress":
+            self.ports.events.append(
+                job_id,
+                created_at=now,
+                level="info",
+                type="metrics",
+                message=f"Step {event.get('step')}/{event.get('total_steps')}: "
+                f"loss={event.get('loss')}",
+                data={k: v for k, v in event.items() if k != "event"},
+            )
+        elif kind in ("data", "epoch", "saved", "preparing"):
+            self.ports.events.append(
+                job_id,
+                created_at=now,
+                level="info",
+                type="message",
+                message=_describe(event),
+                data={k: v for k, v in event.items() if k != "event"},
+            )
+
+    def finish(
+        self,
+        job_id: str,
+        final: Mapping[str, Any] | None,
+        exit_code: int | None,
+        log_tail: str,
+        *,
+        shutting_down: bool,
+    ) -> None:
+        """Settle a job whose worker has exited, from its last event and exit status."""
+        job = self.ports.jobs.get(job_id)
+        if job is None or job.status not in (_S.RUNNING, _S.CANCELLING):
+            return
+        kind = final.get("event") if final else None
+        now = self.ports.clock.now()
+        if job.status is _S.CANCELLING:
+            self.service.move(job, _S.CANCELLED, finished_at=now, lease_owner=None)
+        elif kind == "succeeded" and exit_code == protocol.EXIT_OK:
+            progress = dataclasses.replace(job.progress, weights_saved=True)
+            self.ports.jobs.save_progress(job.id, progress, now)
+            self.service.move(
+                job,
+                _S.SUCCEEDED,
+                finished_at=now,
+                lease_owner=None,
+                output_path=str(self.service.job_dir(job.id) / "output"),
+            )
+        elif shutting_down or kind == "cancelled":
+            self.requeue(job, "The server stopped; the job will run again", lost=False)
+        elif kind == "failed" and final is not None:
+            self.fail(job, str(final.get("code", "train.unknown")), str(final.get("message")))
+        else:
+            tail = log_tail.strip().splitlines()[-1:] or ["no output"]
+            self.fail(
+                job,
+                "train.unknown",
+                f"The training worker exited with status {exit_code}: {tail[0][:500]}",
+            )
+
+    def requeue(self, job: Job, reason: str, *, lost: bool) -> None:
+        """RUNNING -> QUEUED to run again; a job that keeps losing its worker FAILs instead."""
+        if lost and job.attempts >= _MAX_ATTEMPTS:
+            self.fail(job, "train.unknown", f"{reason}; gave up after {job.attempts} attempts")
+            return
+        self.service.move(job, _S.QUEUED, queued_at=self.ports.clock.now(), lease_owner=None)
+        self.ports.events.append(
+            job.id,
+            created_at=self.ports.clock.now(),
+            level="warn",
+            type="message",
+            message=reason,
+        )
+
+    def reap(self, job: Job) -> None:
+        """Settle a job whose lease expired: its worker and scheduler are gone."""
+        if job.status is _S.CANCELLING:
+            self.service.move(job, _S.CANCELLED, finished_at=self.ports.clock.now())
+        else:
+            self.requeue(
+                job, "The worker was lost (lease expired); the job will run again", lost=True
+            )
+
+    # -- helpers ------------------------------------------------------------------------
+    def fail(self, job: Job, code: str, message: str) -> None:
+        """Move a job to FAILED with a failure reason and message."""
+        job = self._reload(job)
+        progress = dataclasses.replace(job.progress, weights_saved=False)
+        self.ports.jobs.save_progress(job.id, progress, self.ports.clock.now())
+        self.service.move(
+            job,
+            _S.FAILED,
+            error_code=code,
+            error_message=message,
+            finished_at=self.ports.clock.now(),
+            lease_owner=None,
+        )
+
+    def _reload(self, job: Job) -> Job:
+        fresh = self.ports.jobs.get(job.id)
+        assert fresh is not None
+        return fresh
+
+
+def _apply(progress: Progress, event: Mapping[str, Any]) -> Progress:
+    """The progress after one worker event."""
+    kind = event.get("event")
+    if kind == "data":
+        return dataclasses.replace(
+            progress,
+            num_tokens=event.get("tokens"),
+            labels=event.get("labels") or progress.labels,
+            total_steps=event.get("total_steps"),
+            total_epochs=event.get("total_epochs"),
+            step=0,
+            epoch=0,
+        )
+    if kind == "progress":
+        return dataclasses.replace(
+            progress,
+            step=event.get("step"),
+            total_steps=event.get("total_steps"),
+            epoch=event.get("epoch"),
+            total_epochs=event.get("total_epochs"),
+            train_loss=event.get("loss"),
+            trained_tokens=event.get("trained_tokens"),
+            estimated_time_s=event.get("estimated_time_s", progress.estimated_time_s),
+        )
+    if kind == "succeeded":
+        return dataclasses.replace(
+            progress,
+            trained_tokens=event.get("trained_tokens", progress.trained_tokens),
+            train_loss=event.get("train_loss", progress.train_loss),
+            step=progress.total_steps,
+            epoch=progress.total_epochs,
+        )
+    return progress
+
+
+def _describe(event: Mapping[str, Any]) -> str:
+    kind = event.get("event")
+    if kind == "data":
+        return (
+            f"Data ready: {event.get('rows')} rows, {event.get('tokens')} tokens, "
+            f"{event.get('total_steps')} steps over {event.get('total_epochs')} epochs"
+        )
+    if kind == "epoch":
+        return f"Epoch {event.get('epoch')} done: loss={event.get('loss')}"
+    if kind == "saved":
+        return f"Saved the tuned model ({event.get('format')})"
+    return f"Preparing {event.get('stage')}"

@@ -1,0 +1,24 @@
+"""Base models: the catalogue entries jobs are trained from."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tuneyard.core.jobs import BaseModelRef, TaskType
+
+__all__ = ["BaseModel"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BaseModel:
+    """A base model clients can name: built in (`tiny-chat`, `minilm-l6`) or configured."""
+
+    name: str
+    task_types: tuple[TaskType, ...]
+    source: str
+    path: str | None
+    description: str
+
+    def ref(self) -> BaseModelRef:
+        """What the worker needs to load this model."""
+        return BaseModelRef(name=self.name, source=self.source, path=self.path)

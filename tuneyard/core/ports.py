@@ -1,0 +1,183 @@
+"""The ports the core needs from the outside world; storage and scheduler implement them.
+
+Every port has an in-memory fake (`tuneyard.storage.memory`, `tuneyard.scheduler.executors.
+fake`) that passes the same contract tests as the real backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from tuneyard.core.events import JobEvent
+from tuneyard.core.files import StoredFile
+from tuneyard.core.jobs import Job, Progress, TrainingSpec
+from tuneyard.core.models import BaseModel
+from tuneyard.core.states import JobStatus
+
+__all__ = [
+    "ApiKey",
+    "BlobStore",
+    "Clock",
+    "EventRepository",
+    "Executor",
+    "FileRepository",
+    "JobRepository",
+    "KeyRepository",
+    "ModelCatalog",
+    "ObjectStorage",
+    "Page",
+    "WorkerHandle",
+]
+
+
+class Clock(Protocol):
+    """Where the core reads the time (aware UTC)."""
+
+    def now(self) -> datetime: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Page:
+    """A slice of a listing in the one stable order (created_at desc, id desc)."""
+
+    items: list[Job]
+    total: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A stored bearer credential: only the SHA-256 of the key is kept."""
+
+    id: str
+    workspace_id: str
+    key_prefix: str
+    key_hash: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class JobRepository(Protocol):
+    """Jobs, with status changes as compare-and-set."""
+
+    def add(self, job: Job) -> None: ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def page(self, workspace_id: str, *, offset: int, limit: int) -> Page: ...
+
+    def with_status(self, status: JobStatus, *, limit: int = 100) -> list[Job]: ...
+
+    def transition(self, job_id: str, expected: JobStatus, new: JobStatus, **fields: Any) -> bool:
+        """Set `new` (and `fields`) only if the job is still `expected`; False otherwise."""
+        ...
+
+    def save_progress(self, job_id: str, progress: Progress, updated_at: datetime) -> None: ...
+
+    def mark_deleted(self, job_id: str, updated_at: datetime) -> None: ...
+
+    def claim_next(self, owner: str, now: datetime, lease_until: datetime) -> Job | None:
+        """Move the oldest QUEUED job to RUNNING under a lease held by `owner`."""
+        ...
+
+    def renew_lease(self, job_id: str, owner: str, lease_until: datetime) -> bool: ...
+
+    def expired_leases(self, now: datetime) -> list[Job]:
+        """RUNNING or CANCELLING jobs whose lease ran out (their worker is gone)."""
+        ...
+
+    def running_count(self) -> int: ...
+
+
+class FileRepository(Protocol):
+    """Metadata of uploaded files."""
+
+    def add(self, file: StoredFile) -> None: ...
+
+    def get(self, file_id: str) -> StoredFile | None: ...
+
+
+class KeyRepository(Protocol):
+    """Hashed API keys."""
+
+    def add(self, key: ApiKey) -> None: ...
+
+    def find_by_hash(self, key_hash: str) -> ApiKey | None: ...
+
+
+class EventRepository(Protocol):
+    """The append-only timeline of each job."""
+
+    def append(
+        self,
+        job_id: str,
+        *,
+        created_at: datetime,
+        level: str,
+        type: str,
+        message: str,
+        data: dict[str, Any] | None = None,
+    ) -> JobEvent: ...
+
+    def list(self, job_id: str, *, after_seq: int = 0, limit: int = 100) -> list[JobEvent]: ...
+
+
+class BlobStore(Protocol):
+    """Bytes by key (uploaded datasets); the worker reads them by local path."""
+
+    def put(self, key: str, chunks: Iterable[bytes], *, limit: int) -> tuple[int, str, bool]:
+        """Store up to `limit + 1` bytes; return (bytes kept, sha256 hex, truncated)."""
+        ...
+
+    def path(self, key: str) -> Path: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class ObjectStorage(Protocol):
+    """An S3-compatible store that datasets can be read from (CLOVA's Object Storage)."""
+
+    def open(
+        self, bucket: str, path: str, *, access_key: str | None, secret_key: str | None
+    ) -> Iterator[bytes]:
+        """The object's bytes in chunks; raises errors.FileNotFound if it is absent."""
+        ...
+
+
+class ModelCatalog(Protocol):
+    """The base models clients may name."""
+
+    def get(self, name: str) -> BaseModel | None: ...
+
+    def all(self) -> Sequence[BaseModel]: ...
+
+
+class WorkerHandle(Protocol):
+    """One running training worker."""
+
+    def lines(self) -> Iterator[str]:
+        """The worker's protocol lines until it exits (see `tuneyard.core.progress`)."""
+        ...
+
+    def terminate(self) -> None:
+        """Ask the worker to stop at its next step boundary (SIGTERM)."""
+        ...
+
+    def kill(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The exit status, or None if still running after `timeout` seconds."""
+        ...
+
+    def log_tail(self) -> str:
+        """The last lines the worker wrote to its log (for crash reports)."""
+        ...
+
+
+class Executor(Protocol):
+    """Starts training workers: local subprocesses by default."""
+
+    def launch(self, spec: TrainingSpec) -> WorkerHandle: ...

@@ -1,0 +1,297 @@
+"""The client-facing use-cases: files, keys and jobs, over the ports. Dialects call these."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from tuneyard import errors
+from tuneyard.core import ids, states
+from tuneyard.core.events import JobEvent
+from tuneyard.core.files import StoredFile
+from tuneyard.core.jobs import Job, JobSpec, Progress
+from tuneyard.core.models import BaseModel
+from tuneyard.core.ports import (
+    ApiKey,
+    BlobStore,
+    Clock,
+    EventRepository,
+    FileRepository,
+    JobRepository,
+    KeyRepository,
+    ModelCatalog,
+    ObjectStorage,
+    Page,
+)
+from tuneyard.core.states import JobStatus
+
+__all__ = ["ObjectSource", "Ports", "Service", "UploadSource", "hash_key"]
+
+_S = JobStatus
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ports:
+    """Everything the core talks to, wired once in the entry point."""
+
+    jobs: JobRepository
+    files: FileRepository
+    keys: KeyRepository
+    events: EventRepository
+    blobs: BlobStore
+    objects: ObjectStorage
+    catalog: ModelCatalog
+    clock: Clock
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UploadSource:
+    """A dataset sent with the request itself."""
+
+    filename: str
+    chunks: Iterable[bytes]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ObjectSource:
+    """A dataset to read from the S3-compatible object storage with the client's keys."""
+
+    bucket: str
+    path: str
+    access_key: str | None
+    secret_key: str | None
+
+
+def hash_key(key: str) -> str:
+    """The stored form of an API key (keys are 128-bit random, so a plain SHA-256 suffices)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class Service:
+    """Use-cases a client drives: keys, files, and create/get/list/cancel/delete of jobs."""
+
+    def __init__(self, ports: Ports, *, data_dir: Path, max_dataset_bytes: int) -> None:
+        self.ports = ports
+        self.data_dir = data_dir
+        self.max_dataset_bytes = max_dataset_bytes
+
+    # -- keys ---------------------------------------------------------------------------
+    def create_key(self, workspace_id: str, *, prefix: str = "nv-") -> str:
+        """Mint a key for a workspace; only its hash is stored, the key is returned once."""
+        if not workspace_id or len(workspace_id) > 64:
+            raise errors.InvalidRequest("workspace name must be 1-64 characters", param="workspace")
+        key = ids.new_api_key(prefix)
+        record = ApiKey(
+            id=ids.new_request_id()[:16],
+            workspace_id=workspace_id,
+            key_prefix=key[: len(prefix) + 4],
+            key_hash=hash_key(key),
+            created_at=self.ports.clock.now(),
+        )
+        self.ports.keys.add(record)
+        return key
+
+    def authenticate(self, key: str | None) -> str:
+        """The workspace of a bearer key; raises Unauthenticated / InvalidCredentials."""
+        if not key:
+            raise errors.Unauthenticated()
+        record = self.ports.keys.find_by_hash(hash_key(key))
+        if record is None or record.revoked_at is not None:
+            raise errors.InvalidCredentials()
+        return record.workspace_id
+
+    # -- models -------------------------------------------------------------------------
+    def model(self, name: str) -> BaseModel:
+        """The catalogue entry for `name`; raises ModelNotFound."""
+        found = self.ports.catalog.get(name)
+        if found is None:
+            raise errors.ModelNotFound(param="model")
+        return found
+
+    # -- files --------------------------------------------------------------------------
+    def upload(
+        self, workspace_id: str, filename: str, chunks: Iterable[bytes], *, purpose: str
+    ) -> StoredFile:
+        """Store an upload; past the size limit only `limit + 1` bytes are kept (truncated)."""
+        file_id = ids.new_file_id()
+        size, sha256, truncated = self.ports.blobs.put(
+            file_id, chunks, limit=self.max_dataset_bytes
+        )
+        stored = StoredFile(
+            id=file_id,
+            workspace_id=workspace_id,
+            filename=filename,
+            bytes=size,
+            sha256=sha256,
+            purpose=purpose,
+            blob_key=file_id,
+            created_at=self.ports.clock.now(),
+            truncated=truncated,
+        )
+        self.ports.files.add(stored)
+        return stored
+
+    def import_object(
+        self,
+        workspace_id: str,
+        *,
+        bucket: str,
+        path: str,
+        access_key: str | None,
+        secret_key: str | None,
+    ) -> StoredFile:
+        """Copy an object from the S3-compatible store in as a file; raises FileNotFound."""
+        chunks = self.ports.objects.open(bucket, path, access_key=access_key, secret_key=secret_key)
+        return self.upload(workspace_id, Path(path).name, chunks, purpose="fine-tune")
+
+    # -- jobs ---------------------------------------------------------------------------
+    def create_job(self, spec: JobSpec, *, dataset_error: tuple[str, str] | None = None) -> Job:
+        """Store a new job (CREATED; the scheduler validates and queues it).
+
+        With `dataset_error` (failureReason, message) the job is created already FAILED:
+        the dataset could not be obtained at all, so no compute is ever spent on it.
+        """
+        self.check(spec)
+        now = self.ports.clock.now()
+        job = Job(
+            id=ids.new_job_id(),
+            workspace_id=spec.workspace_id,
+            display_name=spec.display_name,
+            base_model=spec.base_model,
+            task_type=spec.task_type,
+            method=spec.method,
+            training_file_id=spec.training_file_id,
+            hyperparameters=spec.hyperparameters,
+            dialect=spec.dialect,
+            created_via=spec.created_via,
+            status=_S.CREATED,
+            progress=Progress(),
+            created_at=now,
+            updated_at=now,
+        )
+        self.ports.jobs.add(job)
+        self.ports.events.append(
+            job.id, created_at=now, level="info", type="status", message="Job created"
+        )
+        if dataset_error is not None:
+            code, message = dataset_error
+            self._fail_now(job, code, message)
+        return self.get_job(spec.workspace_id, job.id)
+
+    def submit_job(self, spec: JobSpec, dataset: UploadSource | ObjectSource) -> Job:
+        """Check the request, store its dataset, create the job.
+
+        A dataset missing from object storage still creates the job, already FAILED with
+        "File not found" (CLOVA's model: the failure reason lives on the task).
+        """
+        self.check(spec)
+        try:
+            if isinstance(dataset, UploadSource):
+                stored = self.upload(
+                    spec.workspace_id, dataset.filename, dataset.chunks, purpose="fine-tune"
+                )
+            else:
+                stored = self.import_object(
+                    spec.workspace_id,
+                    bucket=dataset.bucket,
+                    path=dataset.path,
+                    access_key=dataset.access_key,
+                    secret_key=dataset.secret_key,
+                )
+        except errors.FileNotFound as exc:
+            return self.create_job(spec, dataset_error=("File not found", exc.message))
+        return self.create_job(dataclasses.replace(spec, training_file_id=stored.id))
+
+    def check(self, spec: JobSpec) -> None:
+        """Every reason a job spec cannot run: unknown model, wrong task type, bad values."""
+        model = self.model(spec.base_model)
+        if spec.task_type not in model.task_types:
+            kinds = ", ".join(k.value.upper() for k in model.task_types)
+            raise errors.UnsupportedFeature(
+                f"model {model.name} supports {kinds}, not {spec.task_type.value.upper()}",
+                param="taskType",
+            )
+        problems = spec.hyperparameters.problems()
+        if problems:
+            raise errors.InvalidRequest("; ".join(problems), param="hyperparameters")
+
+    def get_job(self, workspace_id: str, job_id: str) -> Job:
+        """A job of the caller's workspace; another workspace's job is simply not found."""
+        job = self.ports.jobs.get(job_id)
+        if job is None or job.deleted or job.workspace_id != workspace_id:
+            raise errors.JobNotFound()
+        return job
+
+    def list_jobs(self, workspace_id: str, *, offset: int, limit: int) -> Page:
+        """A page of the workspace's jobs, newest first."""
+        return self.ports.jobs.page(workspace_id, offset=offset, limit=limit)
+
+    def job_events(self, workspace_id: str, job_id: str, *, after_seq: int = 0) -> list[JobEvent]:
+        """The job's timeline (validation issues, progress, outcome)."""
+        self.get_job(workspace_id, job_id)
+        return self.ports.events.list(job_id, after_seq=after_seq, limit=1000)
+
+    def cancel_job(self, workspace_id: str, job_id: str) -> Job:
+        """Stop a job: RUNNING goes CANCELLING (the scheduler stops the worker), others CANCELLED.
+
+        Raises InvalidTransition for a finished job.
+        """
+        job = self.get_job(workspace_id, job_id)
+        for _ in range(5):  # the status may move under us (e.g. QUEUED -> RUNNING)
+            if states.is_terminal(job.status):
+                raise errors.InvalidTransition(f"the job has already {job.status.value}")
+            target = _S.CANCELLING if job.status is _S.RUNNING else _S.CANCELLED
+            fields = {} if target is _S.CANCELLING else {"finished_at": self.ports.clock.now()}
+            if self.move(job, target, **fields):
+                return self.get_job(workspace_id, job_id)
+            job = self.get_job(workspace_id, job_id)
+        raise errors.Conflict("the job changed state repeatedly; try again")
+
+    def delete_job(self, workspace_id: str, job_id: str) -> None:
+        """Delete a job; a job still in progress is cancelled first (CLOVA's DELETE)."""
+        job = self.get_job(workspace_id, job_id)
+        if not states.is_terminal(job.status):
+            job = self.cancel_job(workspace_id, job_id)
+        self.ports.jobs.mark_deleted(job.id, self.ports.clock.now())
+        if states.is_terminal(job.status):
+            self.purge_outputs(job.id)
+
+    def purge_outputs(self, job_id: str) -> None:
+        """Remove a job's working directory and outputs from disk."""
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+    def job_dir(self, job_id: str) -> Path:
+        """Where a job's spec, worker log and outputs live."""
+        return self.data_dir / "jobs" / job_id
+
+    # -- helpers shared with the lifecycle --------------------------------------------
+    def move(self, job: Job, new: JobStatus, **fields: object) -> bool:
+        """Compare-and-set `job.status -> new` through the transition table; log it."""
+        states.check_transition(job.status, new)
+        now = self.ports.clock.now()
+        if not self.ports.jobs.transition(job.id, job.status, new, updated_at=now, **fields):
+            return False
+        self.ports.events.append(
+            job.id,
+            created_at=now,
+            level="error" if new is _S.FAILED else "info",
+            type="status",
+            message=f"Status {job.status.value} -> {new.value}",
+            data={"from": job.status.value, "to": new.value},
+        )
+        return True
+
+    def _fail_now(self, job: Job, code: str, message: str) -> None:
+        """CREATED -> FAILED with a failure reason (nothing was ever run)."""
+        progress = dataclasses.replace(job.progress, weights_saved=False)
+        self.ports.jobs.save_progress(job.id, progress, self.ports.clock.now())
+        self.move(
+            job,
+            _S.FAILED,
+            error_code=code,
+            error_message=message,
+            finished_at=self.ports.clock.now(),
+        )

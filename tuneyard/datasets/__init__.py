@@ -1,0 +1,1 @@
+"""Datasets: format detection, streaming validation with the seeds' failure codes, examples."""

@@ -1,0 +1,89 @@
+"""The whole tuneyard error tree; each class docstring is its default message.
+
+    TuneyardError
+    ├── InvalidRequest          a request that can never succeed as sent (param names the field)
+    │   ├── ModelNotFound       the base model is not in the catalogue
+    │   └── UnsupportedFeature  a valid value tuneyard does not serve (e.g. a tuningType)
+    ├── Unauthenticated         no credentials were sent
+    │   └── InvalidCredentials  credentials were sent but are unknown or revoked
+    ├── NotFound                the resource does not exist in the caller's workspace
+    │   ├── JobNotFound
+    │   └── FileNotFound
+    ├── InvalidTransition       the job's status does not allow this operation
+    ├── Conflict                the resource changed under the caller; retrying will not help
+    └── StorageError            a backend (database, blob store, object storage) failed
+
+Each edge maps these once: the HTTP layer in `tuneyard.api.errors`, the CLI in
+`tuneyard.cli`. Third-party exceptions are translated where they are caught, with
+`raise ... from exc`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Conflict",
+    "FileNotFound",
+    "InvalidCredentials",
+    "InvalidRequest",
+    "InvalidTransition",
+    "JobNotFound",
+    "ModelNotFound",
+    "NotFound",
+    "StorageError",
+    "TuneyardError",
+    "Unauthenticated",
+    "UnsupportedFeature",
+]
+
+
+class TuneyardError(Exception):
+    """Something went wrong in tuneyard."""
+
+    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
+        self.message = message or (type(self).__doc__ or "").strip()
+        self.param = param
+        super().__init__(self.message)
+
+
+class InvalidRequest(TuneyardError):
+    """The request is invalid."""
+
+
+class ModelNotFound(InvalidRequest):
+    """model not found"""
+
+
+class UnsupportedFeature(InvalidRequest):
+    """Unsupported function"""
+
+
+class Unauthenticated(TuneyardError):
+    """Unauthorized"""
+
+
+class InvalidCredentials(Unauthenticated):
+    """Invalid key"""
+
+
+class NotFound(TuneyardError):
+    """Not found"""
+
+
+class JobNotFound(NotFound):
+    """No such job."""
+
+
+class FileNotFound(NotFound):
+    """File not found."""
+
+
+class InvalidTransition(TuneyardError):
+    """The job's status does not allow this operation."""
+
+
+class Conflict(TuneyardError):
+    """The resource changed under the request."""
+
+
+class StorageError(TuneyardError):
+    """A storage backend failed."""

@@ -1,0 +1,68 @@
+"""The composition root: builds the ports, service and scheduler from Settings, once."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from tuneyard.basemodels import catalog
+from tuneyard.core.ids import SystemClock
+from tuneyard.core.lifecycle import Lifecycle
+from tuneyard.core.ports import Executor, ObjectStorage
+from tuneyard.core.service import Ports, Service
+from tuneyard.datasets.report import Limits
+from tuneyard.scheduler.executors.local import LocalExecutor
+from tuneyard.scheduler.scheduler import Scheduler
+from tuneyard.settings import Settings
+from tuneyard.storage import blobs, database, objects, sql
+
+__all__ = ["Runtime", "build"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Runtime:
+    """The live parts of one tuneyard process."""
+
+    settings: Settings
+    service: Service
+    lifecycle: Lifecycle
+    scheduler: Scheduler
+
+
+def object_storage(settings: Settings) -> ObjectStorage:
+    """S3-compatible when an endpoint is configured, else the local stand-in folder."""
+    if settings.object_storage_endpoint:
+        return objects.S3ObjectStorage(settings.object_storage_endpoint)
+    return objects.LocalObjectStorage(settings.object_storage_root)
+
+
+def build(settings: Settings, *, executor: Executor | None = None) -> Runtime:
+    """Open the database (migrating it), the blob store and the catalogue; wire the scheduler."""
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = database.connect(settings.db_url)
+    database.migrate(engine)
+    ports = Ports(
+        jobs=sql.SqlJobs(engine),
+        files=sql.SqlFiles(engine),
+        keys=sql.SqlKeys(engine),
+        events=sql.SqlEvents(engine),
+        blobs=blobs.LocalBlobStore(data_dir / "blobs"),
+        objects=object_storage(settings),
+        catalog=catalog.load(data_dir),
+        clock=SystemClock(),
+    )
+    service = Service(
+        ports, data_dir=Path(data_dir).resolve(), max_dataset_bytes=settings.max_dataset_bytes
+    )
+    lifecycle = Lifecycle(
+        service,
+        limits=Limits(max_bytes=settings.max_dataset_bytes, min_rows=settings.min_dataset_rows),
+    )
+    scheduler = Scheduler(
+        lifecycle,
+        executor or LocalExecutor(),
+        max_running=settings.max_running_jobs,
+        lease_seconds=settings.lease_seconds,
+    )
+    return Runtime(settings=settings, service=service, lifecycle=lifecycle, scheduler=scheduler)

@@ -1,0 +1,1 @@
+"""Executors start training workers: `local` (subprocesses, the default) and `fake` (tests)."""

@@ -1,0 +1,85 @@
+"""The local executor: each job trains in its own `python -m tuneyard.trainer` subprocess."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from tuneyard.core.jobs import TrainingSpec
+
+__all__ = ["LocalExecutor", "LocalWorker"]
+
+_TAIL_BYTES = 8192
+
+
+class LocalWorker:
+    """A worker subprocess: protocol lines on its stdout, everything else in worker.log."""
+
+    def __init__(self, process: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.process = process
+        self.log_path = log_path
+
+    def lines(self) -> Iterator[str]:
+        """Protocol lines until the worker closes its stdout."""
+        assert self.process.stdout is not None
+        with self.process.stdout:
+            for raw in self.process.stdout:
+                yield raw.decode("utf-8", "replace").rstrip("\r\n")
+
+    def terminate(self) -> None:
+        """SIGTERM: the worker stops at its next step boundary."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL the worker and anything it started."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The exit status, or None while still running after `timeout`."""
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def log_tail(self) -> str:
+        """The end of worker.log."""
+        try:
+            with self.log_path.open("rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, handle.tell() - _TAIL_BYTES))
+                return handle.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+class LocalExecutor:
+    """Starts workers as child processes of the server, in their own process group."""
+
+    def __init__(self, *, python: str = sys.executable, env: Mapping[str, str] | None = None):
+        self.python = python
+        self.env = dict(os.environ if env is None else env)
+        self.env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+
+    def launch(self, spec: TrainingSpec) -> LocalWorker:
+        """Start `python -m tuneyard.trainer <work_dir>/spec.json`."""
+        work_dir = Path(spec.work_dir)
+        log_path = work_dir / "worker.log"
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [self.python, "-m", "tuneyard.trainer", str(work_dir / "spec.json")],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                cwd=work_dir,
+                env=self.env,
+                start_new_session=True,  # Ctrl-C reaches the server, which stops workers itself
+            )
+        return LocalWorker(process, log_path)

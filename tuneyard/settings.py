@@ -1,0 +1,108 @@
+"""Settings: the only place that reads the environment. Every flag has a TUNEYARD_* twin.
+
+Built once in the entry point (`Settings.load`) and passed down; nothing reads
+`os.environ` anywhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tuneyard import errors
+
+__all__ = ["Settings"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """Service configuration; flags override environment variables, which override defaults."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on (TUNEYARD_HOST)."""
+    port: int = 8000
+    """Port to listen on (TUNEYARD_PORT)."""
+    data_dir: Path = Path("tuneyard-data")
+    """Database, uploaded files, job outputs and built models (TUNEYARD_DATA_DIR)."""
+    database_url: str | None = None
+    """SQLAlchemy URL; default SQLite at <data-dir>/tuneyard.db (TUNEYARD_DATABASE_URL)."""
+    max_running_jobs: int = 1
+    """Jobs training at once; the rest wait in a FIFO queue (TUNEYARD_MAX_RUNNING_JOBS)."""
+    max_dataset_bytes: int = 1_000_000_000
+    """Largest dataset file accepted (TUNEYARD_MAX_DATASET_BYTES)."""
+    min_dataset_rows: int = 100
+    """Fewest data rows a CLOVA dataset may have (TUNEYARD_MIN_DATASET_ROWS)."""
+    object_storage_endpoint: str | None = None
+    """S3-compatible endpoint for CLOVA's Object Storage dataset fields
+    (TUNEYARD_OBJECT_STORAGE_ENDPOINT); unset means <data-dir>/object-storage/<bucket>/<path>."""
+    lease_seconds: float = 15.0
+    """How long a running job's lease lasts without a heartbeat (TUNEYARD_LEASE_SECONDS)."""
+    log_level: str = "info"
+    """Log level of the server (TUNEYARD_LOG_LEVEL)."""
+
+    @property
+    def db_url(self) -> str:
+        """The database URL in force."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'tuneyard.db').resolve()}"
+
+    @property
+    def object_storage_root(self) -> Path:
+        """The local stand-in for Object Storage when no endpoint is configured."""
+        return self.data_dir / "object-storage"
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Defaults, then TUNEYARD_* variables, then non-None `overrides`; all checked at once."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for field in dataclasses.fields(cls):
+            raw = env.get(f"TUNEYARD_{field.name.upper()}")
+            if raw is not None and raw != "":
+                try:
+                    values[field.name] = _convert(field.type, raw)
+                except ValueError:
+                    problems.append(f"TUNEYARD_{field.name.upper()}={raw!r} is not valid")
+        for name, value in (overrides or {}).items():
+            if value is not None:
+                values[name] = value
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"])
+        settings = cls(**values)
+        problems += settings.problems()
+        if problems:
+            raise errors.InvalidRequest("; ".join(problems))
+        return settings
+
+    def problems(self) -> list[str]:
+        """Every invalid value."""
+        found = []
+        if not 0 < self.port < 65536:
+            found.append("port must be between 1 and 65535")
+        if self.max_running_jobs < 1:
+            found.append("max-running-jobs must be at least 1")
+        if self.max_dataset_bytes < 1:
+            found.append("max-dataset-bytes must be positive")
+        if self.min_dataset_rows < 1:
+            found.append("min-dataset-rows must be at least 1")
+        if self.lease_seconds < 1:
+            found.append("lease-seconds must be at least 1")
+        if self.log_level not in ("critical", "error", "warning", "info", "debug"):
+            found.append("log-level must be one of critical, error, warning, info, debug")
+        return found
+
+
+def _convert(kind: Any, raw: str) -> Any:
+    text = str(kind)
+    if "int" in text:
+        return int(raw)
+    if "float" in text:
+        return float(raw)
+    if "Path" in text:
+        return Path(raw)
+    return raw

@@ -1,0 +1,1 @@
+"""Storage: SQL repositories (SQLite default, PostgreSQL), blobs on disk, in-memory fakes."""

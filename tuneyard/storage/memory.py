@@ -1,0 +1,194 @@
+"""In-memory fakes of the repositories: the same contract as SQL, for fast tests."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import threading
+from datetime import datetime
+from typing import Any
+
+from tuneyard.core.events import JobEvent
+from tuneyard.core.files import StoredFile
+from tuneyard.core.jobs import Job, Progress
+from tuneyard.core.ports import ApiKey, Page
+from tuneyard.core.states import JobStatus
+
+__all__ = ["MemoryEvents", "MemoryFiles", "MemoryJobs", "MemoryKeys"]
+
+_ACTIVE = (JobStatus.RUNNING, JobStatus.CANCELLING)
+_JOB_FIELDS = {f.name for f in dataclasses.fields(Job)}
+
+
+class MemoryJobs:
+    """Jobs in a dict, with the same compare-and-set semantics as SqlJobs."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, Job] = {}
+        self._leases: dict[str, tuple[str | None, datetime | None]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, job: Job) -> None:
+        """Insert a new job."""
+        with self._lock:
+            if job.id in self._jobs:
+                raise ValueError(f"duplicate job id {job.id}")
+            self._jobs[job.id] = copy.deepcopy(job)
+
+    def get(self, job_id: str) -> Job | None:
+        """A copy of the job, or None."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return copy.deepcopy(job) if job else None
+
+    def page(self, workspace_id: str, *, offset: int, limit: int) -> Page:
+        """The workspace's live jobs, newest first."""
+        with self._lock:
+            live = [
+                j for j in self._jobs.values() if j.workspace_id == workspace_id and not j.deleted
+            ]
+        live.sort(key=lambda j: (j.created_at, j.id), reverse=True)
+        return Page(items=copy.deepcopy(live[offset : offset + limit]), total=len(live))
+
+    def with_status(self, status: JobStatus, *, limit: int = 100) -> list[Job]:
+        """Jobs in a status, oldest first."""
+        with self._lock:
+            found = [j for j in self._jobs.values() if j.status is status]
+        found.sort(key=lambda j: (j.created_at, j.id))
+        return copy.deepcopy(found[:limit])
+
+    def transition(self, job_id: str, expected: JobStatus, new: JobStatus, **fields: Any) -> bool:
+        """Compare-and-set the status."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status is not expected:
+                return False
+            lease = self._leases.get(job_id, (None, None))
+            if "lease_owner" in fields:
+                lease = (fields.pop("lease_owner"), fields.pop("lease_expires_at", None))
+                self._leases[job_id] = lease
+            unknown = set(fields) - _JOB_FIELDS
+            if unknown:
+                raise ValueError(f"unknown job columns: {sorted(unknown)}")
+            self._jobs[job_id] = dataclasses.replace(job, status=new, **fields)
+            return True
+
+    def save_progress(self, job_id: str, progress: Progress, updated_at: datetime) -> None:
+        """Overwrite the progress."""
+        with self._lock:
+            job = self._jobs[job_id]
+            self._jobs[job_id] = dataclasses.replace(
+                job, progress=copy.deepcopy(progress), updated_at=updated_at
+            )
+
+    def mark_deleted(self, job_id: str, updated_at: datetime) -> None:
+        """Hide the job."""
+        with self._lock:
+            job = self._jobs[job_id]
+            self._jobs[job_id] = dataclasses.replace(job, deleted=True, updated_at=updated_at)
+
+    def claim_next(self, owner: str, now: datetime, lease_until: datetime) -> Job | None:
+        """Move the oldest QUEUED job to RUNNING under a lease."""
+        with self._lock:
+            queued = [j for j in self._jobs.values() if j.status is JobStatus.QUEUED]
+            if not queued:
+                return None
+            job = min(queued, key=lambda j: (j.queued_at or j.created_at, j.id))
+            job = dataclasses.replace(
+                job,
+                status=JobStatus.RUNNING,
+                started_at=now,
+                updated_at=now,
+                attempts=job.attempts + 1,
+            )
+            self._jobs[job.id] = job
+            self._leases[job.id] = (owner, lease_until)
+            return copy.deepcopy(job)
+
+    def renew_lease(self, job_id: str, owner: str, lease_until: datetime) -> bool:
+        """Extend a lease this owner holds."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            held = self._leases.get(job_id, (None, None))[0]
+            if job is None or job.status not in _ACTIVE or held != owner:
+                return False
+            self._leases[job_id] = (owner, lease_until)
+            return True
+
+    def expired_leases(self, now: datetime) -> list[Job]:
+        """Active jobs whose lease ran out."""
+        with self._lock:
+            return [
+                copy.deepcopy(j)
+                for j in self._jobs.values()
+                if j.status in _ACTIVE
+                and (expiry := self._leases.get(j.id, (None, None))[1]) is not None
+                and expiry < now
+            ]
+
+    def running_count(self) -> int:
+        """How many jobs hold a worker."""
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if j.status in _ACTIVE)
+
+
+class MemoryFiles:
+    """File metadata in a dict."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, StoredFile] = {}
+
+    def add(self, file: StoredFile) -> None:
+        """Insert a file record."""
+        self._files[file.id] = file
+
+    def get(self, file_id: str) -> StoredFile | None:
+        """The file record, or None."""
+        return self._files.get(file_id)
+
+
+class MemoryKeys:
+    """Hashed keys in a dict."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, ApiKey] = {}
+
+    def add(self, key: ApiKey) -> None:
+        """Insert a key record."""
+        if key.key_hash in self._keys:
+            raise ValueError("duplicate key")
+        self._keys[key.key_hash] = key
+
+    def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        """The key with this hash, or None."""
+        return self._keys.get(key_hash)
+
+
+class MemoryEvents:
+    """Job timelines in lists."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, list[JobEvent]] = {}
+        self._lock = threading.Lock()
+
+    def append(
+        self,
+        job_id: str,
+        *,
+        created_at: datetime,
+        level: str,
+        type: str,
+        message: str,
+        data: dict[str, Any] | None = None,
+    ) -> JobEvent:
+        """Add an event at the end of the job's timeline."""
+        with self._lock:
+            timeline = self._events.setdefault(job_id, [])
+            event = JobEvent(job_id, len(timeline) + 1, created_at, level, type, message, data)
+            timeline.append(event)
+            return event
+
+    def list(self, job_id: str, *, after_seq: int = 0, limit: int = 100) -> list[JobEvent]:
+        """Events after `after_seq`, oldest first."""
+        with self._lock:
+            return [e for e in self._events.get(job_id, []) if e.seq > after_seq][:limit]

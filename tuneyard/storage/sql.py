@@ -1,0 +1,310 @@
+"""The SQL repositories (SQLite by default; any SQLAlchemy URL the migrations support)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from tuneyard import errors
+from tuneyard.core.events import JobEvent
+from tuneyard.core.files import StoredFile
+from tuneyard.core.jobs import Hyperparameters, Job, Method, Progress, TaskType
+from tuneyard.core.ports import ApiKey, Page
+from tuneyard.core.states import JobStatus
+from tuneyard.storage import tables
+
+__all__ = ["SqlEvents", "SqlFiles", "SqlJobs", "SqlKeys"]
+
+_ACTIVE = (JobStatus.RUNNING.value, JobStatus.CANCELLING.value)
+
+
+def _job(row: sa.Row[Any]) -> Job:
+    m = row._mapping
+    return Job(
+        id=m["id"],
+        workspace_id=m["workspace_id"],
+        display_name=m["display_name"],
+        base_model=m["base_model"],
+        task_type=TaskType(m["task_type"]),
+        method=Method(m["method"]),
+        training_file_id=m["training_file_id"],
+        hyperparameters=Hyperparameters.from_dict(m["hyperparameters"]),
+        dialect=m["dialect"],
+        created_via=m["created_via"],
+        status=JobStatus(m["status"]),
+        progress=Progress.from_dict(m["progress"]),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        queued_at=m["queued_at"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+        error_code=m["error_code"],
+        error_message=m["error_message"],
+        output_path=m["output_path"],
+        attempts=m["attempts"],
+        deleted=m["deleted"],
+    )
+
+
+def _columns(fields: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(fields) - set(tables.jobs.c.keys())
+    if unknown:
+        raise ValueError(f"unknown job columns: {sorted(unknown)}")
+    return {k: (v.value if isinstance(v, JobStatus) else v) for k, v in fields.items()}
+
+
+class _Repo:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def _run(self, statement: sa.Executable) -> sa.CursorResult[Any]:
+        try:
+            with self.engine.begin() as conn:
+                return conn.execute(statement)
+        except sa.exc.SQLAlchemyError as exc:
+            raise errors.StorageError(f"database error: {exc.__class__.__name__}") from exc
+
+    def _rows(self, statement: sa.Select[Any]) -> list[sa.Row[Any]]:
+        try:
+            with self.engine.connect() as conn:
+                return list(conn.execute(statement))
+        except sa.exc.SQLAlchemyError as exc:
+            raise errors.StorageError(f"database error: {exc.__class__.__name__}") from exc
+
+
+class SqlJobs(_Repo):
+    """Jobs in SQL; every status change is `UPDATE … WHERE id = ? AND status = ?`."""
+
+    def add(self, job: Job) -> None:
+        """Insert a new job."""
+        self._run(
+            tables.jobs.insert().values(
+                id=job.id,
+                workspace_id=job.workspace_id,
+                display_name=job.display_name,
+                base_model=job.base_model,
+                task_type=job.task_type.value,
+                method=job.method.value,
+                training_file_id=job.training_file_id,
+                hyperparameters=job.hyperparameters.to_dict(),
+                dialect=job.dialect,
+                created_via=job.created_via,
+                status=job.status.value,
+                progress=job.progress.to_dict(),
+                created_at=job.created_at,
+                updated_at=job.updated_at,
+                attempts=job.attempts,
+                deleted=job.deleted,
+            )
+        )
+
+    def get(self, job_id: str) -> Job | None:
+        """The job, deleted or not, or None."""
+        rows = self._rows(sa.select(tables.jobs).where(tables.jobs.c.id == job_id))
+        return _job(rows[0]) if rows else None
+
+    def page(self, workspace_id: str, *, offset: int, limit: int) -> Page:
+        """The workspace's live jobs, newest first."""
+        t = tables.jobs
+        where = sa.and_(t.c.workspace_id == workspace_id, t.c.deleted.is_(False))
+        rows = self._rows(
+            sa.select(t)
+            .where(where)
+            .order_by(t.c.created_at.desc(), t.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        total = self._rows(sa.select(sa.func.count()).select_from(t).where(where))[0][0]
+        return Page(items=[_job(r) for r in rows], total=int(total))
+
+    def with_status(self, status: JobStatus, *, limit: int = 100) -> list[Job]:
+        """Jobs in a status, oldest first."""
+        t = tables.jobs
+        rows = self._rows(
+            sa.select(t)
+            .where(t.c.status == status.value)
+            .order_by(t.c.created_at, t.c.id)
+            .limit(limit)
+        )
+        return [_job(r) for r in rows]
+
+    def transition(self, job_id: str, expected: JobStatus, new: JobStatus, **fields: Any) -> bool:
+        """Compare-and-set the status; False when another writer got there first."""
+        t = tables.jobs
+        result = self._run(
+            t.update()
+            .where(t.c.id == job_id, t.c.status == expected.value)
+            .values(status=new.value, **_columns(fields))
+        )
+        return result.rowcount == 1
+
+    def save_progress(self, job_id: str, progress: Progress, updated_at: datetime) -> None:
+        """Overwrite the progress the worker reported."""
+        t = tables.jobs
+        self._run(
+            t.update()
+            .where(t.c.id == job_id)
+            .values(progress=progress.to_dict(), updated_at=updated_at)
+        )
+
+    def mark_deleted(self, job_id: str, updated_at: datetime) -> None:
+        """Hide the job from every listing and lookup."""
+        t = tables.jobs
+        self._run(t.update().where(t.c.id == job_id).values(deleted=True, updated_at=updated_at))
+
+    def claim_next(self, owner: str, now: datetime, lease_until: datetime) -> Job | None:
+        """Move the oldest QUEUED job to RUNNING (FIFO by queued_at) under a lease."""
+        t = tables.jobs
+        for _ in range(10):
+            rows = self._rows(
+                sa.select(t.c.id)
+                .where(t.c.status == JobStatus.QUEUED.value)
+                .order_by(t.c.queued_at, t.c.id)
+                .limit(1)
+            )
+            if not rows:
+                return None
+            job_id = rows[0][0]
+            claimed = self._run(
+                t.update()
+                .where(t.c.id == job_id, t.c.status == JobStatus.QUEUED.value)
+                .values(
+                    status=JobStatus.RUNNING.value,
+                    lease_owner=owner,
+                    lease_expires_at=lease_until,
+                    started_at=now,
+                    updated_at=now,
+                    attempts=t.c.attempts + 1,
+                )
+            )
+            if claimed.rowcount == 1:
+                return self.get(job_id)
+        return None
+
+    def renew_lease(self, job_id: str, owner: str, lease_until: datetime) -> bool:
+        """Extend the lease of a job this owner still holds."""
+        t = tables.jobs
+        result = self._run(
+            t.update()
+            .where(t.c.id == job_id, t.c.lease_owner == owner, t.c.status.in_(_ACTIVE))
+            .values(lease_expires_at=lease_until)
+        )
+        return result.rowcount == 1
+
+    def expired_leases(self, now: datetime) -> list[Job]:
+        """Active jobs whose lease ran out."""
+        t = tables.jobs
+        rows = self._rows(sa.select(t).where(t.c.status.in_(_ACTIVE), t.c.lease_expires_at < now))
+        return [_job(r) for r in rows]
+
+    def running_count(self) -> int:
+        """How many jobs hold a worker now."""
+        t = tables.jobs
+        rows = self._rows(sa.select(sa.func.count()).select_from(t).where(t.c.status.in_(_ACTIVE)))
+        return int(rows[0][0])
+
+
+class SqlFiles(_Repo):
+    """File metadata in SQL."""
+
+    def add(self, file: StoredFile) -> None:
+        """Insert a file record."""
+        self._run(
+            tables.files.insert().values(
+                id=file.id,
+                workspace_id=file.workspace_id,
+                filename=file.filename,
+                bytes=file.bytes,
+                sha256=file.sha256,
+                purpose=file.purpose,
+                blob_key=file.blob_key,
+                truncated=file.truncated,
+                created_at=file.created_at,
+            )
+        )
+
+    def get(self, file_id: str) -> StoredFile | None:
+        """The file record, or None."""
+        rows = self._rows(sa.select(tables.files).where(tables.files.c.id == file_id))
+        return StoredFile(**rows[0]._mapping) if rows else None
+
+
+class SqlKeys(_Repo):
+    """Hashed API keys in SQL."""
+
+    def add(self, key: ApiKey) -> None:
+        """Insert a key record."""
+        self._run(
+            tables.api_keys.insert().values(
+                id=key.id,
+                workspace_id=key.workspace_id,
+                key_prefix=key.key_prefix,
+                key_hash=key.key_hash,
+                created_at=key.created_at,
+                revoked_at=key.revoked_at,
+            )
+        )
+
+    def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        """The key with this hash, or None."""
+        t = tables.api_keys
+        rows = self._rows(sa.select(t).where(t.c.key_hash == key_hash))
+        return ApiKey(**rows[0]._mapping) if rows else None
+
+
+class SqlEvents(_Repo):
+    """Job timelines in SQL; `seq` is assigned inside the INSERT so appends never collide."""
+
+    def append(
+        self,
+        job_id: str,
+        *,
+        created_at: datetime,
+        level: str,
+        type: str,
+        message: str,
+        data: dict[str, Any] | None = None,
+    ) -> JobEvent:
+        """Add an event at the end of the job's timeline."""
+        t = tables.job_events
+        next_seq = (
+            sa.select(sa.func.coalesce(sa.func.max(t.c.seq), 0) + 1)
+            .where(t.c.job_id == job_id)
+            .scalar_subquery()
+        )
+        for attempt in range(5):
+            try:
+                with self.engine.begin() as conn:
+                    seq = conn.execute(
+                        t.insert()
+                        .values(
+                            job_id=job_id,
+                            seq=next_seq,
+                            created_at=created_at,
+                            level=level,
+                            type=type,
+                            message=message,
+                            data=data,
+                        )
+                        .returning(t.c.seq)
+                    ).scalar_one()
+                return JobEvent(job_id, int(seq), created_at, level, type, message, data)
+            except sa.exc.IntegrityError:
+                if attempt == 4:
+                    raise errors.StorageError("could not append a job event") from None
+            except sa.exc.SQLAlchemyError as exc:
+                raise errors.StorageError(f"database error: {exc.__class__.__name__}") from exc
+        raise AssertionError("unreachable")
+
+    def list(self, job_id: str, *, after_seq: int = 0, limit: int = 100) -> list[JobEvent]:
+        """Events after `after_seq`, oldest first."""
+        t = tables.job_events
+        rows = self._rows(
+            sa.select(t)
+            .where(t.c.job_id == job_id, t.c.seq > after_seq)
+            .order_by(t.c.seq)
+            .limit(limit)
+        )
+        return [JobEvent(**r._mapping) for r in rows]

@@ -1,0 +1,102 @@
+"""Entry point of the worker process: `python -m tuneyard.trainer SPEC.json`.
+
+stdout carries protocol lines only: the real stdout is kept for them and fd 1 (with
+`sys.stdout`) is pointed at stderr, so whatever a library prints lands on stderr. SIGTERM
+sets a flag the run checks at every step boundary. Any unexpected exception becomes a
+`failed` event with code `train.unknown`; the exit status follows `tuneyard.core.progress`,
+and the process exits right after its final line (no interpreter teardown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from tuneyard.core import jobs, progress
+
+__all__ = ["main"]
+
+_UNKNOWN = "train.unknown"
+_MESSAGE_LIMIT = 1000
+_LIBRARY_ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "TRANSFORMERS_VERBOSITY": "error",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the training job described by the spec file; return the protocol's exit status."""
+    stop = threading.Event()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    args = _parser().parse_args(argv)
+    stream = _claim_stdout()
+    for key, value in _LIBRARY_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+
+    from tuneyard.trainer import report
+
+    reporter = report.Reporter(stream)
+    try:
+        from tuneyard.trainer import recipe
+
+        spec = jobs.TrainingSpec.from_dict(json.loads(Path(args.spec).read_text("utf-8")))
+        recipe.run(spec, reporter, stop.is_set)
+    except report.Cancelled as exc:
+        reporter.emit("cancelled", step=exc.step)
+        return progress.EXIT_CANCELLED
+    except report.Failed as exc:
+        reporter.emit("failed", code=exc.code, message=exc.message)
+        return progress.EXIT_FAILED
+    except Exception as exc:
+        traceback.print_exc()
+        reporter.emit("failed", code=_UNKNOWN, message=_one_line(exc))
+        return progress.EXIT_FAILED
+    return progress.EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tuneyard.trainer",
+        description="Train one tuneyard job; progress goes to stdout as JSON lines.",
+    )
+    parser.add_argument("spec", help="path of the TrainingSpec JSON file")
+    return parser
+
+
+def _claim_stdout() -> TextIO:
+    """Keep the real stdout for protocol lines; send fd 1 and sys.stdout to stderr."""
+    sys.stdout.flush()
+    protocol_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return os.fdopen(protocol_fd, "w", encoding="utf-8", buffering=1)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+
+
+def _exit_now(status: int) -> None:
+    """Flush and leave without interpreter teardown, which takes over a second with torch
+    loaded; a cancelled worker must be gone within a second of its `cancelled` line."""
+    sys.stderr.flush()
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    _exit_now(main())

@@ -1,0 +1,202 @@
+"""Training data for the worker: load the examples, tokenise them per task, batch them.
+
+GENERATION renders each conversation with the tokenizer's chat template and learns only
+the assistant turns: labels are -100 everywhere except the tokens of each assistant turn's
+content and its end marker. CLASSIFICATION encodes the system prompt (if any) and the user
+text as one input and predicts the label's index among the sorted label names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tuneyard.core import jobs
+from tuneyard.datasets import examples as ex
+from tuneyard.trainer import report
+
+__all__ = [
+    "IGNORE_INDEX",
+    "Feature",
+    "collate",
+    "count_rows",
+    "label_names",
+    "load_examples",
+    "shuffled_batches",
+    "steps_per_epoch",
+    "tokenise_classification",
+    "tokenise_generation",
+]
+
+IGNORE_INDEX = -100
+"""Label value the loss ignores (prompt tokens and padding)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Feature:
+    """One tokenised example: token ids, and per-token labels or one class index."""
+
+    input_ids: list[int]
+    labels: list[int] | int
+    token_type_ids: list[int] | None = None
+
+
+def load_examples(spec: jobs.TrainingSpec) -> list[ex.Example]:
+    """The examples of the job's training file; a file that fails validation raises Failed."""
+    from tuneyard.datasets import clova
+    from tuneyard.datasets import report as dataset_report
+
+    try:
+        return clova.load_examples(
+            Path(spec.dataset_path), filename=spec.dataset_filename, task_type=spec.task_type
+        )
+    except dataset_report.DatasetInvalid as exc:
+        issue = exc.report.first
+        if issue is None:
+            raise report.Failed("file.format", str(exc)) from exc
+        raise report.Failed(issue.reason, issue.message) from exc
+
+
+def count_rows(examples: Sequence[ex.Example], task_type: jobs.TaskType) -> int:
+    """Rows of the source file: one per user/assistant exchange, one per example to classify."""
+    if task_type is jobs.TaskType.CLASSIFICATION:
+        return len(examples)
+    return sum(max(1, sum(m.role == "assistant" for m in e.messages)) for e in examples)
+
+
+def label_names(examples: Sequence[ex.Example]) -> list[str]:
+    """The distinct class labels in sorted order; a label's index is its class id."""
+    missing = sum(e.label is None for e in examples)
+    if missing:
+        raise ValueError(f"{missing} classification examples have no label")
+    return sorted({e.label for e in examples if e.label is not None})
+
+
+def tokenise_generation(
+    examples: Sequence[ex.Example], tokenizer: Any, max_seq_len: int
+) -> list[Feature]:
+    """Chat-template each conversation; labels only on assistant turns (content + end token)."""
+    features = []
+    for index, example in enumerate(examples):
+        messages = [{"role": m.role, "content": m.content} for m in example.messages]
+        text, spans = _render_with_assistant_spans(tokenizer, messages)
+        if not spans:
+            raise ValueError(f"example {index} has no assistant turn to learn from")
+        encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        input_ids: list[int] = list(encoded["input_ids"])
+        offsets: list[tuple[int, int]] = list(encoded["offset_mapping"])
+        labels = [
+            token if any(start <= begin < end for start, end in spans) else IGNORE_INDEX
+            for token, (begin, _) in zip(input_ids, offsets, strict=True)
+        ]
+        last_turn = next(
+            (i for i, (begin, _) in enumerate(offsets) if begin >= spans[-1][0]), len(input_ids)
+        )
+        features.append(_truncate(input_ids, labels, max_seq_len, keep_from_at_most=last_turn))
+    return features
+
+
+def tokenise_classification(
+    examples: Sequence[ex.Example], tokenizer: Any, max_seq_len: int, labels: Sequence[str]
+) -> list[Feature]:
+    """Encode system prompt (if any) + user text; the label becomes its index in `labels`."""
+    class_id = {name: i for i, name in enumerate(labels)}
+    features = []
+    for example in examples:
+        system = "\n".join(m.content for m in example.messages if m.role == "system")
+        user = "\n".join(m.content for m in example.messages if m.role == "user")
+        texts = (system, user) if system else (user,)
+        encoded = tokenizer(*texts, truncation=True, max_length=max_seq_len)
+        type_ids = encoded.get("token_type_ids")
+        features.append(
+            Feature(
+                input_ids=list(encoded["input_ids"]),
+                labels=class_id[str(example.label)],
+                token_type_ids=list(type_ids) if type_ids is not None else None,
+            )
+        )
+    return features
+
+
+def steps_per_epoch(n_features: int, batch_size: int, gradient_accumulation_steps: int) -> int:
+    """Optimizer steps in one epoch: ceil(batches / gradient_accumulation_steps)."""
+    return math.ceil(math.ceil(n_features / batch_size) / gradient_accumulation_steps)
+
+
+def shuffled_batches(
+    features: Sequence[Feature], batch_size: int, generator: torch.Generator
+) -> list[list[Feature]]:
+    """One epoch's micro-batches, in an order drawn from `generator` (the last may be short)."""
+    order = torch.randperm(len(features), generator=generator).tolist()
+    starts = range(0, len(order), batch_size)
+    return [[features[i] for i in order[s : s + batch_size]] for s in starts]
+
+
+def collate(batch: Sequence[Feature], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a micro-batch to its longest example; padded labels are IGNORE_INDEX."""
+    width = max(len(f.input_ids) for f in batch)
+
+    def padded(rows: list[list[int]], value: int) -> torch.Tensor:
+        return torch.tensor([row + [value] * (width - len(row)) for row in rows])
+
+    tensors = {
+        "input_ids": padded([f.input_ids for f in batch], pad_id),
+        "attention_mask": padded([[1] * len(f.input_ids) for f in batch], 0),
+    }
+    if all(f.token_type_ids is not None for f in batch):
+        tensors["token_type_ids"] = padded([f.token_type_ids or [] for f in batch], 0)
+    class_ids = [f.labels for f in batch if isinstance(f.labels, int)]
+    if len(class_ids) == len(batch):
+        tensors["labels"] = torch.tensor(class_ids)
+    else:
+        token_labels = [f.labels for f in batch if isinstance(f.labels, list)]
+        tensors["labels"] = padded(token_labels, IGNORE_INDEX)
+    return tensors
+
+
+def _render_with_assistant_spans(
+    tokenizer: Any, messages: list[dict[str, str]]
+) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the character span of each assistant turn.
+
+    A turn's span runs from the end of the prompt that asks for it (generation prompt
+    included) to the end of the turn as the template renders it (its end marker included).
+    """
+    text = _render(tokenizer, messages, add_generation_prompt=False)
+    spans = []
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        before = _render(tokenizer, messages[:i], add_generation_prompt=True)
+        through = _render(tokenizer, messages[: i + 1], add_generation_prompt=False)
+        if not (through.startswith(before) and text.startswith(through)):
+            raise ValueError(
+                "the base model's chat template does not render conversations prefix by "
+                "prefix, so assistant turns cannot be located for loss masking"
+            )
+        spans.append((len(before), len(through)))
+    return text, spans
+
+
+def _render(tokenizer: Any, messages: list[dict[str, str]], *, add_generation_prompt: bool) -> str:
+    rendered = tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=add_generation_prompt
+    )
+    return str(rendered)
+
+
+def _truncate(
+    input_ids: list[int], labels: list[int], max_seq_len: int, *, keep_from_at_most: int
+) -> Feature:
+    """Cut to max_seq_len, dropping prompt tokens from the left first, but never past the
+    start of the last assistant turn; what is still too long loses its tail."""
+    if len(input_ids) <= max_seq_len:
+        return Feature(input_ids=input_ids, labels=labels)
+    start = min(len(input_ids) - max_seq_len, keep_from_at_most)
+    end = start + max_seq_len
+    return Feature(input_ids=input_ids[start:end], labels=labels[start:end])
