@@ -45,3 +45,15 @@ def test_errors_are_not_http_below_api() -> None:
         if "HTTPException" in path.read_text() and path.relative_to(root).parts[0] != "api"
     ]
     assert offenders == []
+
+
+def test_the_server_process_never_loads_torch() -> None:
+    """Only workers train; the API + scheduler process stays small."""
+    code = (
+        "import sys, tuneyard.cli.main, tuneyard.runtime, tuneyard.api.app\n"
+        "print(' '.join(sorted(sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert [m for m in loaded if m.split(".")[0] in ("torch", "transformers", "peft")] == []
