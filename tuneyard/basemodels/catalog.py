@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tuneyard import errors
+from tuneyard.basemodels import tinychat
 from tuneyard.core.jobs import TaskType
 from tuneyard.core.models import BaseModel
 
@@ -34,8 +35,7 @@ def builtins(data_dir: Path) -> list[BaseModel]:
             task_types=(_G,),
             source="tiny-chat",
             path=str((data_dir / "models" / "tiny-chat").resolve()),
-            description="Llama-style causal LM, ~3.5M parameters, byte-level tokenizer; "
-            "built deterministically on first use (for CPU runs and tests)",
+            description=tinychat.describe() + "; built on first use",
         ),
         BaseModel(
             name="minilm-l6",
