@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from tuneyard.basemodels import catalog
 from tuneyard.core.ids import SystemClock
@@ -38,7 +37,8 @@ def object_storage(settings: Settings) -> ObjectStorage:
 
 def build(settings: Settings, *, executor: Executor | None = None) -> Runtime:
     """Open the database (migrating it), the blob store and the catalogue; wire the scheduler."""
-    data_dir = settings.data_dir
+    # Absolute once and for all: workers run with their job folder as working directory.
+    data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = database.connect(settings.db_url)
     database.migrate(engine)
@@ -52,9 +52,7 @@ def build(settings: Settings, *, executor: Executor | None = None) -> Runtime:
         catalog=catalog.load(data_dir),
         clock=SystemClock(),
     )
-    service = Service(
-        ports, data_dir=Path(data_dir).resolve(), max_dataset_bytes=settings.max_dataset_bytes
-    )
+    service = Service(ports, data_dir=data_dir, max_dataset_bytes=settings.max_dataset_bytes)
     lifecycle = Lifecycle(
         service,
         limits=Limits(max_bytes=settings.max_dataset_bytes, min_rows=settings.min_dataset_rows),

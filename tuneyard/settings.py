@@ -51,7 +51,7 @@ class Settings:
     @property
     def object_storage_root(self) -> Path:
         """The local stand-in for Object Storage when no endpoint is configured."""
-        return self.data_dir / "object-storage"
+        return self.data_dir.resolve() / "object-storage"
 
     @classmethod
     def load(

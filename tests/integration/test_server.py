@@ -29,7 +29,7 @@ def server(data_dir: Path) -> Iterator[Server]:
         '[models."broken-model"]\npath = "broken"\n', encoding="utf-8"
     )
     (data_dir / "broken").mkdir()
-    running = Server(data_dir)
+    running = Server(data_dir, relative=True)
     yield running
     assert running.interrupt() == 0, running.output()
 

@@ -37,13 +37,14 @@ def cli(*args: str, data_dir: Path) -> str:
 class Server:
     """One server process plus an authenticated HTTP client."""
 
-    def __init__(self, data_dir: Path, *extra: str) -> None:
+    def __init__(self, data_dir: Path, *extra: str, relative: bool = False) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir / f"server-{self.port}.log"
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log = self.log_path.open("wb")
+        # relative=True starts it as `make run` does: a data dir relative to the cwd.
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -53,9 +54,10 @@ class Server:
                 "--port",
                 str(self.port),
                 "--data-dir",
-                str(data_dir),
+                data_dir.name if relative else str(data_dir),
                 *extra,
             ],
+            cwd=data_dir.parent if relative else None,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "HF_HUB_OFFLINE": "1"},
