@@ -205,3 +205,18 @@ def test_keys_authenticate_to_their_workspace(world: World) -> None:
         world.service.authenticate(key + "0")
     with pytest.raises(errors.Unauthenticated):
         world.service.authenticate(None)
+
+
+def test_running_leases_are_renewed(ports: Ports, tmp_path: Path) -> None:
+    executor = FakeExecutor(hold=True)
+    world = World(ports, tmp_path, executor)
+    job = world.submit_sample()
+    world.wait_status(job.id, S.RUNNING)
+    clock = ports.clock
+    clock.advance(10)  # type: ignore[attr-defined]
+    world.scheduler._renewed_at = -float("inf")  # a third of the lease has passed
+    world.scheduler.tick()
+    clock.advance(10)  # type: ignore[attr-defined]  # 20 s after the claim, 10 s after renewal
+    assert ports.jobs.expired_leases(clock.now()) == []
+    executor.launched[0][1].release()
+    world.wait_status(job.id, S.SUCCEEDED)

@@ -65,6 +65,7 @@ class Scheduler:
             max_workers=2, thread_name_prefix="tuneyard-validate"
         )
         self._validating: set[str] = set()
+        self._renewed_at = -float("inf")
 
     # -- life of the scheduler ----------------------------------------------------------
     def start(self) -> None:
@@ -155,6 +156,10 @@ class Scheduler:
                 run.handle.kill()
 
     def _renew_leases(self) -> None:
+        """Heartbeat: extend the leases of our jobs every third of the lease time."""
+        if time.monotonic() - self._renewed_at < self.lease.total_seconds() / 3:
+            return
+        self._renewed_at = time.monotonic()
         until = self.ports.clock.now() + self.lease
         for job_id in self.running_jobs():
             self.ports.jobs.renew_lease(job_id, self.owner, until)
