@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tuneyard.basemodels import catalog
+from tuneyard.basemodels import catalog, counting
 from tuneyard.core.ids import SystemClock
 from tuneyard.core.lifecycle import Lifecycle
 from tuneyard.core.ports import Executor, ObjectStorage
@@ -51,6 +51,7 @@ def build(settings: Settings, *, executor: Executor | None = None) -> Runtime:
         objects=object_storage(settings),
         catalog=catalog.load(data_dir),
         clock=SystemClock(),
+        counters=counting.Counters(),
     )
     service = Service(ports, data_dir=data_dir, max_dataset_bytes=settings.max_dataset_bytes)
     lifecycle = Lifecycle(

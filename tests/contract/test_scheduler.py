@@ -40,7 +40,8 @@ def test_a_job_runs_to_success_with_live_progress(world: World, executor: FakeEx
     p = done.progress
     assert p.data_rows == 128  # from the validator, before any worker ran
     assert (p.step, p.total_steps, p.epoch, p.total_epochs) == (4, 4, 2, 2)
-    assert p.num_tokens == 5000 and p.weights_saved is True and p.train_loss == 0.1
+    # numOfTokens is the validator's count with tiny-chat's tokenizer, not the worker's 5000
+    assert p.num_tokens == 8270 and p.weights_saved is True and p.train_loss == 0.1
     assert done.finished_at is not None and done.output_path
     kinds = [e.type for e in world.ports.events.list(job.id, limit=1000)]
     assert "metrics" in kinds and "status" in kinds
@@ -220,3 +221,11 @@ def test_running_leases_are_renewed(ports: Ports, tmp_path: Path) -> None:
     assert ports.jobs.expired_leases(clock.now()) == []
     executor.launched[0][1].release()
     world.wait_status(job.id, S.SUCCEEDED)
+
+
+def test_rows_and_tokens_are_known_before_the_job_queues(world: World) -> None:
+    job = world.submit_sample()
+    world.lifecycle.validate(job)
+    queued = world.ports.jobs.get(job.id)
+    assert queued is not None and queued.status is S.QUEUED
+    assert (queued.progress.data_rows, queued.progress.num_tokens) == (128, 8270)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tuneyard.basemodels import catalog
+from tuneyard.basemodels import catalog, counting
 from tuneyard.core.jobs import Hyperparameters, Job, JobSpec, Method, TaskType
 from tuneyard.core.lifecycle import Lifecycle
 from tuneyard.core.ports import Executor
@@ -64,6 +64,7 @@ def make_ports(backend: str, root: Path, clock: object | None = None) -> Ports:
         objects=objects.LocalObjectStorage(root / "object-storage"),
         catalog=catalog.load(root),
         clock=clock,  # type: ignore[arg-type]
+        counters=counting.Counters(),
     )
 
 

@@ -16,7 +16,7 @@ import pytest
 
 import tuneyard
 from tuneyard.core.jobs import TaskType
-from tuneyard.datasets import clova, issues, report, source
+from tuneyard.datasets import clova, issues, report, source, validator
 from tuneyard.datasets.examples import Example, Message
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "datasets"
@@ -77,11 +77,14 @@ def _to_jsonl(rows: list[dict[str, object]]) -> str:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_fixture_reports_its_expected_first_issue(name: str) -> None:
-    found = _validate(FIXTURES / name)
+    expected = dict(EXPECTED[name])
+    fmt = expected.pop("format", source.format_of(name))  # null: detected; absent: CLOVA
+    assert fmt is None or isinstance(fmt, str)
+    found = validator.validate(FIXTURES / name, filename=name, fmt=fmt)
     assert not found.ok
     assert found.first is not None
     first = {"reason": found.first.reason, "message": found.first.message}
-    assert {**first, "line": found.first.line} == EXPECTED[name]
+    assert {**first, "line": found.first.line} == expected
 
 
 def test_every_fixture_is_in_the_manifest() -> None:

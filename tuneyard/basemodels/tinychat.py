@@ -16,7 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CHAT_TEMPLATE", "NAME", "SPECIAL_TOKENS", "describe", "ensure_built"]
+__all__ = [
+    "CHAT_TEMPLATE",
+    "NAME",
+    "SPECIAL_TOKENS",
+    "backend_tokenizer",
+    "describe",
+    "ensure_built",
+]
 
 NAME = "tiny-chat"
 """Catalogue name of this base model."""
@@ -107,10 +114,9 @@ def _build(into: Path) -> None:
     tokenizer.save_pretrained(into)
 
 
-def _tokenizer() -> Any:
-    """A byte-level tokenizer: token id b is byte b; the chat markers follow."""
+def backend_tokenizer() -> Any:
+    """The byte-level `tokenizers.Tokenizer` (no torch needed): id b is byte b, markers follow."""
     import tokenizers
-    import transformers
     from tokenizers import decoders, models, pre_tokenizers
 
     symbol = _byte_symbols()
@@ -121,9 +127,16 @@ def _tokenizer() -> Any:
     backend.add_special_tokens(
         [tokenizers.AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS]
     )
+    return backend
+
+
+def _tokenizer() -> Any:
+    """The transformers wrapper of `backend_tokenizer()`, with the chat template."""
+    import transformers
+
     pad, end, *markers = SPECIAL_TOKENS
     tokenizer = transformers.PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_object=backend,
+        tokenizer_object=backend_tokenizer(),
         pad_token=pad,
         eos_token=end,
         extra_special_tokens=markers,

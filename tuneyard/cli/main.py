@@ -1,4 +1,4 @@
-"""`tuneyard serve | keys create | models list`: argument parsing and the CLI's error edge."""
+"""`tuneyard serve | keys create | models list | validate`: parsing and the CLI's error edge."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tuneyard import __version__, errors, runtime
+from tuneyard.cli import validate
 from tuneyard.settings import Settings
 
 __all__ = ["main"]
@@ -73,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     listing = model_commands.add_parser("list", help="list the base models jobs can name")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     _data_dir_flag(listing)
+
+    validate.add_parser(commands)
     return parser
 
 
@@ -164,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings(args)
         if args.command == "serve":
             return _serve(settings)
+        if args.command == "validate":
+            return validate.run(args, settings)
         if args.command == "keys":
             live = runtime.build(settings)
             print(live.service.create_key(args.workspace))

@@ -11,11 +11,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from tuneyard.core import checks
 from tuneyard.core import progress as protocol
 from tuneyard.core.jobs import Job, Progress, TrainingSpec
 from tuneyard.core.service import Service
 from tuneyard.core.states import JobStatus
-from tuneyard.datasets import clova
 from tuneyard.datasets.report import DatasetReport, Limits
 
 __all__ = ["Lifecycle", "failure_message"]
@@ -57,13 +57,17 @@ class Lifecycle:
         if stored is None:
             self.fail(job, "file.noexist", "The dataset file does not exist.")
             return
-        report = clova.validate(
+        check = checks.check_dataset(
             self.ports.blobs.path(stored.blob_key),
             filename=stored.filename,
+            fmt=checks.clova_format(stored.filename),
             task_type=job.task_type,
+            model=self.service.model(job.base_model),
+            counters=self.ports.counters,
             limits=self.limits,
         )
-        self._record_report(job, report)
+        report = check.report
+        self._record_report(job, check)
         job = self._reload(job)
         if job.status is not _S.VALIDATING:  # cancelled meanwhile
             return
@@ -74,10 +78,12 @@ class Lifecycle:
             return
         self.service.move(job, _S.QUEUED, queued_at=self.ports.clock.now())
 
-    def _record_report(self, job: Job, report: DatasetReport) -> None:
+    def _record_report(self, job: Job, check: checks.DatasetCheck) -> None:
+        report = check.report
         progress = dataclasses.replace(
             job.progress,
             data_rows=report.rows,
+            num_tokens=check.profile.tokens if report.ok and check.profile else None,
             labels=list(report.labels) if report.labels is not None else None,
         )
         now = self.ports.clock.now()
@@ -246,7 +252,9 @@ def _apply(progress: Progress, event: Mapping[str, Any]) -> Progress:
     if kind == "data":
         return dataclasses.replace(
             progress,
-            num_tokens=event.get("tokens"),
+            num_tokens=progress.num_tokens
+            if progress.num_tokens is not None
+            else event.get("tokens"),
             labels=event.get("labels") or progress.labels,
             total_steps=event.get("total_steps"),
             total_epochs=event.get("total_epochs"),

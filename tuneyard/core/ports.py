@@ -14,9 +14,10 @@ from typing import Any, Protocol
 
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
-from tuneyard.core.jobs import Job, Progress, TrainingSpec
+from tuneyard.core.jobs import Job, Progress, TaskType, TrainingSpec
 from tuneyard.core.models import BaseModel
 from tuneyard.core.states import JobStatus
+from tuneyard.datasets.profile import Counter
 
 __all__ = [
     "ApiKey",
@@ -30,6 +31,7 @@ __all__ = [
     "ModelCatalog",
     "ObjectStorage",
     "Page",
+    "TokenCounters",
     "WorkerHandle",
 ]
 
@@ -153,6 +155,14 @@ class ModelCatalog(Protocol):
     def get(self, name: str) -> BaseModel | None: ...
 
     def all(self) -> Sequence[BaseModel]: ...
+
+
+class TokenCounters(Protocol):
+    """Token counters for base models (their own tokenizer and chat template, no torch)."""
+
+    def counter(self, model: BaseModel, task_type: TaskType) -> Counter | None:
+        """A counter for the model, or None when it has no fast tokenizer."""
+        ...
 
 
 class WorkerHandle(Protocol):

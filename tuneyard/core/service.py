@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import shutil
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from tuneyard import errors
-from tuneyard.core import ids, states
+from tuneyard.core import checks, ids, states
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
-from tuneyard.core.jobs import Job, JobSpec, Progress
+from tuneyard.core.jobs import Job, JobSpec, Progress, TaskType
 from tuneyard.core.models import BaseModel
 from tuneyard.core.ports import (
     ApiKey,
@@ -25,8 +26,11 @@ from tuneyard.core.ports import (
     ModelCatalog,
     ObjectStorage,
     Page,
+    TokenCounters,
 )
 from tuneyard.core.states import JobStatus
+from tuneyard.datasets import validator
+from tuneyard.datasets.report import Limits
 
 __all__ = ["ObjectSource", "Ports", "Service", "UploadSource", "hash_key"]
 
@@ -45,6 +49,7 @@ class Ports:
     objects: ObjectStorage
     catalog: ModelCatalog
     clock: Clock
+    counters: TokenCounters
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -217,6 +222,48 @@ class Service:
         problems = spec.hyperparameters.problems()
         if problems:
             raise errors.InvalidRequest("; ".join(problems), param="hyperparameters")
+
+    def check_upload(
+        self,
+        filename: str,
+        chunks: Iterable[bytes],
+        *,
+        fmt: str | None,
+        model_name: str | None,
+        task_type: TaskType | None,
+        limits: Limits,
+    ) -> checks.DatasetCheck:
+        """Pre-flight: check a file without keeping it (same report as before a job runs)."""
+        if fmt is not None and fmt not in validator.FORMATS:
+            raise errors.InvalidRequest(
+                f"format must be one of {', '.join(validator.FORMATS)}", param="format"
+            )
+        model = self.model(model_name) if model_name else None
+        if task_type is None:
+            only_classification = model is not None and model.task_types == (
+                TaskType.CLASSIFICATION,
+            )
+            task_type = TaskType.CLASSIFICATION if only_classification else TaskType.GENERATION
+        scratch = self.data_dir / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=scratch, prefix="check-") as handle:
+            kept = 0
+            for chunk in chunks:  # keep at most limit + 1 bytes: enough to say file.size
+                chunk = chunk[: limits.max_bytes + 1 - kept]
+                handle.write(chunk)
+                kept += len(chunk)
+                if kept > limits.max_bytes:
+                    break
+            handle.flush()
+            return checks.check_dataset(
+                Path(handle.name),
+                filename=filename,
+                fmt=fmt,
+                task_type=task_type,
+                model=model,
+                counters=self.ports.counters,
+                limits=limits,
+            )
 
     def get_job(self, workspace_id: str, job_id: str) -> Job:
         """A job of the caller's workspace; another workspace's job is simply not found."""

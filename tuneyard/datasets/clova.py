@@ -1,8 +1,11 @@
 """NAVER CLOVA Studio tuning datasets (spec §1.8): validate a CSV or JSONL file, read examples.
 
 The file is streamed once. Each format's reader turns it into records, one per data row,
-as `(line, {column: value})` with canonical column names; `_Builder` checks the cells, the
-C_ID/T_ID sequences and the System_Prompt of each conversation, and builds the examples.
+as `(line, {column: value})` with canonical column names (a JSON Lines row of the usual
+shape as its `_Cells`, checked while orjson parses it: see `_parse`, and bench/validate.py
+for the speed); `_Builder` checks the cells, the C_ID/T_ID sequences and the System_Prompt
+of each conversation (`_Sequences`, in a few bytes a conversation), and builds the examples.
+Each goes to `on_example` (GENERATION ones at the end: a conversation's rows may be anywhere).
 Every problem goes to an `IssueLog`, so a report lists them all in file order. A problem
 found by `source` (no file, wrong extension, too big, not UTF-8, unreadable) is the whole
 report: nothing else is said about a file that cannot be read.
@@ -10,16 +13,18 @@ report: nothing else is said about a file that cannot be read.
 
 from __future__ import annotations
 
+import array
 import csv
-import dataclasses
+import itertools
 import json
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from tuneyard.core.jobs import TaskType
-from tuneyard.datasets import issues, source
+from tuneyard.datasets import issues, progress, source
 from tuneyard.datasets.examples import Example, Message
 from tuneyard.datasets.report import DatasetInvalid, DatasetReport, IssueLog, Limits
 
@@ -30,59 +35,64 @@ COLUMNS = ("System_Prompt", "C_ID", "T_ID", "Text", "Completion")
 
 _CANONICAL = {name.lower(): name for name in COLUMNS}
 _REQUIRED = COLUMNS[1:]
-_INDEX = re.compile(r"[0-9]{1,18}")
+_COLUMN_KEYS = frozenset(COLUMNS)
+_REQUIRED_KEYS = frozenset(_REQUIRED)
+_MAX_ID = 10**18
+_NOT_PARSED = source.NOT_PARSED
+_ABSENT = object()
 _JSON_SPACE = " \t\r\n"
 _LABEL_CHARS = 64
 _DEFAULTS = Limits()
 _JSON_TYPES: dict[type, str] = {str: "string", list: "array", bool: "boolean", type(None): "null"}
 
-_Record = tuple[int, dict[str, object] | None]
-"""One data row: its first line and its values by column, or None when it could not be parsed."""
+_Sink = Callable[[Example], None]
+_Cells = tuple[str, int, int, str, str]
+"""A usual row's System_Prompt, C_ID, T_ID, Text and Completion, whose cells need no more checks."""
+_Record = tuple[int, dict[str, object] | _Cells | None]
+"""One data row: its first line and its values by column (or its `_Cells`), or None when it could
+not be parsed."""
 
 
 def validate(
-    path: Path, *, filename: str, task_type: TaskType, limits: Limits = _DEFAULTS
+    path: Path,
+    *,
+    filename: str,
+    task_type: TaskType,
+    limits: Limits = _DEFAULTS,
+    on_example: _Sink | None = None,
+    on_progress: progress.ProgressCallback | None = None,
 ) -> DatasetReport:
     """Check a dataset file and report every problem; `filename` is the client's file name."""
-    return _read(path, filename, task_type, limits, keep=False)[0]
+    file_format = source.format_of(filename)
+    fatal = source.precheck(path, filename, limits.max_bytes)
+    if fatal is not None:
+        return _unreadable(file_format, fatal)
+    log = IssueLog(limits.max_issues)
+    csv_file = file_format == "clova-csv"
+    lines = source.LineReader(path, limits.max_line_bytes, parse=None if csv_file else _parse)
+    records = _csv_records if csv_file else _jsonl_records
+    builder = _Builder(task_type, limits, log, on_example)
+    tracked = progress.tracked(lines, on_progress, path)
+    for line, values in records(tracked, log, limits.max_line_bytes):
+        builder.add(line, values)
+    if lines.failure is not None:
+        return _unreadable(file_format, lines.failure)
+    builder.finish()
+    counts = (builder.rows, builder.conversations, builder.labels)
+    return DatasetReport(file_format, *counts, log.issues(), log.total)
 
 
 def load_examples(
     path: Path, *, filename: str, task_type: TaskType, limits: Limits = _DEFAULTS
 ) -> list[Example]:
     """Read a valid dataset file into examples; raises DatasetInvalid when it has problems."""
-    report, examples = _read(path, filename, task_type, limits, keep=True)
-    if not report.ok:
-        raise DatasetInvalid(report)
-    return examples
-
-
-def _read(
-    path: Path, filename: str, task_type: TaskType, limits: Limits, *, keep: bool
-) -> tuple[DatasetReport, list[Example]]:
-    """Stream the file once: the report and, when `keep`, the examples."""
-    file_format = source.format_of(filename)
-    fatal = source.precheck(path, filename, limits.max_bytes)
-    if fatal is not None:
-        return _unreadable(file_format, fatal), []
-    log = IssueLog(limits.max_issues)
-    lines = source.LineReader(path, limits.max_line_bytes)
-    records = _csv_records if file_format == "clova-csv" else _jsonl_records
-    builder = _Builder(task_type, limits, log, keep=keep)
-    for line, values in records(lines, log, limits.max_line_bytes):
-        builder.add(line, values)
-    if lines.failure is not None:
-        return _unreadable(file_format, lines.failure), []
-    examples = builder.finish()
-    report = DatasetReport(
-        format=file_format,
-        rows=builder.rows,
-        conversations=builder.conversations,
-        labels=builder.labels,
-        issues=log.issues(),
-        total_issues=log.total,
+    examples: list[Example] = []
+    found = validate(
+        path, filename=filename, task_type=task_type, limits=limits, on_example=examples.append
     )
-    return report, examples
+    if not found.ok:
+        raise DatasetInvalid(found)
+    return examples
 
 
 def _unreadable(file_format: str | None, issue: issues.DatasetIssue) -> DatasetReport:
@@ -102,6 +112,8 @@ class _CsvFeed:
         self._limit = max_line_bytes
         self.start: int | None = None
         self.last = 0
+        self.cut = False
+        """Whether a line of the current record was too long (and so fed as an empty line)."""
 
     def __iter__(self) -> _CsvFeed:
         return self
@@ -112,15 +124,17 @@ class _CsvFeed:
         self.start = line.number if self.start is None else self.start
         if line.too_long:
             self._log.add(issues.line_too_long(line.number, self._limit))
+            self.cut = True
             return "\n"
         return line.text
 
 
 def _csv_rows(feed: _CsvFeed, log: IssueLog) -> Iterator[tuple[int, list[str] | None]]:
-    """Each CSV record with its first line; None for one the csv module rejects."""
+    """Each CSV record with its first line; None for one the csv module rejects or with a line
+    too long to read (both already logged)."""
     reader = csv.reader(feed, strict=True)
     while True:
-        feed.start = None
+        feed.start, feed.cut = None, False
         try:
             cells: list[str] | None = next(reader)
         except StopIteration:
@@ -129,23 +143,30 @@ def _csv_rows(feed: _CsvFeed, log: IssueLog) -> Iterator[tuple[int, list[str] | 
             reason = str(exc).split(" - ")[0]  # drop the csv module's hint for programmers
             log.add(issues.invalid_csv(feed.start or feed.last, reason))
             cells = None
-        yield feed.start or feed.last, cells
+        yield feed.start or feed.last, None if feed.cut else cells
 
 
 def _csv_records(
     lines: Iterable[source.Line], log: IssueLog, max_line_bytes: int
 ) -> Iterator[_Record]:
-    """The data rows of a CSV file whose first record is the header; blank records are skipped."""
-    columns: dict[str, int] | None = None
-    width = 0
-    for line, cells in _csv_rows(_CsvFeed(lines, log, max_line_bytes), log):
+    """The data rows of a CSV file whose first record is the header; blank records are skipped.
+
+    When the header itself cannot be read, the rows are counted but not checked: without
+    the header nothing can be said about their cells.
+    """
+    rows = _csv_rows(_CsvFeed(lines, log, max_line_bytes), log)
+    line, cells = next((row for row in rows if row[1] != []), (0, []))  # the header
+    if cells == []:
+        return  # not a single record
+    columns = None if cells is None else _csv_header(cells, line, log)
+    width = 0 if cells is None else len(cells)
+    for line, cells in rows:
         if cells == []:
             continue  # a blank line
-        if columns is None:
-            if cells is not None:
-                columns, width = _csv_header(cells, line, log), len(cells)
-            continue
-        yield line, None if cells is None else _csv_values(cells, columns, width, line, log)
+        if cells is None or columns is None:
+            yield line, None
+        else:
+            yield line, _csv_values(cells, columns, width, line, log)
 
 
 def _csv_header(cells: list[str], line: int, log: IssueLog) -> dict[str, int]:
@@ -177,14 +198,106 @@ class _Pairs(list[tuple[str, Any]]):
 def _jsonl_records(
     lines: Iterable[source.Line], log: IssueLog, max_line_bytes: int
 ) -> Iterator[_Record]:
-    """The data rows of a JSON Lines file: one object per non-blank line."""
+    """The data rows of a JSON Lines file: one object per non-blank line.
+
+    The reader has parsed each line with `_parse` already; a line it could not parse comes
+    decoded, and the standard library parses it again to say why (or to accept what only
+    it accepts, such as NaN).
+    """
     for line in lines:
         if line.too_long:
             log.add(issues.line_too_long(line.number, max_line_bytes))
             yield line.number, None
+        elif type(line.value) is tuple:
+            yield line.number, line.value  # _Cells
+        elif line.value is not _NOT_PARSED:
+            yield line.number, _object_values(line.value, line.number, log)
         elif line.text.strip(_JSON_SPACE):
             pairs = _json_object(line, log)
             yield line.number, None if pairs is None else _json_values(pairs, line.number, log)
+
+
+def _parse(data: bytes) -> Any:
+    """One line by orjson: a usual row's `_Cells`, or its JSON value (the stdlib's pairs where
+    orjson's dict could differ from them).
+
+    Raises ValueError (orjson.JSONDecodeError) for a line orjson rejects, which the reader
+    then decodes, checking its encoding, for `_json_object`.
+    """
+    value = orjson.loads(data)
+    if type(value) is not dict:
+        return value
+    cells = _usual_cells(data, value)
+    if cells is not None:
+        return cells
+    if _orjson_agrees(data, value):
+        return value
+    try:
+        return json.loads(data, object_pairs_hook=_Pairs)
+    except RecursionError as exc:
+        raise ValueError("nesting too deep") from exc
+
+
+def _usual_cells(data: bytes, value: dict[str, Any]) -> _Cells | None:
+    """The cells of a usual row, which need no more checks; None for any other row.
+
+    Usual: the keys as COLUMNS spells them, none repeated (see `_orjson_agrees`), integer
+    ids in range and non-blank string texts. Nearly every row of a good file is usual, so
+    this is written for speed: one lookup per key, then the cheapest test first.
+    """
+    keys = len(value)
+    if keys == 5:
+        system = value.get("System_Prompt")
+    elif keys == 4 and "System_Prompt" not in value:
+        system = ""
+    else:
+        return None
+    c_id, t_id = value.get("C_ID"), value.get("T_ID")
+    text, completion = value.get("Text"), value.get("Completion")
+    if not (type(c_id) is int and type(t_id) is int and type(system) is str):
+        return None
+    if not (type(text) is str and type(completion) is str and text and completion):
+        return None
+    if not (0 <= c_id < _MAX_ID and 0 <= t_id < _MAX_ID):
+        return None
+    if text.isspace() or completion.isspace():
+        return None
+    colons = data.count(b":")
+    if colons != keys:  # colons in the texts, or a repeated key
+        colons -= system.count(":") + text.count(":") + completion.count(":")
+        if colons != keys or b"\\u003" in data:
+            return None
+    return system, c_id, t_id, text, completion
+
+
+def _orjson_agrees(data: bytes, value: dict[str, Any]) -> bool:
+    """Whether orjson's dict says what the stdlib's pairs would: no key repeated, no float.
+
+    orjson keeps only the last of repeated keys, and reads an integer past 64 bits as a
+    float. A repeated key makes more colons outside strings than keys; the colons inside
+    strings are counted from the parsed text, which is exact unless one was written as
+    \\u003a, and such a line goes to the stdlib too.
+    """
+    colons = data.count(b":")
+    if colons != len(value):
+        colons -= sum(key.count(":") for key in value)
+        colons -= sum(v.count(":") for v in value.values() if type(v) is str)
+        if colons != len(value) or b"\\u003" in data:
+            return False
+    return float not in map(type, value.values())
+
+
+def _object_values(value: Any, line: int, log: IssueLog) -> dict[str, object] | None:
+    """The values of a line that parsed, or None when it is not an object (logged)."""
+    if type(value) is dict:
+        if _REQUIRED_KEYS <= value.keys() <= _COLUMN_KEYS:
+            return value  # every key spelled as COLUMNS spells it: nothing to log or rename
+        return _json_values(value.items(), line, log)
+    if isinstance(value, _Pairs):
+        return _json_values(value, line, log)
+    found = _JSON_TYPES.get(type(value), "number")
+    log.add(issues.invalid_json(line, f"expected an object, found {found}"))
+    return None
 
 
 def _json_object(line: source.Line, log: IssueLog) -> _Pairs | None:
@@ -205,7 +318,7 @@ def _json_object(line: source.Line, log: IssueLog) -> _Pairs | None:
     return None
 
 
-def _json_values(pairs: _Pairs, line: int, log: IssueLog) -> dict[str, object]:
+def _json_values(pairs: Iterable[tuple[str, Any]], line: int, log: IssueLog) -> dict[str, object]:
     """Values by column name; unknown, duplicate and missing keys are logged (order is not)."""
     values: dict[str, object] = {}
     columns: dict[str, int] = {}
@@ -250,26 +363,25 @@ def _label(name: str, index: int) -> str:
 
 # --- rows -> examples --------------------------------------------------------------------
 
-
-@dataclasses.dataclass(slots=True)
-class _Conversation:
-    """The rows of one C_ID seen so far: turns by T_ID as (line, text, completion)."""
-
-    line: int
-    system: str
-    turns: dict[int, tuple[int, str, str]]
+_Transcript = tuple[str, dict[int, tuple[str, str]]]
+"""A conversation kept for its example: its System_Prompt and (text, completion) by T_ID."""
 
 
 class _Builder:
     """Checks each row's cells, groups rows into conversations and builds the examples."""
 
-    def __init__(self, task_type: TaskType, limits: Limits, log: IssueLog, *, keep: bool) -> None:
+    def __init__(
+        self, task_type: TaskType, limits: Limits, log: IssueLog, on_example: _Sink | None
+    ) -> None:
         self._generation = task_type is TaskType.GENERATION
         self._limits = limits
         self._log = log
-        self._keep = keep
-        self._conversations: dict[int, _Conversation] = {}
-        self._examples: list[Example] = []
+        self._on_example = on_example
+        self._max_chars = limits.max_row_chars
+        self._counting = self._generation and on_example is None
+        """Whether a usual row only needs counting in its sequence (no example is built)."""
+        self._sequences = _Sequences(log)
+        self._transcripts: dict[int, _Transcript] = {}
         self._labels: set[str] = set()
         self._classified = 0
         self.rows = 0
@@ -277,18 +389,36 @@ class _Builder:
     @property
     def conversations(self) -> int:
         """Conversations (GENERATION) or examples (CLASSIFICATION) found so far."""
-        return len(self._conversations) if self._generation else self._classified
+        return self._sequences.conversations if self._generation else self._classified
 
     @property
     def labels(self) -> tuple[str, ...] | None:
         """The distinct labels, sorted (CLASSIFICATION only)."""
         return None if self._generation else tuple(sorted(self._labels))
 
-    def add(self, line: int, values: dict[str, object] | None) -> None:
-        """Take one data row; None stands for a row that could not be parsed."""
+    def add(self, line: int, values: dict[str, object] | _Cells | None) -> None:
+        """Take one data row; None stands for a row that could not be parsed.
+
+        A usual row (see `_usual_cells`) has only its length left to check; when no example
+        is built it goes straight to the sequences, the hot path of a JSON Lines file.
+        """
         self.rows += 1
-        if values is None:
+        if not isinstance(values, tuple):
+            if values is not None:
+                self._add_checked(line, values)
             return
+        system, c_id, t_id, text, completion = values
+        if len(text) + len(completion) > self._max_chars:
+            self._check_length(text, completion, line)
+        if self._counting:
+            self._sequences.add(line, c_id, t_id, system)
+        elif self._generation:
+            self._add_turn(line, c_id, t_id, system, (text, completion))
+        else:
+            self._add_classified(system, text, completion)
+
+    def _add_checked(self, line: int, values: dict[str, object]) -> None:
+        """Take any row, checking each cell and logging each problem."""
         system = self._text(values, "System_Prompt", line, required=False)
         c_id = self._index(values, "C_ID", line)
         t_id = self._index(values, "T_ID", line)
@@ -301,29 +431,30 @@ class _Builder:
         elif text is not None and completion is not None:
             self._add_classified(system or "", text, completion)
 
-    def finish(self) -> list[Example]:
-        """Log the problems only the whole file shows; the examples (when kept)."""
+    def finish(self) -> None:
+        """Log the problems only the whole file shows; pass on the conversations' examples."""
         if self._generation:
-            self._check_sequences()
-            ordered = sorted(self._conversations.items())
-            self._examples = [_conversation_example(c) for _, c in ordered] if self._keep else []
+            self._sequences.check()
+            if self._on_example is not None:
+                for c_id in sorted(self._transcripts):
+                    self._on_example(_conversation_example(*self._transcripts[c_id]))
         if self.rows < self._limits.min_rows:
             self._log.add(issues.too_few_rows(self._limits.min_rows, self.rows))
-        return self._examples
 
     def _text(
         self, values: dict[str, object], column: str, line: int, *, required: bool
     ) -> str | None:
         """A text cell (a JSON integer reads as its digits); None when absent or invalid."""
-        if column not in values:
-            return None
-        value = values[column]
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if value is not None and not isinstance(value, str):
-            self._log.add(issues.bad_value(column, line))
-            return None
-        if required and not (value or "").strip():
+        value = values.get(column, _ABSENT)
+        if type(value) is not str:
+            if value is _ABSENT:
+                return None
+            if type(value) is int:
+                value = str(value)
+            elif value is not None:
+                self._log.add(issues.bad_value(column, line))
+                return None
+        if required and (not value or value.isspace()):
             self._log.add(issues.missing_column(column, line))
             return None
         return value or ""
@@ -336,14 +467,13 @@ class _Builder:
 
     def _index(self, values: dict[str, object], column: str, line: int) -> int | None:
         """A C_ID/T_ID cell as an int >= 0, or None (logged when present but invalid)."""
-        if column not in values:
-            return None
-        value = values[column]
-        if isinstance(value, str) and _INDEX.fullmatch(value):
-            return int(value)
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**18:
+        value = values.get(column, _ABSENT)
+        if type(value) is int and 0 <= value < _MAX_ID:
             return value
-        self._log.add(issues.bad_value(column, line))
+        if type(value) is str and len(value) <= 18 and value.isdigit() and value.isascii():
+            return int(value)
+        if value is not _ABSENT:
+            self._log.add(issues.bad_value(column, line))
         return None
 
     def _add_turn(
@@ -352,39 +482,143 @@ class _Builder:
         """Place a row in its conversation; log a changed System_Prompt or a repeated T_ID."""
         if c_id is None:
             return
-        conversation = self._conversations.setdefault(c_id, _Conversation(line, system, {}))
-        if system != conversation.system:
-            self._log.add(issues.bad_value("System_Prompt", line))
-        if t_id is None:
-            return
-        if t_id in conversation.turns:
-            self._log.add(issues.bad_value("T_ID", line))
-            return
-        conversation.turns[t_id] = (line, *turn) if self._keep else (line, "", "")
+        new_turn = self._sequences.add(line, c_id, t_id, system)
+        if self._on_example is not None:
+            transcript = self._transcripts.setdefault(c_id, (system, {}))
+            if new_turn and t_id is not None:
+                transcript[1][t_id] = turn
 
     def _add_classified(self, system: str, text: str, completion: str) -> None:
-        """Count one classification row and keep its example."""
+        """Count one classification row and pass on its example."""
         label = completion.strip()
         self._classified += 1
         self._labels.add(label)
-        if self._keep:
+        if self._on_example is not None:
             messages = (*_system_messages(system), Message("user", text))
-            self._examples.append(Example(messages, label))
+            self._on_example(Example(messages, label))
 
-    def _check_sequences(self) -> None:
+
+class _Sequences:
+    """The C_ID/T_ID sequences and System_Prompts of a whole file, in 24 bytes a conversation.
+
+    Per C_ID three numbers: the line it first appeared on (0: not yet), a hash of its
+    System_Prompt, and its run: T_IDs 0 … run-1 have all been seen. A T_ID past the run
+    waits in `_ahead`, with its line, until the run reaches it, so rows may come in any
+    order. C_IDs index one flat array, grown up to twice the conversations seen; a C_ID
+    beyond it (in a valid file, only one that comes early) waits in `_sparse` until the
+    array reaches it. A changed System_Prompt goes unseen only if its 64-bit hash collides.
+
+    The conversation of the last row is also kept in plain attributes, its run there and
+    not in the array, so that its next turn — the usual next row — costs three comparisons.
+    """
+
+    def __init__(self, log: IssueLog) -> None:
+        self._log = log
+        self._dense = array.array("q")
+        self._sparse: dict[int, list[int]] = {}
+        self._ahead: dict[int, dict[int, int]] = {}
+        self._current: tuple[array.array[int] | list[int], int] | None = None
+        self._c_id, self._run, self._system = -1, 0, ""
+        self.conversations = 0
+
+    def add(self, line: int, c_id: int, t_id: int | None, system: str) -> bool:
+        """Take one row; True when it adds a turn (a T_ID not seen before in its C_ID)."""
+        if c_id == self._c_id and t_id == self._run and system == self._system:
+            self._run += 1
+            return True
+        self._put_back()
+        state: array.array[int] | list[int] = self._dense
+        at = 3 * c_id
+        if at >= len(state):
+            state, at = self._slot(c_id)
+        if state[at] == 0:
+            state[at], state[at + 1] = line, hash(system)
+            self.conversations += 1
+        elif state[at + 1] != hash(system):
+            self._log.add(issues.bad_value("System_Prompt", line))
+            return t_id is not None and self._add_t_id(state, at + 2, c_id, t_id, line)
+        if t_id is None:
+            return False
+        if t_id == state[at + 2] and c_id not in self._ahead:
+            self._current, self._c_id, self._system = (state, at + 2), c_id, system
+            self._run = t_id + 1  # the next turn, in order: keep this conversation at hand
+            return True
+        return self._add_t_id(state, at + 2, c_id, t_id, line)
+
+    def _put_back(self) -> None:
+        """Store the run of the conversation at hand in its place, and let it go."""
+        if self._current is not None:
+            state, at = self._current
+            state[at] = self._run
+            self._current, self._c_id = None, -1
+
+    def check(self) -> None:
         """Log the first C_ID, and each conversation's first T_ID, that breaks 0, 1, 2, …."""
-        c_id = _first_gap(self._conversations)
-        if c_id is not None:
-            self._log.add(issues.bad_value("C_ID", self._conversations[c_id].line))
-        for conversation in self._conversations.values():
-            t_id = _first_gap(conversation.turns)
-            if t_id is not None:
-                self._log.add(issues.bad_value("T_ID", conversation.turns[t_id][0]))
+        self._put_back()
+        line = self._c_id_gap()
+        if line is not None:
+            self._log.add(issues.bad_value("C_ID", line))
+        for ahead in self._ahead.values():
+            self._log.add(issues.bad_value("T_ID", ahead[min(ahead)]))
 
+    def _slot(self, c_id: int) -> tuple[array.array[int] | list[int], int]:
+        """Where the three numbers of `c_id` live: the flat array or its `_sparse` entry."""
+        if 3 * c_id < len(self._dense):
+            return self._dense, 3 * c_id
+        entry = self._sparse.get(c_id)
+        if entry is not None:
+            return entry, 0
+        if c_id < 2 * self.conversations + 4096:
+            self._grow(c_id + 1)
+            return self._dense, 3 * c_id
+        entry = self._sparse[c_id] = [0, 0, 0]
+        return entry, 0
 
-def _first_gap(ids: Iterable[int]) -> int | None:
-    """The first id, in sorted order, that is not its position in the sequence 0, 1, 2, …."""
-    return next((i for position, i in enumerate(sorted(ids)) if i != position), None)
+    def _grow(self, size: int) -> None:
+        """Extend the flat array to at least `size` C_IDs; move the sparse ones it now holds."""
+        have = len(self._dense) // 3
+        size = max(size, min(2 * have, 2 * self.conversations + 4096))
+        self._dense.extend(itertools.repeat(0, 3 * (size - have)))
+        for c_id in [c_id for c_id in self._sparse if c_id < size]:
+            self._dense[3 * c_id : 3 * c_id + 3] = array.array("q", self._sparse.pop(c_id))
+
+    def _add_t_id(
+        self, state: array.array[int] | list[int], at: int, c_id: int, t_id: int, line: int
+    ) -> bool:
+        """Extend the run of T_IDs at `state[at]`; False (logged) for a T_ID seen before."""
+        run, ahead = state[at], self._ahead.get(c_id)
+        if t_id == run:
+            run += 1
+            while ahead and run in ahead:
+                del ahead[run]
+                run += 1
+            if ahead is not None and not ahead:
+                del self._ahead[c_id]
+            state[at] = run
+            return True
+        if t_id < run or (ahead is not None and t_id in ahead):
+            self._log.add(issues.bad_value("T_ID", line))
+            return False
+        self._ahead.setdefault(c_id, {})[t_id] = line
+        return True
+
+    def _c_id_gap(self) -> int | None:
+        """The first line of the first C_ID, in sorted order, that is not its position."""
+        firsts = self._dense[0::3]
+        try:
+            missing = firsts.index(0)
+        except ValueError:
+            missing = len(firsts)
+        if missing == len(firsts):
+            while missing in self._sparse:
+                missing += 1
+        else:
+            later = firsts[missing:].tobytes()
+            skipped = (len(later) - len(later.lstrip(b"\x00"))) // firsts.itemsize
+            if missing + skipped < len(firsts):
+                return firsts[missing + skipped]
+        beyond = [c_id for c_id in self._sparse if c_id > missing]
+        return self._sparse[min(beyond)][0] if beyond else None
 
 
 def _system_messages(system: str) -> tuple[Message, ...]:
@@ -392,9 +626,9 @@ def _system_messages(system: str) -> tuple[Message, ...]:
     return (Message("system", system),) if system.strip() else ()
 
 
-def _conversation_example(conversation: _Conversation) -> Example:
+def _conversation_example(system: str, turns: dict[int, tuple[str, str]]) -> Example:
     """One generation example: the system prompt, then each turn's user and assistant message."""
-    messages = list(_system_messages(conversation.system))
-    for _, (_, text, completion) in sorted(conversation.turns.items()):
+    messages = list(_system_messages(system))
+    for _, (text, completion) in sorted(turns.items()):
         messages += [Message("user", text), Message("assistant", completion)]
     return Example(tuple(messages))

@@ -17,7 +17,16 @@ class Message:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Example:
-    """One training example: a conversation, plus its class label for classification."""
+    """One training example.
+
+    SFT: `messages` is the conversation (assistant turns are trained). Classification:
+    `messages` holds the input and `label` its class. Preference (DPO): `messages` is the
+    prompt conversation and `chosen`/`rejected` the preferred and dispreferred assistant
+    replies. Continued pre-training (CPT): `text` is the document and `messages` is empty.
+    """
 
     messages: tuple[Message, ...]
     label: str | None = None
+    chosen: tuple[Message, ...] | None = None
+    rejected: tuple[Message, ...] | None = None
+    text: str | None = None

@@ -24,15 +24,18 @@ __all__ = [
     "duplicate_column",
     "format_bytes",
     "invalid_csv",
+    "invalid_example",
     "invalid_json",
     "line_too_long",
     "missing_column",
     "missing_file",
     "read_error",
     "row_too_long",
+    "too_few_examples",
     "too_few_rows",
     "too_large",
     "unexpected_column",
+    "unknown_format",
 ]
 
 FILE_EXTENSION = "file.extension"
@@ -47,12 +50,18 @@ _UNITS = (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("KB", 10**3))
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DatasetIssue:
-    """One problem in a dataset file: the seed's failureReason, its message, and where."""
+    """One problem in a dataset file: the seed's failureReason, its message, and where.
+
+    `kind` is the vendor-neutral problem key of a JSON Lines chat, preference or text
+    dataset (OpenAI's cookbook names where they exist: "unrecognized_role",
+    "invalid_n_examples", …), which a dialect maps onto its vendor's error; None otherwise.
+    """
 
     reason: str
     message: str
     line: int | None = None
     field: str | None = None
+    kind: str | None = None
 
     def describe(self) -> str:
         """Human-readable form, e.g. "line 7, C_ID: Invalid dataset: C_ID"."""
@@ -61,8 +70,11 @@ class DatasetIssue:
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able form."""
-        return dataclasses.asdict(self)
+        """Plain JSON-able form; `kind` is left out when it is None."""
+        data = dataclasses.asdict(self)
+        if self.kind is None:
+            del data["kind"]
+        return data
 
 
 def format_bytes(n: int) -> str:
@@ -96,6 +108,27 @@ def invalid_json(line: int, reason: str) -> DatasetIssue:
     return DatasetIssue(FILE_FORMAT, f"Invalid json format. line {line}: {reason}", line)
 
 
+def invalid_example(kind: str, line: int | None, field: str | None = None) -> DatasetIssue:
+    """file.format (tuneyard's own): a chat/preference/text record breaks rule `kind`.
+
+    The message spells the kind out: "Invalid dataset: unrecognized role. messages[2].role".
+    """
+    message = f"Invalid dataset: {kind.replace('_', ' ')}"
+    message += f". {field}" if field else ""
+    return DatasetIssue(FILE_FORMAT, message, line, field, kind)
+
+
+def too_few_examples(minimum: int, count: int) -> DatasetIssue:
+    """file.format (tuneyard's own): fewer JSON Lines examples than the minimum."""
+    message = f"Invalid dataset: at least {minimum} examples are required, found {count}."
+    return DatasetIssue(FILE_FORMAT, message, kind="invalid_n_examples")
+
+
+def unknown_format(line: int | None) -> DatasetIssue:
+    """file.format (tuneyard's own): the first record matches no known dataset format."""
+    return DatasetIssue(FILE_FORMAT, "Invalid dataset: unknown format", line, kind="unknown_format")
+
+
 def invalid_csv(line: int, reason: str) -> DatasetIssue:
     """file.format (tuneyard's own): a CSV record the csv module cannot parse."""
     return DatasetIssue(FILE_FORMAT, f"Invalid csv format. line {line}: {reason}", line)
@@ -127,6 +160,20 @@ def column_order(line: int) -> DatasetIssue:
 def bad_value(column: str, line: int) -> DatasetIssue:
     """file.format: an invalid cell, e.g. a C_ID/T_ID that breaks the 0, 1, 2, … sequence."""
     return DatasetIssue(FILE_FORMAT, f"Invalid dataset: {column}", line, column)
+
+
+def too_many_labels(maximum: int, count: int) -> DatasetIssue:
+    """file.format (tuneyard's own): a CLASSIFICATION dataset has too many labels."""
+    message = f"Invalid dataset: too many labels. {count} labels, at most {maximum}"
+    return DatasetIssue(FILE_FORMAT, message, kind="too_many_labels")
+
+
+def rare_label(label: str, minimum: int, count: int) -> DatasetIssue:
+    """file.format (tuneyard's own): a CLASSIFICATION label has too few examples."""
+    message = (
+        f"Invalid dataset: too few rows for label {label[:64]}. {count} rows, at least {minimum}"
+    )
+    return DatasetIssue(FILE_FORMAT, message, field="Completion", kind="rare_label")
 
 
 def too_few_rows(minimum: int, count: int) -> DatasetIssue:

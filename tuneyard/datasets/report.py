@@ -24,6 +24,11 @@ class Limits:
     """Longest accepted Text plus Completion, in characters."""
     max_line_bytes: int = 1_000_000
     """Longest physical line; a longer one is reported and skipped, never held whole."""
+    max_labels: int = 15
+    """Most distinct labels of a CLASSIFICATION dataset (CLOVA's limit, spec §1.8)."""
+    min_rows_per_label: int = 10
+    """Fewest examples of each CLASSIFICATION label (tuneyard's floor; CLOVA's legacy 200
+    would reject most small datasets)."""
 
 
 @dataclasses.dataclass(slots=True)

@@ -7,8 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import UploadFile
 
+from tuneyard import errors
 from tuneyard.api.deps import ServiceDep, WorkspaceDep
+from tuneyard.core.jobs import TaskType
+from tuneyard.datasets.report import Limits
 
 __all__ = ["render_error", "router"]
 
@@ -65,3 +69,42 @@ async def job_events(
             for e in events
         ]
     }
+
+
+@router.post("/tuneyard/v1/datasets/validate", tags=["native"])
+async def validate_dataset(
+    request: Request, service: ServiceDep, workspace: WorkspaceDep
+) -> dict[str, Any]:
+    """Pre-flight check of a dataset (multipart `file`; optional `format`, `model`,
+    `task_type`, `max_issues`): every issue, rows, token counts. The file is not kept."""
+    form = await request.form(max_files=1, max_fields=16)
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise errors.InvalidRequest("a multipart part named file is required", param="file")
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        task_type = fields.get("task_type")
+        if task_type not in (None, "generation", "classification"):
+            raise errors.InvalidRequest(
+                "task_type must be generation or classification", param="task_type"
+            )
+        max_issues = fields.get("max_issues", "100")
+        if not max_issues.isdigit() or not 1 <= int(max_issues) <= 10_000:
+            raise errors.InvalidRequest("max_issues must be 1-10000", param="max_issues")
+        settings = request.app.state.settings
+        check = await run_in_threadpool(
+            service.check_upload,
+            upload.filename or "dataset",
+            iter(lambda: upload.file.read(1 << 20), b""),
+            fmt=fields.get("format"),
+            model_name=fields.get("model"),
+            task_type=TaskType(task_type) if task_type else None,
+            limits=Limits(
+                max_bytes=settings.max_dataset_bytes,
+                min_rows=settings.min_dataset_rows,
+                max_issues=int(max_issues),
+            ),
+        )
+    finally:
+        await form.close()
+    return check.to_dict()
