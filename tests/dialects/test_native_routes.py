@@ -85,3 +85,53 @@ def test_needs_a_key(client: tuple[TestClient, dict[str, str]]) -> None:
     response = client[0].post("/tuneyard/v1/datasets/validate", files={"file": ("a.csv", b"")})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthenticated"
+
+
+def _zip_bytes() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("data.jsonl", '{"messages": []}\n' * 100)
+    return buffer.getvalue()
+
+
+HOSTILE = {
+    "zip renamed .jsonl": (_zip_bytes(), "file.encoding"),
+    "NUL bytes": (b'{"messages": [\x00]}\n' * 20, "file.encoding"),
+    "deep nesting": (b"[" * 100_000 + b"]" * 100_000 + b"\n", "file.format"),
+    "empty file": (b"", "file.format"),
+    "one 2 MB line": (b'{"text": "' + b"a" * 2_000_000 + b'"}\n', "file.format"),
+    "CSV quote bomb": (
+        b'System_Prompt,C_ID,T_ID,Text,Completion\n"' + b"x" * 40_000,
+        "file.format",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_files_get_their_reason_never_a_500(tmp_path: Path, name: str) -> None:
+    body, reason = HOSTILE[name]
+    world = World(make_ports("memory", tmp_path), tmp_path, FakeExecutor())
+    app = create_app(Settings(data_dir=tmp_path, max_dataset_bytes=10_000_000), world.service)
+    headers = {"Authorization": f"Bearer {world.service.create_key('ws')}"}
+    http = TestClient(app, raise_server_exceptions=False)
+    filename = "train.csv" if name == "CSV quote bomb" else "train.jsonl"
+    checked = http.post(
+        "/tuneyard/v1/datasets/validate", headers=headers, files={"file": (filename, body)}
+    )
+    assert checked.status_code == 200, checked.text
+    assert checked.json()["issues"][0]["reason"] == reason
+    created = http.post(
+        "/tuning/v2/tasks",
+        headers=headers,
+        data={"model": "tiny-chat"},
+        files={"file": (filename, body)},
+    )
+    assert created.status_code == 200, created.text
+    task_id = created.json()["result"]["id"]
+    from tuneyard.core.states import JobStatus
+
+    failed = world.wait_status(task_id, JobStatus.FAILED, timeout=30)
+    assert failed.error_code == reason

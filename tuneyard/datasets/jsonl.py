@@ -84,7 +84,7 @@ def read(
         if line.too_long:
             issue = issues.line_too_long(line.number, max_line_bytes)
             log.add(dataclasses.replace(issue, kind="line_too_long"))
-        elif not line.text.strip(_SPACE):
+        elif line.value is source.NOT_PARSED and not line.text.strip(_SPACE):
             continue
         else:
             example = _example(line, parser, log, classified)
@@ -106,6 +106,8 @@ def _example(line: source.Line, parser: Parser, log: IssueLog, classified: bool)
 
 def parse(line: source.Line) -> tuple[Any, issues.DatasetIssue | None]:
     """A line's JSON value, or the "Invalid json format" issue that it is not JSON."""
+    if line.value is not source.NOT_PARSED:  # the reader's orjson pass already parsed it
+        return line.value, None
     try:
         return orjson.loads(line.text), None
     except orjson.JSONDecodeError as exc:
