@@ -24,16 +24,7 @@ _DPO_KEYS = frozenset({"messages", "chosen", "rejected"})
 
 def chat(value: Any, line: int, log: IssueLog) -> Example | None:
     """One ChatML line, `{"messages": […]}`, as an SFT example."""
-    if not jsonl.is_object(value, line, log):
-        return None
-    before = log.total
-    jsonl.unknown_keys(value, ("messages",), line, log)
-    raw = value.get("messages")
-    messages = jsonl.conversation(raw, "messages", line, log, RULES)
-    jsonl.require_assistant(raw, "messages", line, log)
-    if messages is None or log.total != before:
-        return None
-    return Example(messages)
+    return jsonl.chat_example(value, line, log, keys=("messages",), rules=RULES)
 
 
 def preference(value: Any, line: int, log: IssueLog) -> Example | None:

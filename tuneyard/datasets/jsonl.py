@@ -24,6 +24,7 @@ __all__ = [
     "Parser",
     "assistant_reply",
     "assistant_replies",
+    "chat_example",
     "classify",
     "conversation",
     "is_array",
@@ -309,3 +310,19 @@ def require_min(records: int, limits: Limits, log: IssueLog) -> None:
     minimum = min(MIN_EXAMPLES, limits.min_rows)
     if records < minimum:
         log.add(issues.too_few_examples(minimum, records))
+
+
+def chat_example(
+    value: Any, line: int, log: IssueLog, *, keys: Collection[str], rules: ChatRules
+) -> Example | None:
+    """One `{"messages": […]}` line as an SFT example, under a vendor's keys and rules."""
+    if not is_object(value, line, log):
+        return None
+    before = log.total
+    unknown_keys(value, keys, line, log)
+    raw = value.get("messages")
+    messages = conversation(raw, "messages", line, log, rules)
+    require_assistant(raw, "messages", line, log)
+    if messages is None or log.total != before:
+        return None
+    return Example(messages)
