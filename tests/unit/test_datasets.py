@@ -80,7 +80,10 @@ def test_fixture_reports_its_expected_first_issue(name: str) -> None:
     expected = dict(EXPECTED[name])
     fmt = expected.pop("format", source.format_of(name))  # null: detected; absent: CLOVA
     assert fmt is None or isinstance(fmt, str)
-    found = validator.validate(FIXTURES / name, filename=name, fmt=fmt)
+    limits = report.Limits(max_bytes=int(expected.pop("max_bytes", 1_000_000_000)))
+    if expected.pop("absent", False):  # an entry that names a file that is not there
+        assert not (FIXTURES / name).exists()
+    found = validator.validate(FIXTURES / name, filename=name, fmt=fmt, limits=limits)
     assert not found.ok
     assert found.first is not None
     first = {"reason": found.first.reason, "message": found.first.message}
@@ -89,13 +92,20 @@ def test_fixture_reports_its_expected_first_issue(name: str) -> None:
 
 def test_every_fixture_is_in_the_manifest() -> None:
     on_disk = {path.name for path in FIXTURES.iterdir()} - {"expected.json"}
-    assert on_disk == set(EXPECTED)
-    assert len(on_disk) >= 25
+    assert on_disk == {name for name, entry in EXPECTED.items() if not entry.get("absent")}
+    assert len(on_disk) >= 40
 
 
 def test_fixtures_cover_every_seed_reason_the_reader_can_see() -> None:
     reasons = {str(expected["reason"]) for expected in EXPECTED.values()}
-    assert {issues.FILE_EXTENSION, issues.FILE_ENCODING, issues.FILE_FORMAT} <= reasons
+    assert reasons == {
+        issues.FILE_EXTENSION,
+        issues.FILE_SIZE,
+        issues.FILE_ENCODING,
+        issues.FILE_FORMAT,
+        issues.FILE_ERROR,
+        issues.FILE_NOEXIST,
+    }
 
 
 # --- checks before and while reading ----------------------------------------------------
