@@ -53,11 +53,9 @@ def build(settings: Settings, *, executor: Executor | None = None) -> Runtime:
         clock=SystemClock(),
         counters=counting.Counters(),
     )
-    service = Service(ports, data_dir=data_dir, max_dataset_bytes=settings.max_dataset_bytes)
-    lifecycle = Lifecycle(
-        service,
-        limits=Limits(max_bytes=settings.max_dataset_bytes, min_rows=settings.min_dataset_rows),
-    )
+    limits = Limits(max_bytes=settings.max_dataset_bytes, min_rows=settings.min_dataset_rows)
+    service = Service(ports, data_dir=data_dir, limits=limits)
+    lifecycle = Lifecycle(service)
     scheduler = Scheduler(
         lifecycle,
         executor or LocalExecutor(),

@@ -15,7 +15,7 @@ from tuneyard.settings import Settings
 
 @pytest.fixture
 def client(tmp_path: Path) -> tuple[TestClient, dict[str, str]]:
-    world = World(make_ports("memory", tmp_path), tmp_path, FakeExecutor())
+    world = World(make_ports("memory", tmp_path), tmp_path, FakeExecutor(), max_bytes=50_000)
     app = create_app(Settings(data_dir=tmp_path, max_dataset_bytes=50_000), world.service)
     key = world.service.create_key("ws")
     return TestClient(app), {"Authorization": f"Bearer {key}"}

@@ -79,12 +79,12 @@ class World:
         *,
         max_running: int = 1,
         min_rows: int = 100,
+        max_bytes: int = 10_000_000,
     ) -> None:
         self.ports = ports
-        self.service = Service(ports, data_dir=root, max_dataset_bytes=10_000_000)
-        self.lifecycle = Lifecycle(
-            self.service, limits=Limits(max_bytes=10_000_000, min_rows=min_rows)
-        )
+        limits = Limits(max_bytes=max_bytes, min_rows=min_rows)
+        self.service = Service(ports, data_dir=root, limits=limits)
+        self.lifecycle = Lifecycle(self.service)
         self.scheduler = Scheduler(
             self.lifecycle,
             executor,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -13,7 +14,6 @@ from tuneyard import errors, runtime
 from tuneyard.core import checks
 from tuneyard.core.jobs import TaskType
 from tuneyard.datasets import validator
-from tuneyard.datasets.report import Limits
 from tuneyard.settings import Settings
 
 __all__ = ["add_parser", "run"]
@@ -50,7 +50,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Check the file; print the report; 0 without issues, 1 with."""
     service = runtime.build(settings).service
     model = service.model(args.model) if args.model else None
-    task_type = _task_type(args.task_type, model.task_types if model else ())
+    if args.task_type:
+        task_type = TaskType(args.task_type)
+    else:
+        task_type = model.default_task_type() if model else TaskType.GENERATION
     if args.max_issues < 1:
         raise errors.InvalidRequest("--max-issues must be at least 1")
     bar = _Bar(args.file, sys.stderr)
@@ -61,11 +64,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         task_type=task_type,
         model=model,
         counters=service.ports.counters,
-        limits=Limits(
-            max_bytes=settings.max_dataset_bytes,
-            min_rows=settings.min_dataset_rows,
-            max_issues=args.max_issues,
-        ),
+        limits=dataclasses.replace(service.limits, max_issues=args.max_issues),
         on_progress=bar.update if bar.enabled else None,
     )
     bar.close()
@@ -74,16 +73,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         _print(args.file, check, sys.stdout)
     return 0 if check.ok else 1
-
-
-def _task_type(flag: str | None, supported: tuple[TaskType, ...]) -> TaskType:
-    if flag:
-        return TaskType(flag)
-    return (
-        TaskType.CLASSIFICATION
-        if supported == (TaskType.CLASSIFICATION,)
-        else (TaskType.GENERATION)
-    )
 
 
 def _print(path: Path, check: checks.DatasetCheck, out: TextIO) -> None:

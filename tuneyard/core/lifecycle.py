@@ -16,7 +16,7 @@ from tuneyard.core import progress as protocol
 from tuneyard.core.jobs import Job, Progress, TrainingSpec
 from tuneyard.core.service import Service
 from tuneyard.core.states import JobStatus
-from tuneyard.datasets.report import DatasetReport, Limits
+from tuneyard.datasets.report import DatasetReport
 
 __all__ = ["Lifecycle", "failure_message"]
 
@@ -42,10 +42,9 @@ def failure_message(report: DatasetReport) -> str:
 class Lifecycle:
     """What happens to a job from validation to its final status."""
 
-    def __init__(self, service: Service, *, limits: Limits) -> None:
+    def __init__(self, service: Service) -> None:
         self.service = service
         self.ports = service.ports
-        self.limits = limits
 
     # -- validation ---------------------------------------------------------------------
     def validate(self, job: Job) -> None:
@@ -64,7 +63,7 @@ class Lifecycle:
             task_type=job.task_type,
             model=self.service.model(job.base_model),
             counters=self.ports.counters,
-            limits=self.limits,
+            limits=self.service.limits,
         )
         report = check.report
         self._record_report(job, check)

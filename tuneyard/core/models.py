@@ -19,6 +19,12 @@ class BaseModel:
     path: str | None
     description: str
 
+    def default_task_type(self) -> TaskType:
+        """CLASSIFICATION for a classification-only model, else GENERATION."""
+        if self.task_types == (TaskType.CLASSIFICATION,):
+            return TaskType.CLASSIFICATION
+        return TaskType.GENERATION
+
     def ref(self) -> BaseModelRef:
         """What the worker needs to load this model."""
         return BaseModelRef(name=self.name, source=self.source, path=self.path)

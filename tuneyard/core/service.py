@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -78,10 +77,11 @@ def hash_key(key: str) -> str:
 class Service:
     """Use-cases a client drives: keys, files, and create/get/list/cancel/delete of jobs."""
 
-    def __init__(self, ports: Ports, *, data_dir: Path, max_dataset_bytes: int) -> None:
+    def __init__(self, ports: Ports, *, data_dir: Path, limits: Limits) -> None:
         self.ports = ports
         self.data_dir = data_dir
-        self.max_dataset_bytes = max_dataset_bytes
+        self.limits = limits
+        """What every dataset is checked against (size, rows, issues listed)."""
 
     # -- keys ---------------------------------------------------------------------------
     def create_key(self, workspace_id: str, *, prefix: str = "nv-") -> str:
@@ -122,9 +122,7 @@ class Service:
     ) -> StoredFile:
         """Store an upload; past the size limit only `limit + 1` bytes are kept (truncated)."""
         file_id = ids.new_file_id()
-        size, sha256, truncated = self.ports.blobs.put(
-            file_id, chunks, limit=self.max_dataset_bytes
-        )
+        size, sha256, truncated = self.ports.blobs.put(file_id, chunks, limit=self.limits.max_bytes)
         stored = StoredFile(
             id=file_id,
             workspace_id=workspace_id,
@@ -231,7 +229,7 @@ class Service:
         fmt: str | None,
         model_name: str | None,
         task_type: TaskType | None,
-        limits: Limits,
+        max_issues: int,
     ) -> checks.DatasetCheck:
         """Pre-flight: check a file without keeping it (same report as before a job runs)."""
         if fmt is not None and fmt not in validator.FORMATS:
@@ -240,30 +238,21 @@ class Service:
             )
         model = self.model(model_name) if model_name else None
         if task_type is None:
-            only_classification = model is not None and model.task_types == (
-                TaskType.CLASSIFICATION,
-            )
-            task_type = TaskType.CLASSIFICATION if only_classification else TaskType.GENERATION
-        scratch = self.data_dir / "tmp"
-        scratch.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=scratch, prefix="check-") as handle:
-            kept = 0
-            for chunk in chunks:  # keep at most limit + 1 bytes: enough to say file.size
-                chunk = chunk[: limits.max_bytes + 1 - kept]
-                handle.write(chunk)
-                kept += len(chunk)
-                if kept > limits.max_bytes:
-                    break
-            handle.flush()
+            task_type = model.default_task_type() if model else TaskType.GENERATION
+        scratch = "check-" + ids.new_file_id()
+        self.ports.blobs.put(scratch, chunks, limit=self.limits.max_bytes)  # limit+1: file.size
+        try:
             return checks.check_dataset(
-                Path(handle.name),
+                self.ports.blobs.path(scratch),
                 filename=filename,
                 fmt=fmt,
                 task_type=task_type,
                 model=model,
                 counters=self.ports.counters,
-                limits=limits,
+                limits=dataclasses.replace(self.limits, max_issues=max_issues),
             )
+        finally:
+            self.ports.blobs.delete(scratch)
 
     def get_job(self, workspace_id: str, job_id: str) -> Job:
         """A job of the caller's workspace; another workspace's job is simply not found."""

@@ -12,7 +12,6 @@ from starlette.datastructures import UploadFile
 from tuneyard import errors
 from tuneyard.api.deps import ServiceDep, WorkspaceDep
 from tuneyard.core.jobs import TaskType
-from tuneyard.datasets.report import Limits
 
 __all__ = ["render_error", "router"]
 
@@ -91,7 +90,6 @@ async def validate_dataset(
         max_issues = fields.get("max_issues", "100")
         if not max_issues.isdigit() or not 1 <= int(max_issues) <= 10_000:
             raise errors.InvalidRequest("max_issues must be 1-10000", param="max_issues")
-        settings = request.app.state.settings
         check = await run_in_threadpool(
             service.check_upload,
             upload.filename or "dataset",
@@ -99,11 +97,7 @@ async def validate_dataset(
             fmt=fields.get("format"),
             model_name=fields.get("model"),
             task_type=TaskType(task_type) if task_type else None,
-            limits=Limits(
-                max_bytes=settings.max_dataset_bytes,
-                min_rows=settings.min_dataset_rows,
-                max_issues=int(max_issues),
-            ),
+            max_issues=int(max_issues),
         )
     finally:
         await form.close()
