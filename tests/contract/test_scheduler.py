@@ -12,7 +12,7 @@ from tuneyard import errors
 from tuneyard.core.jobs import TaskType, TrainingSpec
 from tuneyard.core.service import ObjectSource, Ports, UploadSource
 from tuneyard.core.states import JobStatus as S
-from tuneyard.scheduler.executors.fake import FakeExecutor, successful_run
+from tuneyard.scheduler.executors.fake import KILLED, FakeExecutor, successful_run
 
 
 @pytest.fixture
@@ -229,3 +229,31 @@ def test_rows_and_tokens_are_known_before_the_job_queues(world: World) -> None:
     queued = world.ports.jobs.get(job.id)
     assert queued is not None and queued.status is S.QUEUED
     assert (queued.progress.data_rows, queued.progress.num_tokens) == (128, 8270)
+
+
+def test_a_killed_worker_runs_again(ports: Ports, tmp_path: Path) -> None:
+    launches: list[int] = []
+
+    def killed_once(spec: TrainingSpec) -> list[dict[str, Any]]:
+        launches.append(1)
+        run = successful_run(spec)
+        return [*run[:3], {"event": KILLED}] if len(launches) == 1 else run
+
+    world = World(ports, tmp_path, FakeExecutor(killed_once))
+    job = world.submit_sample()
+    done = world.wait_status(job.id, S.SUCCEEDED)
+    assert len(launches) == 2 and done.attempts == 2
+    messages = [e.message for e in world.service.job_events("ws", job.id)]
+    assert any("killed (signal 9)" in m for m in messages)
+
+
+def test_a_worker_killed_every_time_fails_after_three_attempts(
+    ports: Ports, tmp_path: Path
+) -> None:
+    def always_killed(spec: TrainingSpec) -> list[dict[str, Any]]:
+        return [*successful_run(spec)[:2], {"event": KILLED}]
+
+    world = World(ports, tmp_path, FakeExecutor(always_killed))
+    done = world.wait_status(world.submit_sample().id, S.FAILED)
+    assert done.error_code == "train.unknown" and done.attempts == 3
+    assert "gave up after 3 attempts" in (done.error_message or "")

@@ -163,35 +163,54 @@ def test_collate_pads_to_the_longest() -> None:
     assert tensors["labels"].tolist() == [[-100, 2, 3], [4, -100, -100]]
 
 
-def test_steps_count_accumulated_batches() -> None:
-    assert data.steps_per_epoch(24, 4, 1) == 6
-    assert data.steps_per_epoch(25, 4, 2) == 4
+def test_epoch_order_depends_only_on_seed_and_epoch() -> None:
+    lengths = [5, 50, 7, 48, 6, 52, 9, 47, 51, 8]
+    first = data.epoch_batches(lengths, 2, seed=1, epoch=1, group_by_length=False)
+    assert first == data.epoch_batches(lengths, 2, seed=1, epoch=1, group_by_length=False)
+    assert first != data.epoch_batches(lengths, 2, seed=1, epoch=2, group_by_length=False)
+    assert sorted(i for batch in first for i in batch) == list(range(10))
+
+
+def test_length_grouping_pads_less() -> None:
+    lengths = [(i * 37) % 200 + 1 for i in range(400)]
+
+    def padding(batches: list[list[int]]) -> int:
+        return sum(
+            max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches
+        )
+
+    grouped = data.epoch_batches(lengths, 8, seed=3, epoch=1, group_by_length=True)
+    shuffled = data.epoch_batches(lengths, 8, seed=3, epoch=1, group_by_length=False)
+    assert sorted(i for b in grouped for i in b) == list(range(400))
+    assert padding(grouped) * 5 < padding(shuffled)
+
+
+def test_validation_split_is_seeded_and_bounded() -> None:
+    items = [conversation(i) for i in range(40)]
+    train, valid = data.split_validation(items, 0.1, seed=7)
+    assert len(valid) == 4 and len(train) == 36
+    assert (train, valid) == data.split_validation(items, 0.1, seed=7)
+    assert data.split_validation(items[:9], 0.1, seed=7) == (items[:9], [])
+    assert data.split_validation(items, 0.0, seed=7) == (items, [])
 
 
 # --- reporting -----------------------------------------------------------------------------
 
 
-def test_estimate_waits_for_a_steady_rate_then_uses_epochs() -> None:
-    def estimate(steps: int, elapsed: float, durations: list[float]) -> int | None:
-        return report.estimate_time_s(
-            steps_done=steps,
-            elapsed_s=elapsed,
-            steps_per_epoch=100,
-            total_epochs=2,
-            epoch_durations=durations,
-        )
-
-    assert estimate(2, 1.0, []) is None
-    assert estimate(9, 4.5, []) is None  # under 5% of 200 steps
-    assert estimate(10, 5.0, []) == 100
-    assert estimate(150, 80.0, [60.0]) == 120
+def test_eta_waits_for_a_steady_rate_then_follows_the_work_left() -> None:
+    work = [1.0] * 100 + [3.0] * 100  # the second half's steps cost three times as much
+    eta = report.Eta(work)
+    assert eta.observe(1, 10.0) is None  # the first step only anchors the rate
+    assert eta.observe(4, 13.0) is None  # 3 steps, but under 5% of the work
+    assert eta.observe(21, 30.0) == pytest.approx(79 + 300)
+    assert eta.observe(150, 10.0 + 249) == pytest.approx(50 * 3)
 
 
 def test_progress_is_throttled_but_the_last_step_is_reported() -> None:
     now = [0.0]
     stream = io.StringIO()
     reporter = report.Reporter(stream, clock=lambda: now[0])
-    reporter.start(steps_per_epoch=5, total_epochs=1)
+    reporter.start(total_steps=5, total_epochs=1, work=[1.0] * 5)
     for step in range(1, 6):
         now[0] += 0.2
         reporter.step(step, 1, torch.tensor(2.0), tokens=10)
@@ -410,3 +429,29 @@ def test_worker_reports_an_invalid_training_file(tiny_dir: Path, tmp_path: Path)
         assert worker.process.wait(timeout=60) == progress.EXIT_FAILED
     assert events[-1]["event"] == "failed" and events[-1]["code"] == "file.format"
     assert "100 rows" in events[-1]["message"]
+
+
+@pytest.mark.integration
+def test_a_killed_worker_resumes_from_its_last_checkpoint(tiny_dir: Path, tmp_path: Path) -> None:
+    base = jobs.BaseModelRef("tiny-chat", "tiny-chat", str(tiny_dir))
+    dataset = write_clova_jsonl(tmp_path / "train.jsonl", conversations=50)
+    spec = make_spec(
+        tmp_path / "out", base=base, dataset=dataset, n_epochs=3, save_steps=3, eval_samples=2
+    )
+    with worker_for(spec, tmp_path) as worker:
+        saved = next(e for e in worker.events() if e["event"] in ("checkpoint", "failed"))
+        assert saved["event"] == "checkpoint", worker.describe()
+        worker.process.send_signal(signal.SIGKILL)  # no chance to clean up
+        assert worker.process.wait(timeout=30) == -signal.SIGKILL
+    assert not (tmp_path / "out").exists()
+    with worker_for(spec, tmp_path) as worker:
+        events = list(worker.events())
+        assert worker.process.wait(timeout=120) == progress.EXIT_OK, worker.describe()
+    names = [e["event"] for e in events]
+    resumed = events[names.index("resumed")]
+    assert resumed["step"] >= saved["step"]
+    assert names.index("data") < names.index("resumed") < names.index("progress")
+    first_step = next(e["step"] for e in events if e["event"] == "progress")
+    assert first_step > resumed["step"]
+    assert names[-2:] == ["saved", "succeeded"]
+    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()

@@ -61,12 +61,21 @@ class Hyperparameters:
     """LoRA rank r (method lora)."""
     lora_alpha: int = 16
     """LoRA scaling alpha (method lora)."""
-    lora_dropout: float = 0.05
-    """Dropout on the LoRA path (method lora)."""
+    lora_dropout: float = 0.0
+    """Dropout on the LoRA path (method lora); 0 as in PEFT, whose default it follows."""
     lora_target_modules: tuple[str, ...] = ("all-linear",)
     """Module names LoRA wraps; "all-linear" means every linear layer but the output head."""
     seed: int = 42
     """Seed for weights init, data order and dropout."""
+    save_steps: int = 0
+    """Save a checkpoint every N optimizer steps; 0 saves one at the end of each epoch."""
+    save_total_limit: int = 3
+    """Checkpoints kept: the last K, plus the best (lowest validation loss) if older."""
+    validation_split: float = 0.1
+    """Share of the training examples held out for validation when no validation file is
+    given (at least 1, at most 1,000 examples; none when fewer than 10 examples)."""
+    eval_samples: int = 32
+    """Validation examples whose replies are generated for BLEU-4 / ROUGE at the end."""
 
     def problems(self) -> list[str]:
         """Every invalid value, one message each (empty when all are valid)."""
@@ -98,6 +107,10 @@ class Hyperparameters:
         need(0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)")
         need(len(self.lora_target_modules) > 0, "lora_target_modules must not be empty")
         need(0 <= self.seed < 2**32, "seed must be in [0, 2**32)")
+        need(0 <= self.save_steps <= 10**6, "save_steps must be between 0 and 1000000")
+        need(1 <= self.save_total_limit <= 100, "save_total_limit must be between 1 and 100")
+        need(0 <= self.validation_split < 1, "validation_split must be in [0, 1)")
+        need(0 <= self.eval_samples <= 1000, "eval_samples must be between 0 and 1000")
         return found
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,6 +172,13 @@ class Progress:
     estimated_time_s: int | None = None
     trained_tokens: int | None = None
     weights_saved: bool | None = None
+    validation_examples: int | None = None
+    checkpoints: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    """The checkpoints on disk: step, epoch, path, train_loss, valid_loss, perplexity,
+    token_accuracy; oldest first."""
+    metrics: dict[str, float] | None = None
+    """The final evaluation: valid_loss, perplexity, token_accuracy, bleu4, rouge1, rouge2,
+    rougeL (generation) or accuracy, f1_macro (classification)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""

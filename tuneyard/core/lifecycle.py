@@ -21,6 +21,16 @@ from tuneyard.datasets.report import DatasetReport
 __all__ = ["Lifecycle", "failure_message"]
 
 _S = JobStatus
+_TIMELINE = (
+    "data",
+    "epoch",
+    "saved",
+    "preparing",
+    "resumed",
+    "checkpoint",
+    "checkpoint_removed",
+    "evaluated",
+)
 _MAX_ATTEMPTS = 3
 
 
@@ -152,7 +162,7 @@ class Lifecycle:
                 f"loss={event.get('loss')}",
                 data={k: v for k, v in event.items() if k != "event"},
             )
-        elif kind in ("data", "epoch", "saved", "preparing"):
+        elif kind in _TIMELINE:
             self.ports.events.append(
                 job_id,
                 created_at=now,
@@ -193,6 +203,13 @@ class Lifecycle:
             self.requeue(job, "The server stopped; the job will run again", lost=False)
         elif kind == "failed" and final is not None:
             self.fail(job, str(final.get("code", "train.unknown")), str(final.get("message")))
+        elif kind is None and exit_code is not None and exit_code < 0:
+            self.requeue(
+                job,
+                f"The training worker was killed (signal {-exit_code}); the job will run "
+                "again from its last checkpoint",
+                lost=True,
+            )
         else:
             tail = log_tail.strip().splitlines()[-1:] or ["no output"]
             self.fail(
@@ -257,9 +274,24 @@ def _apply(progress: Progress, event: Mapping[str, Any]) -> Progress:
             labels=event.get("labels") or progress.labels,
             total_steps=event.get("total_steps"),
             total_epochs=event.get("total_epochs"),
+            validation_examples=event.get("validation_examples"),
             step=0,
             epoch=0,
         )
+    if kind == "resumed":
+        return dataclasses.replace(progress, step=event.get("step"))
+    if kind == "checkpoint":
+        fields = ("step", "epoch", "path", "train_loss", "valid_loss", "perplexity")
+        entry = {key: event.get(key) for key in (*fields, "token_accuracy")}
+        kept = [c for c in progress.checkpoints if c.get("step") != entry["step"]]
+        return dataclasses.replace(
+            progress, checkpoints=sorted([*kept, entry], key=lambda c: int(c["step"] or 0))
+        )
+    if kind == "checkpoint_removed":
+        kept = [c for c in progress.checkpoints if c.get("step") != event.get("step")]
+        return dataclasses.replace(progress, checkpoints=kept)
+    if kind == "evaluated":
+        return dataclasses.replace(progress, metrics=dict(event.get("metrics") or {}))
     if kind == "progress":
         return dataclasses.replace(
             progress,
@@ -293,4 +325,17 @@ def _describe(event: Mapping[str, Any]) -> str:
         return f"Epoch {event.get('epoch')} done: loss={event.get('loss')}"
     if kind == "saved":
         return f"Saved the tuned model ({event.get('format')})"
+    if kind == "resumed":
+        return f"Resumed from the checkpoint at step {event.get('step')}"
+    if kind == "checkpoint":
+        return (
+            f"Checkpoint at step {event.get('step')}: train_loss={event.get('train_loss')}, "
+            f"valid_loss={event.get('valid_loss')}, perplexity={event.get('perplexity')}"
+        )
+    if kind == "checkpoint_removed":
+        return f"Removed the checkpoint at step {event.get('step')} (save_total_limit)"
+    if kind == "evaluated":
+        metrics = event.get("metrics") or {}
+        shown = ", ".join(f"{k}={v}" for k, v in metrics.items())
+        return f"Evaluation: {shown or 'no validation data'}"
     return f"Preparing {event.get('stage')}"

@@ -4,12 +4,15 @@ GENERATION renders each conversation with the tokenizer's chat template and lear
 the assistant turns: labels are -100 everywhere except the tokens of each assistant turn's
 content and its end marker. CLASSIFICATION encodes the system prompt (if any) and the user
 text as one input and predicts the label's index among the sorted label names.
+
+An epoch's order depends only on (seed, epoch), so a resumed run replays the same batches.
+Padded batches (classification, and models that cannot pack) are grouped by length, so
+each batch pads little; packed batches need no grouping (they have no padding).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,16 +28,20 @@ __all__ = [
     "Feature",
     "collate",
     "count_rows",
+    "epoch_batches",
     "label_names",
     "load_examples",
-    "shuffled_batches",
-    "steps_per_epoch",
+    "split_validation",
     "tokenise_classification",
     "tokenise_generation",
 ]
 
 IGNORE_INDEX = -100
 """Label value the loss ignores (prompt tokens and padding)."""
+
+_MIN_EXAMPLES_TO_SPLIT = 10
+_MAX_HELD_OUT = 1000
+_LENGTH_GROUP_WINDOW = 50
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -123,18 +130,43 @@ def tokenise_classification(
     return features
 
 
-def steps_per_epoch(n_features: int, batch_size: int, gradient_accumulation_steps: int) -> int:
-    """Optimizer steps in one epoch: ceil(batches / gradient_accumulation_steps)."""
-    return math.ceil(math.ceil(n_features / batch_size) / gradient_accumulation_steps)
+def split_validation(
+    examples: Sequence[ex.Example], share: float, seed: int
+) -> tuple[list[ex.Example], list[ex.Example]]:
+    """(train, validation): a seeded random `share` held out, at least 1 and at most 1,000;
+    nothing is held out from fewer than 10 examples or when `share` is 0."""
+    if share <= 0 or len(examples) < _MIN_EXAMPLES_TO_SPLIT:
+        return list(examples), []
+    held = min(_MAX_HELD_OUT, max(1, round(len(examples) * share)))
+    order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(seed)).tolist()
+    chosen = set(order[:held])
+    train = [e for i, e in enumerate(examples) if i not in chosen]
+    return train, [examples[i] for i in sorted(chosen)]
 
 
-def shuffled_batches(
-    features: Sequence[Feature], batch_size: int, generator: torch.Generator
-) -> list[list[Feature]]:
-    """One epoch's micro-batches, in an order drawn from `generator` (the last may be short)."""
-    order = torch.randperm(len(features), generator=generator).tolist()
-    starts = range(0, len(order), batch_size)
-    return [[features[i] for i in order[s : s + batch_size]] for s in starts]
+def epoch_batches(
+    lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int, group_by_length: bool
+) -> list[list[int]]:
+    """One epoch's micro-batches as example indices; the order depends only on (seed, epoch).
+
+    With `group_by_length`, the shuffled examples are cut into windows of 50 batches, each
+    window sorted by length and cut into batches, and the batches shuffled again: batches of
+    similar lengths, in random order.
+    """
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    if group_by_length:
+        window = batch_size * _LENGTH_GROUP_WINDOW
+        order = [
+            i
+            for start in range(0, len(order), window)
+            for i in sorted(order[start : start + window], key=lambda i: -lengths[i])
+        ]
+    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    if group_by_length:
+        shuffled = torch.randperm(len(batches), generator=generator).tolist()
+        batches = [batches[i] for i in shuffled]
+    return batches
 
 
 def collate(batch: Sequence[Feature], pad_id: int) -> dict[str, torch.Tensor]:

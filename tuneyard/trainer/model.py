@@ -20,7 +20,15 @@ import transformers
 from tuneyard.basemodels import minilm, tinychat
 from tuneyard.core import jobs
 
-__all__ = ["MANIFEST", "build", "load_tokenizer", "resolve", "save"]
+__all__ = [
+    "MANIFEST",
+    "base_of",
+    "build",
+    "load_tokenizer",
+    "resolve",
+    "save",
+    "write_weights",
+]
 
 MANIFEST = "tuneyard.json"
 """File in the output directory naming the base model, task, method and labels."""
@@ -57,8 +65,15 @@ def build(
     hyperparameters: jobs.Hyperparameters,
     labels: Sequence[str] | None,
     pad_id: int,
+    start_from: Path | None = None,
 ) -> torch.nn.Module:
-    """The model to train: the base (fp32), a classifier head for CLASSIFICATION, LoRA if asked."""
+    """The model to train: the base (fp32), a classifier head for CLASSIFICATION, LoRA if asked.
+
+    `start_from` is a checkpoint (or saved output) to continue from: its adapter is loaded
+    trainable (with the LoRA settings it was trained with), or its whole model for FULL.
+    """
+    if method is jobs.Method.FULL and start_from is not None:
+        base_dir = start_from
     if task_type is jobs.TaskType.GENERATION:
         net = transformers.AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
     else:
@@ -72,9 +87,40 @@ def build(
         )
     if net.config.pad_token_id is None:
         net.config.pad_token_id = pad_id
+    if method is jobs.Method.LORA and start_from is not None:
+        import peft
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+            )
+            return peft.PeftModel.from_pretrained(net, start_from, is_trainable=True)
     if method is jobs.Method.LORA:
         net = _with_lora(net, task_type, hyperparameters)
     return net
+
+
+def base_of(net: Any) -> Any:
+    """The transformers model inside `net` (itself, or the one a PEFT wrapper holds)."""
+    get_base = getattr(net, "get_base_model", None)
+    return get_base() if callable(get_base) else net
+
+
+def write_weights(net: Any, tokenizer: Any, directory: Path) -> None:
+    """Save what an export needs into `directory`: adapter or whole model, and tokenizer.
+
+    The model is saved with standard SDPA attention, whatever it trains with.
+    """
+    base = base_of(net)
+    training_attention = base.config._attn_implementation
+    if training_attention not in ("sdpa", "eager"):
+        base.set_attn_implementation("sdpa")
+    try:
+        net.save_pretrained(directory)
+    finally:
+        if training_attention not in ("sdpa", "eager"):
+            base.set_attn_implementation(training_attention)
+    tokenizer.save_pretrained(directory)
 
 
 def _with_lora(net: Any, task_type: jobs.TaskType, hp: jobs.Hyperparameters) -> Any:
@@ -118,8 +164,7 @@ def save(
     staging = Path(f"{output_dir}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        net.save_pretrained(staging)  # type: ignore[operator]
-        tokenizer.save_pretrained(staging)
+        write_weights(net, tokenizer, staging)
         (staging / MANIFEST).write_text(
             json.dumps(dict(manifest), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )

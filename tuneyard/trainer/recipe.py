@@ -1,8 +1,12 @@
-"""One training run, top to bottom: model → examples → tokens → weights → loop → save.
+"""One training run, top to bottom: spec → data → model → loop → checkpoints → eval → save.
 
 `run` emits the protocol events as it goes and ends with `saved` + `succeeded`; it raises
 `report.Cancelled` when `stop()` turns true at a step boundary (nothing is saved then) and
 `report.Failed` for a training file that fails validation. Any other exception escapes.
+
+A run that finds a checkpoint of its job (a worker killed earlier, a retried job) resumes
+from the newest: weights, optimizer, schedule and RNG come back, and the epochs replay the
+same batches (their order depends only on the seed and the epoch), skipping those done.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ import torch
 import transformers
 
 from tuneyard.core import jobs
-from tuneyard.trainer import data, model, report
+from tuneyard.trainer import checkpoints, data, evaluate, loss, model, packing, report
 
 __all__ = ["run"]
 
 _MAX_GRAD_NORM = 1.0
+_VALIDATION_COST = 1 / 3
+"""Cost of a validation token relative to a training token (forward only)."""
 
 
 def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], bool]) -> None:
@@ -31,34 +37,28 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
         raise ValueError("invalid hyperparameters: " + "; ".join(problems))
     torch.manual_seed(hp.seed)
     classify = spec.task_type is jobs.TaskType.CLASSIFICATION
+    root = checkpoint_root(spec)
 
+    # -- data ---------------------------------------------------------------------------
     reporter.emit("preparing", stage="model")
     base_dir = model.resolve(spec.base_model)
     _check(stop, step=0)
-
     reporter.emit("preparing", stage="data")
     examples = data.load_examples(spec)
+    train_examples, valid_examples = data.split_validation(examples, hp.validation_split, hp.seed)
     labels = data.label_names(examples) if classify else None
     tokenizer = model.load_tokenizer(base_dir)
-    if labels is not None:
-        features = data.tokenise_classification(examples, tokenizer, hp.max_seq_len, labels)
-    else:
-        features = data.tokenise_generation(examples, tokenizer, hp.max_seq_len)
-    steps_per_epoch = data.steps_per_epoch(
-        len(features), hp.batch_size, hp.gradient_accumulation_steps
-    )
-    total_steps = steps_per_epoch * hp.n_epochs
-    reporter.emit(
-        "data",
-        rows=data.count_rows(examples, spec.task_type),
-        conversations=len(examples),
-        tokens=sum(len(f.input_ids) for f in features),
-        labels=labels,
-        total_steps=total_steps,
-        total_epochs=hp.n_epochs,
-    )
+
+    def tokenise(chosen: Sequence[Any]) -> list[data.Feature]:
+        if labels is not None:
+            return data.tokenise_classification(chosen, tokenizer, hp.max_seq_len, labels)
+        return data.tokenise_generation(chosen, tokenizer, hp.max_seq_len)
+
+    train, valid = tokenise(train_examples), tokenise(valid_examples)
     _check(stop, step=0)
 
+    # -- model --------------------------------------------------------------------------
+    resume = checkpoints.latest(root)
     device = _device()
     net = model.build(
         base_dir,
@@ -67,27 +67,157 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
         hyperparameters=hp,
         labels=labels,
         pad_id=tokenizer.pad_token_id,
+        start_from=Path(resume.path) if resume else None,
     ).to(device)
+    base = model.base_of(net)
+    packed = not classify and packing.supports_packing(base)
+    if packed:
+        packing.enable(base)
     trainable = [p for p in net.parameters() if p.requires_grad]
-    optimizer = _optimizer(trainable, hp)
-    schedule = _schedule(optimizer, hp, total_steps)
     _check(stop, step=0)
 
-    reporter.start(steps_per_epoch=steps_per_epoch, total_epochs=hp.n_epochs)
-    order = torch.Generator().manual_seed(hp.seed)
+    # -- plan: every epoch's batches, steps and checkpoints are known before the loop ------
+    lengths = [len(f.input_ids) for f in train]
+    plan = [
+        list(
+            _groups(
+                data.epoch_batches(
+                    lengths, hp.batch_size, seed=hp.seed, epoch=e, group_by_length=not packed
+                ),
+                hp.gradient_accumulation_steps,
+            )
+        )
+        for e in range(1, hp.n_epochs + 1)
+    ]
+    total_steps = sum(len(epoch) for epoch in plan)
+    save_at = _save_points(plan, hp.save_steps)
+    reporter.emit(
+        "data",
+        rows=data.count_rows(examples, spec.task_type),
+        conversations=len(examples),
+        tokens=sum(lengths),
+        labels=labels,
+        total_steps=total_steps,
+        total_epochs=hp.n_epochs,
+        validation_examples=len(valid),
+        packed=packed,
+        hyperparameters=hp.to_dict(),
+    )
+    optimizer = _optimizer(trainable, hp)
+    schedule = _schedule(optimizer, hp, total_steps)
+    done = 0
+    resumed_reporter = None
+    if resume is not None:
+        state = checkpoints.load_state(resume)
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        if torch.cuda.is_available() and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"])
+        done = resume.step
+        resumed_reporter = state["reporter"]
+        reporter.emit("resumed", step=done, checkpoint=resume.path)
+
+    hidden = int(getattr(base.config, "hidden_size", 0) or 0)
+    valid_work = sum(_work(len(f.input_ids), hidden) for f in valid) * _VALIDATION_COST
+    work = [
+        sum(_work(len(train[i].input_ids), hidden) for batch in group for i in batch)
+        + (valid_work if step in save_at else 0.0)
+        for step, group in enumerate((g for epoch in plan for g in epoch), start=1)
+    ]
+    reporter.start(
+        total_steps=total_steps,
+        total_epochs=hp.n_epochs,
+        work=work,
+        resume=resumed_reporter,
+    )
+
+    def score_validation() -> dict[str, float] | None:
+        return evaluate.validation(
+            net,
+            valid,
+            batch_size=hp.batch_size,
+            packed=packed,
+            pad_id=tokenizer.pad_token_id,
+            device=device,
+        )
+
+    def save_checkpoint(step: int, epoch: int, train_loss: float) -> None:
+        metrics = score_validation() or {}
+        state = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": schedule.state_dict(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
+            "reporter": reporter.state(step),
+        }
+        info = checkpoints.Checkpoint(
+            step=step,
+            epoch=epoch,
+            path="",
+            train_loss=round(train_loss, 6),
+            valid_loss=metrics.get("valid_loss"),
+            perplexity=metrics.get("perplexity"),
+            token_accuracy=metrics.get("token_accuracy"),
+        )
+        saved = checkpoints.save(
+            root, info, lambda d: model.write_weights(net, tokenizer, d), state
+        )
+        reporter.emit("checkpoint", **saved.to_dict())
+        for removed in checkpoints.prune(root, hp.save_total_limit):
+            reporter.emit("checkpoint_removed", step=removed.step, path=removed.path)
+
+    # -- loop -----------------------------------------------------------------------------
     net.train()
     step = 0
-    for epoch in range(1, hp.n_epochs + 1):
-        batches = data.shuffled_batches(features, hp.batch_size, order)
-        for group in _accumulation_groups(batches, hp.gradient_accumulation_steps):
-            _check(stop, step=step)
-            loss = _optimizer_step(net, trainable, group, optimizer, schedule, tokenizer, device)
+    for epoch, groups in enumerate(plan, start=1):
+        for group in groups:
             step += 1
-            tokens = sum(len(f.input_ids) for batch in group for f in batch)
-            reporter.step(step, epoch, loss, tokens)
-        reporter.end_epoch(epoch, step)
+            if step <= done:
+                continue
+            _check(stop, step=step - 1)
+            batches = [[train[i] for i in batch] for batch in group]
+            step_loss, tokens = _optimizer_step(
+                net, trainable, batches, optimizer, schedule, packed, tokenizer, device
+            )
+            reporter.step(step, epoch, step_loss, tokens)
+            if step in save_at:
+                last_of_epoch = group is groups[-1]
+                if last_of_epoch:
+                    reporter.end_epoch(epoch, step)
+                save_checkpoint(step, epoch, reporter.epoch_loss() or 0.0)
+                if last_of_epoch:
+                    continue
+            if group is groups[-1]:
+                reporter.end_epoch(epoch, step)
     _check(stop, step=step)
 
+    # -- evaluation and the result ----------------------------------------------------------
+    reporter.emit("preparing", stage="evaluation")
+    metrics: dict[str, Any] = {}
+    if classify:
+        metrics.update(
+            evaluate.classification(
+                net, valid, batch_size=hp.batch_size, pad_id=tokenizer.pad_token_id, device=device
+            )
+            or {}
+        )
+    metrics.update(score_validation() or {})
+    if packed:
+        base.set_attn_implementation("sdpa")  # generation runs unpacked, with a KV cache
+    if not classify and hp.eval_samples:
+        metrics.update(
+            evaluate.generation(
+                net,
+                tokenizer,
+                valid_examples,
+                samples=hp.eval_samples,
+                max_seq_len=hp.max_seq_len,
+                device=device,
+            )
+            or {}
+        )
+    reporter.emit("evaluated", metrics=metrics, validation_examples=len(valid))
     net.eval()
     fmt = model.save(
         net,
@@ -100,6 +230,7 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
             "task_type": spec.task_type.value,
             "method": spec.method.value,
             "labels": labels,
+            "metrics": metrics,
         },
     )
     reporter.emit("saved", path=spec.output_dir, format=fmt)
@@ -110,6 +241,11 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
     )
 
 
+def checkpoint_root(spec: jobs.TrainingSpec) -> Path:
+    """Where the job's checkpoints live: `<work_dir>/checkpoints`."""
+    return Path(spec.work_dir) / "checkpoints"
+
+
 def _check(stop: Callable[[], bool], *, step: int) -> None:
     if stop():
         raise report.Cancelled(step)
@@ -117,6 +253,31 @@ def _check(stop: Callable[[], bool], *, step: int) -> None:
 
 def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _work(length: int, hidden: int) -> float:
+    """Relative cost of training on one example: its tokens, plus attention's share, which
+    grows with the length (about length / (12 · hidden) of the dense layers' cost)."""
+    return length * (1 + length / (12 * hidden)) if hidden else float(length)
+
+
+def _save_points(plan: Sequence[Sequence[Any]], save_steps: int) -> set[int]:
+    """Global steps after which a checkpoint is saved: every `save_steps` and the last step,
+    or the end of every epoch when `save_steps` is 0."""
+    total = sum(len(epoch) for epoch in plan)
+    if save_steps > 0:
+        return {*range(save_steps, total + 1, save_steps), total}
+    ends, step = set(), 0
+    for epoch in plan:
+        step += len(epoch)
+        ends.add(step)
+    return ends
+
+
+def _groups(batches: list[list[int]], size: int) -> Iterator[list[list[int]]]:
+    """Consecutive micro-batches that make up one optimizer step each."""
+    for start in range(0, len(batches), size):
+        yield batches[start : start + size]
 
 
 def _optimizer(trainable: list[torch.nn.Parameter], hp: jobs.Hyperparameters) -> torch.optim.AdamW:
@@ -141,34 +302,43 @@ def _schedule(optimizer: torch.optim.Optimizer, hp: jobs.Hyperparameters, total_
     )
 
 
-def _accumulation_groups(
-    batches: list[list[data.Feature]], size: int
-) -> Iterator[list[list[data.Feature]]]:
-    """Consecutive micro-batches that make up one optimizer step each."""
-    for start in range(0, len(batches), size):
-        yield batches[start : start + size]
-
-
 def _optimizer_step(
     net: torch.nn.Module,
     trainable: list[torch.nn.Parameter],
     group: Sequence[Sequence[data.Feature]],
     optimizer: torch.optim.Optimizer,
     schedule: Any,
+    packed: bool,
     tokenizer: Any,
     device: torch.device,
-) -> torch.Tensor:
-    """Forward/backward each micro-batch, then one optimizer step; the mean loss, on device."""
+) -> tuple[torch.Tensor, int]:
+    """Forward/backward each micro-batch, then one optimizer step.
+
+    The loss is the mean over every learnt token (or example) of the step, however the
+    micro-batches cut them; returns it (on the device) and the step's real tokens.
+    """
+    targets = sum(_targets(batch) for batch in group)
     total = torch.zeros((), device=device)
+    tokens = 0
     for batch in group:
-        tensors = data.collate(batch, tokenizer.pad_token_id)
-        inputs = {k: v.to(device, non_blocking=True) for k, v in tensors.items()}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            loss = net(**inputs).loss / len(group)
-        loss.backward()
-        total += loss.detach()
+        scored = loss.score(net, batch, packed=packed, pad_id=tokenizer.pad_token_id, device=device)
+        step_share = scored.loss_sum / max(1, targets)
+        step_share.backward()  # type: ignore[no-untyped-call]
+        total += step_share.detach()
+        tokens += scored.tokens
     torch.nn.utils.clip_grad_norm_(trainable, _MAX_GRAD_NORM)
     optimizer.step()
     schedule.step()
     optimizer.zero_grad(set_to_none=True)
-    return total
+    return total, tokens
+
+
+def _targets(batch: Sequence[data.Feature]) -> int:
+    """How many targets the batch's loss sums over (learnt next tokens, or examples)."""
+    count = 0
+    for feature in batch:
+        if isinstance(feature.labels, int):
+            count += 1
+        else:
+            count += sum(label != data.IGNORE_INDEX for label in feature.labels[1:])
+    return count

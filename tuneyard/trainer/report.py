@@ -3,15 +3,16 @@
 `Reporter` writes `tuneyard.core.progress` events. Per-step losses stay tensors (an
 exponential moving average kept on the device) and are read back only when a progress line
 is due, at most every `interval_s`, so reporting never forces a device sync per step.
-`elapsed_s` and `tokens_per_s` count from the start of the training loop (model loading
-and tokenising excluded); `trained_tokens` counts every epoch's tokens, padding excluded.
+`elapsed_s` counts the training loop's time (model loading and tokenising excluded, earlier
+attempts of a resumed run included), `tokens_per_s` this process's rate, `trained_tokens`
+every epoch's tokens, padding excluded. `remaining_s` comes from `Eta`.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tuneyard.core import progress
@@ -19,7 +20,7 @@ from tuneyard.core import progress
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Cancelled", "Failed", "Reporter", "estimate_time_s"]
+__all__ = ["Cancelled", "Eta", "Failed", "Reporter"]
 
 _EMA_DECAY = 0.9
 _MIN_STEPS_FOR_ESTIMATE = 3
@@ -43,25 +44,39 @@ class Failed(Exception):
         super().__init__(f"{code}: {message}")
 
 
-def estimate_time_s(
-    *,
-    steps_done: int,
-    elapsed_s: float,
-    steps_per_epoch: int,
-    total_epochs: int,
-    epoch_durations: list[float],
-) -> int | None:
-    """The seed's estimatedTime (mean epoch time times epochs) in seconds; None until it is steady.
+class Eta:
+    """Remaining time of the loop from the work still to do and the work rate measured.
 
-    Before the first epoch ends, an epoch's time is the measured time per step times steps
-    per epoch, once at least 3 steps and 5% of all steps are done.
+    Every step's work is known before the loop starts (the batch order is fixed by the
+    seed): its tokens, weighted up for attention's cost in long examples, plus the
+    validation passes due after it. The rate is measured from the end of the first step
+    this process ran (which pays one-off warm-up costs) and there is no estimate until 3
+    more steps and 5% of the work are done, so a wrong early guess is never shown.
     """
-    if epoch_durations:
-        return round(sum(epoch_durations) / len(epoch_durations) * total_epochs)
-    total_steps = steps_per_epoch * total_epochs
-    if steps_done < _MIN_STEPS_FOR_ESTIMATE or steps_done < _MIN_SHARE_FOR_ESTIMATE * total_steps:
-        return None
-    return round(elapsed_s / steps_done * steps_per_epoch * total_epochs)
+
+    def __init__(self, work: Sequence[float], *, first_step: int = 0) -> None:
+        self._done_by_step = [0.0]
+        for amount in work:
+            self._done_by_step.append(self._done_by_step[-1] + amount)
+        self._total = self._done_by_step[-1]
+        self._first_step = first_step
+        self._anchor: tuple[int, float] | None = None
+
+    def observe(self, step: int, now: float) -> float | None:
+        """Seconds left after `step` (1-based, global) finished at `now`; None until steady."""
+        if self._anchor is None:
+            self._anchor = (step, now)
+            return None
+        anchor_step, anchor_time = self._anchor
+        measured = self._done_by_step[step] - self._done_by_step[anchor_step]
+        if (
+            step - anchor_step < _MIN_STEPS_FOR_ESTIMATE
+            or measured < _MIN_SHARE_FOR_ESTIMATE * self._total
+            or now <= anchor_time
+        ):
+            return None
+        rate = measured / (now - anchor_time)
+        return (self._total - self._done_by_step[step]) / rate
 
 
 class Reporter:
@@ -77,15 +92,17 @@ class Reporter:
         self._stream = stream
         self._clock = clock
         self._interval_s = interval_s
-        self._steps_per_epoch = 0
+        self._total_steps = 0
         self._total_epochs = 0
+        self._eta = Eta([])
         self._started = 0.0
+        self._elapsed_before = 0.0
         self._last_emit = -math.inf
         self._epoch_started = 0.0
-        self._epoch_durations: list[float] = []
         self._ema: torch.Tensor | None = None
         self._epoch_loss_sum: torch.Tensor | None = None
         self._epoch_steps = 0
+        self._tokens_this_run = 0
         self.trained_tokens = 0
         """Tokens (padding excluded) the model has been trained on so far."""
         self.last_epoch_loss: float | None = None
@@ -96,11 +113,42 @@ class Reporter:
         self._stream.write(progress.encode(event, **fields) + "\n")
         self._stream.flush()
 
-    def start(self, *, steps_per_epoch: int, total_epochs: int) -> None:
-        """Mark the start of the training loop."""
-        self._steps_per_epoch = steps_per_epoch
+    def start(
+        self,
+        *,
+        total_steps: int,
+        total_epochs: int,
+        work: Sequence[float],
+        resume: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Mark the start of the training loop; `resume` is a saved `state()`."""
+        self._total_steps = total_steps
         self._total_epochs = total_epochs
+        resume = resume or {}
+        self._eta = Eta(work, first_step=int(resume.get("step", 0)))
+        self.trained_tokens = int(resume.get("trained_tokens", 0))
+        self._elapsed_before = float(resume.get("elapsed_s", 0.0))
+        self._epoch_steps = int(resume.get("epoch_steps", 0))
+        if self._epoch_steps:
+            self._epoch_loss_sum = _scalar(float(resume.get("epoch_loss_sum", 0.0)))
+        self.last_epoch_loss = resume.get("last_epoch_loss")
         self._started = self._epoch_started = self._clock()
+        self._epoch_started -= float(resume.get("epoch_elapsed_s", 0.0))
+
+    def state(self, step: int) -> dict[str, Any]:
+        """What a resume at `step` needs to carry the statistics on (saved with checkpoints)."""
+        now = self._clock()
+        return {
+            "step": step,
+            "trained_tokens": self.trained_tokens,
+            "elapsed_s": self._elapsed_before + now - self._started,
+            "epoch_steps": self._epoch_steps,
+            "epoch_loss_sum": (
+                self._epoch_loss_sum.item() if self._epoch_loss_sum is not None else 0.0
+            ),
+            "epoch_elapsed_s": now - self._epoch_started,
+            "last_epoch_loss": self.last_epoch_loss,
+        }
 
     def step(self, step: int, epoch: int, loss: torch.Tensor, tokens: int) -> None:
         """Record one optimizer step; emit `progress` if one is due (and on the last step)."""
@@ -109,29 +157,26 @@ class Reporter:
         self._epoch_loss_sum = loss if self._epoch_loss_sum is None else self._epoch_loss_sum + loss
         self._epoch_steps += 1
         self.trained_tokens += tokens
+        self._tokens_this_run += tokens
         now = self._clock()
-        total_steps = self._steps_per_epoch * self._total_epochs
-        if now - self._last_emit < self._interval_s and step < total_steps:
+        remaining = self._eta.observe(step, now)
+        if now - self._last_emit < self._interval_s and step < self._total_steps:
             return
         self._last_emit = now
-        elapsed = now - self._started
+        run_time = now - self._started
+        elapsed = self._elapsed_before + run_time
         self.emit(
             "progress",
             step=step,
-            total_steps=total_steps,
+            total_steps=self._total_steps,
             epoch=epoch,
             total_epochs=self._total_epochs,
             loss=round(_finite(self._ema.item(), step), 6),
-            tokens_per_s=round(self.trained_tokens / elapsed, 1) if elapsed > 0 else 0.0,
+            tokens_per_s=round(self._tokens_this_run / run_time, 1) if run_time > 0 else 0.0,
             trained_tokens=self.trained_tokens,
             elapsed_s=round(elapsed, 3),
-            estimated_time_s=estimate_time_s(
-                steps_done=step,
-                elapsed_s=elapsed,
-                steps_per_epoch=self._steps_per_epoch,
-                total_epochs=self._total_epochs,
-                epoch_durations=self._epoch_durations,
-            ),
+            remaining_s=None if remaining is None else round(remaining, 1),
+            estimated_time_s=None if remaining is None else round(elapsed + remaining),
         )
 
     def end_epoch(self, epoch: int, step: int) -> None:
@@ -139,8 +184,7 @@ class Reporter:
         now = self._clock()
         duration = now - self._epoch_started
         self._epoch_started = now
-        self._epoch_durations.append(duration)
-        if self._epoch_loss_sum is not None:
+        if self._epoch_loss_sum is not None and self._epoch_steps:
             mean = self._epoch_loss_sum.item() / self._epoch_steps
             self.last_epoch_loss = _finite(mean, step)
         self._epoch_loss_sum = None
@@ -151,6 +195,19 @@ class Reporter:
             loss=round(self.last_epoch_loss or 0.0, 6),
             duration_s=round(duration, 3),
         )
+
+    def epoch_loss(self) -> float | None:
+        """Mean step loss of the epoch so far (None before its first step)."""
+        if self._epoch_loss_sum is None or not self._epoch_steps:
+            return self.last_epoch_loss
+        return float(self._epoch_loss_sum.item()) / self._epoch_steps
+
+
+def _scalar(value: float) -> torch.Tensor:
+    """A scalar tensor (torch is imported lazily: the scheduler side imports this module)."""
+    import torch
+
+    return torch.tensor(value)
 
 
 def _finite(value: float, step: int) -> float:

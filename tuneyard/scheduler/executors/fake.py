@@ -9,9 +9,12 @@ from typing import Any
 from tuneyard.core import progress
 from tuneyard.core.jobs import TrainingSpec
 
-__all__ = ["FakeExecutor", "FakeWorker", "successful_run"]
+__all__ = ["KILLED", "FakeExecutor", "FakeWorker", "successful_run"]
 
 Script = Callable[[TrainingSpec], Sequence[dict[str, Any]]]
+
+KILLED = "_killed"
+"""A script entry (not a protocol event) that ends the worker as SIGKILL would: exit -9."""
 
 
 def successful_run(spec: TrainingSpec) -> list[dict[str, Any]]:
@@ -64,6 +67,9 @@ class FakeWorker:
         """Replay, pausing before the final event while held."""
         final_kinds = ("succeeded", "failed", "cancelled")
         for event in self.events:
+            if event["event"] == KILLED:
+                self.killed = True
+                break
             if event["event"] in final_kinds:
                 self.released.wait()
                 if self.killed:
