@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import tuneyard
 
 FORBIDDEN = (
     "fastapi",
@@ -18,26 +22,33 @@ FORBIDDEN = (
 )
 
 
-def test_core_imports_no_web_orm_torch_or_ray() -> None:
+def loaded_by(package: str) -> list[str]:
+    """The modules a fresh interpreter has loaded after importing every module of `package`."""
     code = (
-        "import sys, pkgutil, importlib, tuneyard.core as c\n"
-        "for m in pkgutil.iter_modules(c.__path__):\n"
-        "    importlib.import_module('tuneyard.core.' + m.name)\n"
+        f"import sys, pkgutil, importlib, {package} as p\n"
+        "for m in pkgutil.iter_modules(p.__path__):\n"
+        f"    importlib.import_module('{package}.' + m.name)\n"
         "print(' '.join(sorted(sys.modules)))"
     )
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    env = {**os.environ, "PYTHONPATH": str(Path(tuneyard.__file__).parents[1])}
+    return subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env
     ).stdout.split()
-    leaked = [m for m in loaded if m.split(".")[0] in FORBIDDEN]
+
+
+def test_core_imports_no_web_orm_torch_or_ray() -> None:
+    leaked = [m for m in loaded_by("tuneyard.core") if m.split(".")[0] in FORBIDDEN]
+    assert leaked == []
+
+
+def test_datasets_import_no_web_orm_torch_or_ray() -> None:
+    """Validation runs in the server process and the CLI: no torch, web or ORM code."""
+    leaked = [m for m in loaded_by("tuneyard.datasets") if m.split(".")[0] in FORBIDDEN]
     assert leaked == []
 
 
 def test_errors_are_not_http_below_api() -> None:
     """No HTTPException outside tuneyard/api (rule 4)."""
-    from pathlib import Path
-
-    import tuneyard
-
     root = Path(tuneyard.__file__).parent
     offenders = [
         str(path.relative_to(root))

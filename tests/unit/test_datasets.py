@@ -5,16 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import random
-import subprocess
-import sys
 import tracemalloc
 from pathlib import Path
 
 import pytest
 
-import tuneyard
 from tuneyard.core.jobs import TaskType
 from tuneyard.datasets import clova, issues, report, source, validator
 from tuneyard.datasets.examples import Example, Message
@@ -328,15 +324,3 @@ def test_report_to_dict_is_json() -> None:
 )
 def test_describe(issue: issues.DatasetIssue, text: str) -> None:
     assert issue.describe() == text
-
-
-def test_datasets_import_no_torch_web_or_orm() -> None:
-    code = (
-        "import sys, tuneyard.datasets.clova\n"
-        "heavy = {'torch', 'fastapi', 'starlette', 'sqlalchemy', 'transformers', 'ray'}\n"
-        "print(sorted(heavy & set(sys.modules)))"
-    )
-    root = str(Path(tuneyard.__file__).parents[1])
-    env = {**os.environ, "PYTHONPATH": root}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr

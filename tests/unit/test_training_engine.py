@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import json
 import math
@@ -248,4 +247,3 @@ def test_checkpoint_and_evaluation_events_fill_the_progress() -> None:
     assert [c["step"] for c in state.checkpoints] == [4]
     assert state.metrics == {"bleu4": 0.25, "rouge1": 0.5}
     assert Progress.from_dict(json.loads(json.dumps(state.to_dict()))) == state
-    assert dataclasses.replace(state).checkpoints is not None

@@ -21,6 +21,15 @@ from tuneyard.datasets.report import DatasetReport
 __all__ = ["Lifecycle", "failure_message"]
 
 _S = JobStatus
+_CHECKPOINT_FIELDS = (
+    "step",
+    "epoch",
+    "path",
+    "train_loss",
+    "valid_loss",
+    "perplexity",
+    "token_accuracy",
+)
 _TIMELINE = (
     "data",
     "epoch",
@@ -281,8 +290,7 @@ def _apply(progress: Progress, event: Mapping[str, Any]) -> Progress:
     if kind == "resumed":
         return dataclasses.replace(progress, step=event.get("step"))
     if kind == "checkpoint":
-        fields = ("step", "epoch", "path", "train_loss", "valid_loss", "perplexity")
-        entry = {key: event.get(key) for key in (*fields, "token_accuracy")}
+        entry = {key: event.get(key) for key in _CHECKPOINT_FIELDS}
         kept = [c for c in progress.checkpoints if c.get("step") != entry["step"]]
         return dataclasses.replace(
             progress, checkpoints=sorted([*kept, entry], key=lambda c: int(c["step"] or 0))

@@ -180,15 +180,7 @@ def conversation(
     value: object, field: str, line: int, log: IssueLog, rules: ChatRules
 ) -> tuple[Message, ...] | None:
     """A message list checked against `rules`, as neutral messages; None when it has problems."""
-    if value is None or value == []:
-        problem(log, "missing_messages_list", line, field)
-        return None
-    if not isinstance(value, list):
-        problem(log, "data_type", line, field)
-        return None
-    before = log.total
-    messages = [_message(item, f"{field}[{i}]", line, log, rules) for i, item in enumerate(value)]
-    return tuple(m for m in messages if m is not None) if log.total == before else None
+    return _messages(value, field, line, log, "missing_messages_list", rules, _message)
 
 
 def _message(
@@ -267,15 +259,29 @@ def assistant_replies(
     value: object, field: str, line: int, log: IssueLog, rules: ChatRules
 ) -> tuple[Message, ...] | None:
     """A non-empty list of assistant messages (a preference reply); None when it has problems."""
+    return _messages(value, field, line, log, "missing_preference", rules, assistant_reply)
+
+
+def _messages(
+    value: object,
+    field: str,
+    line: int,
+    log: IssueLog,
+    empty_problem: str,
+    rules: ChatRules,
+    parse: Callable[[object, str, int, IssueLog, ChatRules], Message | None],
+) -> tuple[Message, ...] | None:
+    """A non-empty list whose items `parse` checks one by one (each at `field[i]`); None,
+    with `empty_problem` or the items' problems logged, unless every item is fine."""
     if value is None or value == []:
-        problem(log, "missing_preference", line, field)
+        problem(log, empty_problem, line, field)
         return None
     if not isinstance(value, list):
         problem(log, "data_type", line, field)
         return None
     before = log.total
-    replies = [assistant_reply(m, f"{field}[{i}]", line, log, rules) for i, m in enumerate(value)]
-    return tuple(m for m in replies if m is not None) if log.total == before else None
+    parsed = [parse(item, f"{field}[{i}]", line, log, rules) for i, item in enumerate(value)]
+    return tuple(m for m in parsed if m is not None) if log.total == before else None
 
 
 def require_assistant(value: object, field: str, line: int, log: IssueLog) -> None:

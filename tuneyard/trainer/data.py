@@ -52,6 +52,14 @@ class Feature:
     labels: list[int] | int
     token_type_ids: list[int] | None = None
 
+    @property
+    def n_targets(self) -> int:
+        """What the loss sums over: the learnt next tokens (a label at t + 1 predicted from
+        t), or the one class of a classification example."""
+        if isinstance(self.labels, int):
+            return 1
+        return sum(label != IGNORE_INDEX for label in self.labels[1:])
+
 
 def load_examples(spec: jobs.TrainingSpec) -> list[ex.Example]:
     """The examples of the job's training file; a file that fails validation raises Failed."""

@@ -23,12 +23,12 @@ import torch
 import torch.nn.functional as F
 import transformers
 
+from tuneyard.trainer.data import IGNORE_INDEX
+
 __all__ = ["ATTENTION", "PackedBatch", "enable", "pack", "supports_packing"]
 
 ATTENTION = "tuneyard-packed"
 """Name of the packed attention function in transformers' AttentionInterface."""
-
-IGNORE_INDEX = -100
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -78,6 +78,7 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
 
     # -- plan: every epoch's batches, steps and checkpoints are known before the loop ------
     lengths = [len(f.input_ids) for f in train]
+    target_counts = [f.n_targets for f in train]
     plan = [
         list(
             _groups(
@@ -142,7 +143,8 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
             device=device,
         )
 
-    def save_checkpoint(step: int, epoch: int, train_loss: float) -> None:
+    def save_checkpoint(step: int, epoch: int, train_loss: float) -> dict[str, float]:
+        """Validate, save and prune; the validation metrics (empty without validation data)."""
         metrics = score_validation() or {}
         state = {
             "optimizer": optimizer.state_dict(),
@@ -166,10 +168,12 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
         reporter.emit("checkpoint", **saved.to_dict())
         for removed in checkpoints.prune(root, hp.save_total_limit):
             reporter.emit("checkpoint_removed", step=removed.step, path=removed.path)
+        return metrics
 
     # -- loop -----------------------------------------------------------------------------
     net.train()
     step = 0
+    latest_validation: dict[str, float] | None = None
     for epoch, groups in enumerate(plan, start=1):
         for group in groups:
             step += 1
@@ -177,19 +181,15 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
                 continue
             _check(stop, step=step - 1)
             batches = [[train[i] for i in batch] for batch in group]
+            targets = sum(target_counts[i] for batch in group for i in batch)
             step_loss, tokens = _optimizer_step(
-                net, trainable, batches, optimizer, schedule, packed, tokenizer, device
+                net, trainable, batches, targets, optimizer, schedule, packed, tokenizer, device
             )
             reporter.step(step, epoch, step_loss, tokens)
-            if step in save_at:
-                last_of_epoch = group is groups[-1]
-                if last_of_epoch:
-                    reporter.end_epoch(epoch, step)
-                save_checkpoint(step, epoch, reporter.epoch_loss() or 0.0)
-                if last_of_epoch:
-                    continue
             if group is groups[-1]:
                 reporter.end_epoch(epoch, step)
+            if step in save_at:
+                latest_validation = save_checkpoint(step, epoch, reporter.epoch_loss() or 0.0)
     _check(stop, step=step)
 
     # -- evaluation and the result ----------------------------------------------------------
@@ -202,7 +202,8 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
             )
             or {}
         )
-    metrics.update(score_validation() or {})
+    # the last step always saves (and validates) unless this process resumed after it
+    metrics.update(latest_validation if latest_validation is not None else score_validation() or {})
     if packed:
         base.set_attn_implementation("sdpa")  # generation runs unpacked, with a KV cache
     if not classify and hp.eval_samples:
@@ -306,6 +307,7 @@ def _optimizer_step(
     net: torch.nn.Module,
     trainable: list[torch.nn.Parameter],
     group: Sequence[Sequence[data.Feature]],
+    targets: int,
     optimizer: torch.optim.Optimizer,
     schedule: Any,
     packed: bool,
@@ -315,9 +317,9 @@ def _optimizer_step(
     """Forward/backward each micro-batch, then one optimizer step.
 
     The loss is the mean over every learnt token (or example) of the step, however the
-    micro-batches cut them; returns it (on the device) and the step's real tokens.
+    micro-batches cut them (`targets` of them in all); returns it (on the device) and the
+    step's real tokens.
     """
-    targets = sum(_targets(batch) for batch in group)
     total = torch.zeros((), device=device)
     tokens = 0
     for batch in group:
@@ -331,14 +333,3 @@ def _optimizer_step(
     schedule.step()
     optimizer.zero_grad(set_to_none=True)
     return total, tokens
-
-
-def _targets(batch: Sequence[data.Feature]) -> int:
-    """How many targets the batch's loss sums over (learnt next tokens, or examples)."""
-    count = 0
-    for feature in batch:
-        if isinstance(feature.labels, int):
-            count += 1
-        else:
-            count += sum(label != data.IGNORE_INDEX for label in feature.labels[1:])
-    return count

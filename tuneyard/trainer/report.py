@@ -204,7 +204,8 @@ class Reporter:
 
 
 def _scalar(value: float) -> torch.Tensor:
-    """A scalar tensor (torch is imported lazily: the scheduler side imports this module)."""
+    """A scalar tensor. torch is imported here, not at the top: the worker imports this
+    module before the recipe, so that a recipe whose imports fail can still be reported."""
     import torch
 
     return torch.tensor(value)
