@@ -8,10 +8,12 @@
     │   └── InvalidCredentials  credentials were sent but are unknown or revoked
     ├── NotFound                the resource does not exist in the caller's workspace
     │   ├── JobNotFound
-    │   └── FileNotFound
+    │   ├── FileNotFound
+    │   └── CheckpointNotFound
     ├── InvalidTransition       the job's status does not allow this operation
     ├── Conflict                the resource changed under the caller; retrying will not help
-    └── StorageError            a backend (database, blob store, object storage) failed
+    ├── StorageError            a backend (database, blob store, object storage) failed
+    └── ExportFailed            saved weights could not be exported (unreadable or corrupt)
 
 Each edge maps these once: the HTTP layer in `tuneyard.api.errors`, the CLI in
 `tuneyard.cli`. Third-party exceptions are translated where they are caught, with
@@ -21,7 +23,9 @@ Each edge maps these once: the HTTP layer in `tuneyard.api.errors`, the CLI in
 from __future__ import annotations
 
 __all__ = [
+    "CheckpointNotFound",
     "Conflict",
+    "ExportFailed",
     "FileNotFound",
     "InvalidCredentials",
     "InvalidRequest",
@@ -77,6 +81,10 @@ class FileNotFound(NotFound):
     """File not found."""
 
 
+class CheckpointNotFound(NotFound):
+    """checkpoint not found"""
+
+
 class InvalidTransition(TuneyardError):
     """The job's status does not allow this operation."""
 
@@ -87,3 +95,7 @@ class Conflict(TuneyardError):
 
 class StorageError(TuneyardError):
     """A storage backend failed."""
+
+
+class ExportFailed(TuneyardError):
+    """The model could not be exported."""

@@ -11,6 +11,7 @@ from tuneyard.core.ports import Executor, ObjectStorage
 from tuneyard.core.service import Ports, Service
 from tuneyard.datasets.report import Limits
 from tuneyard.scheduler.executors.local import LocalExecutor
+from tuneyard.scheduler.export import SubprocessExporter
 from tuneyard.scheduler.scheduler import Scheduler
 from tuneyard.settings import Settings
 from tuneyard.storage import blobs, database, objects, sql
@@ -52,6 +53,7 @@ def build(settings: Settings, *, executor: Executor | None = None) -> Runtime:
         catalog=catalog.load(data_dir),
         clock=SystemClock(),
         counters=counting.Counters(),
+        exporter=SubprocessExporter(),
     )
     limits = Limits(max_bytes=settings.max_dataset_bytes, min_rows=settings.min_dataset_rows)
     service = Service(ports, data_dir=data_dir, limits=limits)

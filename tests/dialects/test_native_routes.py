@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.world import EXAMPLES, World, make_ports
+from tests.support.world import EXAMPLES, World, make_ports, run_with_checkpoints
 from tuneyard.api.app import create_app
+from tuneyard.core.states import JobStatus
 from tuneyard.scheduler.executors.fake import FakeExecutor
 from tuneyard.settings import Settings
 
@@ -135,3 +136,30 @@ def test_hostile_files_get_their_reason_never_a_500(tmp_path: Path, name: str) -
 
     failed = world.wait_status(task_id, JobStatus.FAILED, timeout=30)
     assert failed.error_code == reason
+
+
+def test_checkpoints_and_exports(tmp_path: Path) -> None:
+    world = World(make_ports("memory", tmp_path), tmp_path, FakeExecutor(run_with_checkpoints))
+    app = create_app(Settings(data_dir=tmp_path), world.service)
+    client = TestClient(app)
+    headers = {"Authorization": f"Bearer {world.service.create_key('ws')}"}
+    job = world.submit_sample()
+    world.wait_status(job.id, JobStatus.SUCCEEDED)
+
+    listed = client.get(f"/tuneyard/v1/jobs/{job.id}/checkpoints", headers=headers)
+    assert [c["step"] for c in listed.json()["data"]] == [2, 4]
+    exported = client.post(
+        f"/tuneyard/v1/jobs/{job.id}/export", headers=headers, json={"step": 2, "merged": True}
+    )
+    assert exported.status_code == 200, exported.text
+    assert exported.json()["format"] == "full"
+    assert Path(exported.json()["path"], "config.json").is_file()
+    final = client.post(f"/tuneyard/v1/jobs/{job.id}/export", headers=headers, json={})
+    assert final.json()["format"] == "peft" and final.json()["step"] is None
+
+    missing = client.post(f"/tuneyard/v1/jobs/{job.id}/export", headers=headers, json={"step": 3})
+    assert missing.status_code == 404 and "has: 2, 4" in missing.json()["error"]["message"]
+    other = client.get("/tuneyard/v1/jobs/nope/checkpoints", headers=headers)
+    assert other.status_code == 404
+    bad = client.post(f"/tuneyard/v1/jobs/{job.id}/export", headers=headers, json={"step": 0})
+    assert bad.status_code == 400

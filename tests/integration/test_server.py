@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,6 +119,26 @@ def test_generation_job_trains_tiny_chat_with_lora(server: Server, key: str) -> 
     with torch.no_grad():
         generated = model.generate(**prompt, max_new_tokens=8, do_sample=False)
     assert generated.shape[1] > prompt["input_ids"].shape[1]
+
+    # Checkpoints are listed, and the final model exports merged: a plain transformers model
+    # with the adapter's outputs (the real exporter, in its own process).
+    listed = json.loads(cli("jobs", "checkpoints", task["id"], data_dir=server.data_dir))
+    assert listed and all(Path(c["path"]).is_dir() for c in listed)
+    headers = {"Authorization": f"Bearer {key}"}
+    exported = server.client.post(
+        f"/tuneyard/v1/jobs/{task['id']}/export",
+        headers=headers,
+        json={"merged": True},
+        timeout=120,
+    )
+    assert exported.status_code == 200, exported.text
+    merged = AutoModelForCausalLM.from_pretrained(exported.json()["path"])
+    ids = prompt["input_ids"]
+    with torch.no_grad():
+        assert torch.allclose(merged(ids).logits, model(ids).logits, atol=1e-4)
+    step = listed[0]["step"]
+    adapter_dir = cli("jobs", "export", task["id"], "--step", str(step), data_dir=server.data_dir)
+    assert (Path(adapter_dir.strip()) / "adapter_model.safetensors").is_file()
 
 
 def test_classification_job_fills_labels(server: Server, key: str) -> None:

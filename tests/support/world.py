@@ -6,14 +6,17 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tuneyard.basemodels import catalog, counting
-from tuneyard.core.jobs import Hyperparameters, Job, JobSpec, Method, TaskType
+from tuneyard.core.jobs import Hyperparameters, Job, JobSpec, Method, TaskType, TrainingSpec
 from tuneyard.core.lifecycle import Lifecycle
 from tuneyard.core.ports import Executor
 from tuneyard.core.service import Ports, Service
 from tuneyard.core.states import JobStatus
 from tuneyard.datasets.report import Limits
+from tuneyard.scheduler.executors.fake import successful_run
+from tuneyard.scheduler.export import CopyExporter
 from tuneyard.scheduler.scheduler import Scheduler
 from tuneyard.storage import blobs, database, memory, objects, sql
 
@@ -65,7 +68,22 @@ def make_ports(backend: str, root: Path, clock: object | None = None) -> Ports:
         catalog=catalog.load(root),
         clock=clock,  # type: ignore[arg-type]
         counters=counting.Counters(),
+        exporter=CopyExporter(),
     )
+
+
+def run_with_checkpoints(spec: TrainingSpec) -> list[dict[str, Any]]:
+    """A successful run that also leaves its weights on disk: checkpoints 2 and 4, output."""
+    events = successful_run(spec)
+    written = []
+    for step in (2, 4):
+        path = Path(spec.work_dir) / "checkpoints" / f"step-{step:08d}"
+        path.mkdir(parents=True)
+        (path / "adapter_config.json").write_text("{}")
+        written.append({"event": "checkpoint", "step": step, "epoch": step // 2, "path": str(path)})
+    Path(spec.output_dir).mkdir(parents=True)
+    (Path(spec.output_dir) / "adapter_config.json").write_text("{}")
+    return [*events[:-2], *written, *events[-2:]]
 
 
 class World:

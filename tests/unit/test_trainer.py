@@ -19,7 +19,8 @@ import pytest
 import torch
 import transformers
 
-from tuneyard.basemodels import minilm, tinychat
+from tests.support.training import sum_chat
+from tuneyard.basemodels import minilm
 from tuneyard.core import jobs, progress
 from tuneyard.datasets.examples import Example, Message
 from tuneyard.trainer import data, model, recipe, report
@@ -29,27 +30,13 @@ PEFT_DEPRECATION = "ignore:.*is_gradient_checkpointing:FutureWarning"
 
 
 def conversation(i: int) -> Example:
-    a, b = i % 7, i % 5
-    return Example(
-        (
-            Message("system", "You add numbers."),
-            Message("user", f"{a}+{b}?"),
-            Message("assistant", f"{a + b}"),
-            Message("user", "Again, louder."),
-            Message("assistant", f"{a + b}!"),
-        )
-    )
+    return sum_chat(i, follow_up=True)
 
 
 def review(i: int) -> Example:
     good = i % 2 == 0
     text = f"I {'loved' if good else 'hated'} item {i}, it was {'great' if good else 'awful'}."
     return Example((Message("user", text),), label="positive" if good else "negative")
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tinychat.ensure_built(tmp_path_factory.mktemp("models") / "tiny-chat")
 
 
 @pytest.fixture(scope="module")
@@ -424,11 +411,13 @@ def test_worker_fails_on_a_missing_base_model(tmp_path: Path) -> None:
 def test_worker_reports_an_invalid_training_file(tiny_dir: Path, tmp_path: Path) -> None:
     base = jobs.BaseModelRef("tiny-chat", "tiny-chat", str(tiny_dir))
     dataset = write_clova_jsonl(tmp_path / "train.jsonl", conversations=3)
+    with dataset.open("a", encoding="utf-8") as handle:
+        handle.write('{"C_ID": 9, "T_ID": 0, "Text": "unterminated\n')
     with worker_for(make_spec(tmp_path / "out", base=base, dataset=dataset), tmp_path) as worker:
         events = list(worker.events())
         assert worker.process.wait(timeout=60) == progress.EXIT_FAILED
     assert events[-1]["event"] == "failed" and events[-1]["code"] == "file.format"
-    assert "100 rows" in events[-1]["message"]
+    assert "Invalid json format" in events[-1]["message"]
 
 
 @pytest.mark.integration

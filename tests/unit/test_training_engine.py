@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 from pathlib import Path
@@ -13,19 +11,14 @@ import pytest
 import torch
 import transformers
 
-from tuneyard.basemodels import tinychat
-from tuneyard.core import jobs, progress
+from tests.support.training import adapter, run_recipe, training_spec
+from tuneyard.core import jobs
 from tuneyard.core.jobs import Progress
 from tuneyard.core.lifecycle import _apply
 from tuneyard.datasets.examples import Example, Message
-from tuneyard.trainer import checkpoints, data, packing, recipe, report, scores
+from tuneyard.trainer import checkpoints, data, packing, scores
 
 IGNORE = data.IGNORE_INDEX
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tinychat.ensure_built(tmp_path_factory.mktemp("models") / "tiny-chat")
 
 
 def conversation(i: int) -> Example:
@@ -150,41 +143,11 @@ def make_spec(work: Path, tiny_dir: Path, **hp: Any) -> jobs.TrainingSpec:
         "save_total_limit": 2,
         "eval_samples": 4,
     }
-    settings.update(hp)
-    return jobs.TrainingSpec(
-        job_id="job-r",
-        task_type=jobs.TaskType.GENERATION,
-        method=jobs.Method.LORA,
-        base_model=jobs.BaseModelRef("tiny-chat", "tiny-chat", str(tiny_dir)),
-        dataset_path=str(work / "unused"),
-        dataset_filename="train.jsonl",
-        hyperparameters=jobs.Hyperparameters(**settings),
-        output_dir=str(work / "output"),
-        work_dir=str(work),
-    )
+    return training_spec(work, tiny_dir, **{**settings, **hp})
 
 
 def run(spec: jobs.TrainingSpec, stop_after_checkpoint: int | None = None) -> list[dict[str, Any]]:
-    stream = io.StringIO()
-    examples = [conversation(i) for i in range(14)]
-
-    def stop() -> bool:
-        if stop_after_checkpoint is None:
-            return False
-        return f'"event": "checkpoint", "step": {stop_after_checkpoint},' in stream.getvalue()
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(data, "load_examples", lambda spec: examples)
-        with contextlib.suppress(report.Cancelled):
-            recipe.run(spec, report.Reporter(stream), stop)
-    events = [progress.decode(line) for line in stream.getvalue().splitlines()]
-    return [e for e in events if e is not None]
-
-
-def adapter(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    return load_file(path / "adapter_model.safetensors")
+    return run_recipe(spec, [conversation(i) for i in range(14)], stop_after_checkpoint)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ _TABLE: list[tuple[type[errors.TuneyardError], int, str]] = [
     (errors.InvalidTransition, 400, "wrong_state"),
     (errors.Conflict, 409, "conflict"),
     (errors.StorageError, 500, "internal"),
+    (errors.ExportFailed, 500, "export_failed"),
 ]
 
 

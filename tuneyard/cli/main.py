@@ -75,6 +75,29 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     _data_dir_flag(listing)
 
+    jobs = commands.add_parser("jobs", help="a job's checkpoints and exports")
+    job_commands = jobs.add_subparsers(dest="jobs_command", required=True, metavar="ACTION")
+    listed = job_commands.add_parser(
+        "checkpoints", help="list a job's checkpoints (step, epoch, losses, path) as JSON"
+    )
+    listed.add_argument("job_id", help="the job's id")
+    _data_dir_flag(listed)
+    exporting = job_commands.add_parser(
+        "export",
+        help="write a job's final model or a checkpoint as a Hugging Face directory; "
+        "prints its path",
+    )
+    exporting.add_argument("job_id", help="the job's id")
+    exporting.add_argument(
+        "--step", type=int, help="the checkpoint's step (default: the final model)"
+    )
+    exporting.add_argument(
+        "--merged",
+        action="store_true",
+        help="merge a LoRA adapter into its base weights (a whole model, no PEFT needed)",
+    )
+    _data_dir_flag(exporting)
+
     validate.add_parser(commands)
     return parser
 
@@ -160,6 +183,19 @@ def _models(settings: Settings, as_json: bool) -> int:
     return 0
 
 
+def _jobs(settings: Settings, args: argparse.Namespace) -> int:
+    """`jobs checkpoints` / `jobs export`: the operator's view, any workspace."""
+    service = runtime.build(settings).service
+    job = service.ports.jobs.get(args.job_id)
+    if job is None or job.deleted:
+        raise errors.JobNotFound(f"job {args.job_id} not found")
+    if args.jobs_command == "checkpoints":
+        print(json.dumps(service.checkpoints(job.workspace_id, job.id), indent=2))
+        return 0
+    print(service.export_model(job.workspace_id, job.id, step=args.step, merged=args.merged))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; domain errors become one line on stderr and exit status 2."""
     args = _parser().parse_args(argv)
@@ -173,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             live = runtime.build(settings)
             print(live.service.create_key(args.workspace))
             return 0
+        if args.command == "jobs":
+            return _jobs(settings, args)
         return _models(settings, args.json)
     except errors.TuneyardError as exc:
         print(f"tuneyard: error: {exc.message}", file=sys.stderr)

@@ -11,14 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tuneyard.core.jobs import TaskType
+from tuneyard.core.jobs import Objective, TaskType
 from tuneyard.core.models import BaseModel
 from tuneyard.core.ports import TokenCounters
 from tuneyard.datasets import validator
 from tuneyard.datasets.profile import Profile, Summary
 from tuneyard.datasets.report import DatasetReport, Limits
 
-__all__ = ["DatasetCheck", "check_dataset", "clova_format"]
+__all__ = ["DatasetCheck", "check_dataset", "clova_format", "format_for_job"]
 
 
 PROFILE_CLOVA_MAX_BYTES = 256 << 20
@@ -55,6 +55,30 @@ class DatasetCheck:
 def clova_format(filename: str) -> str:
     """The CLOVA format a file name implies (the validator still checks the extension)."""
     return "clova-csv" if filename.lower().endswith(".csv") else "clova-jsonl"
+
+
+def format_for_job(
+    path: Path, filename: str, *, dialect: str, objective: Objective
+) -> tuple[str | None, str | None]:
+    """(format, problem): the dataset format a job reads its file in, and why the file
+    cannot serve the job's objective (None when it can).
+
+    CLOVA jobs read CLOVA files (by extension); others read any format, detected. DPO needs
+    preference pairs (`*-dpo`); SFT needs conversations, not pairs or plain text.
+    """
+    if dialect == "clova" and objective is Objective.SFT:
+        return clova_format(filename), None
+    fmt = validator.detect(path, filename)
+    if fmt is None:
+        return None, None  # the validator reports what is wrong with the file
+    pairs = fmt.endswith("-dpo")
+    if objective is Objective.DPO and not pairs:
+        return fmt, f"DPO needs preference pairs (chosen and rejected replies); this is {fmt}"
+    if objective is Objective.SFT and pairs:
+        return fmt, f"{fmt} holds preference pairs; train them with the DPO objective"
+    if fmt.endswith("-cpt"):
+        return fmt, "continued pre-training on plain text (dashscope-cpt) is not supported"
+    return fmt, None
 
 
 def check_dataset(

@@ -12,11 +12,14 @@ from typing import Any
 from tuneyard.core import states
 
 __all__ = [
+    "AUTO_FIELDS",
     "BaseModelRef",
     "Hyperparameters",
     "Job",
     "JobSpec",
     "Method",
+    "Objective",
+    "Parent",
     "Progress",
     "TaskType",
     "TrainingSpec",
@@ -35,6 +38,27 @@ class Method(enum.StrEnum):
 
     LORA = "lora"
     FULL = "full"
+
+
+class Objective(enum.StrEnum):
+    """What the training optimises: supervised replies (SFT), or preferences (DPO: the
+    chosen reply over the rejected one, against the starting model as reference)."""
+
+    SFT = "sft"
+    DPO = "dpo"
+
+
+AUTO_FIELDS = ("n_epochs", "batch_size", "learning_rate")
+"""Hyperparameters a client may leave "auto"; the worker resolves them from the data."""
+
+_AUTO_MIN_EXAMPLES_SEEN = 300
+_AUTO_MAX_EXAMPLES_SEEN = 30_000
+_AUTO_EPOCHS = 3
+_AUTO_MAX_EPOCHS = 25
+_AUTO_MAX_BATCH = 64
+_AUTO_MIN_BATCH = 4
+_AUTO_LEARNING_RATE = {"lora": 1e-4, "full": 1e-5}
+_AUTO_DPO_LEARNING_RATE = {"lora": 5e-5, "full": 5e-7}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -76,6 +100,11 @@ class Hyperparameters:
     given (at least 1, at most 1,000 examples; none when fewer than 10 examples)."""
     eval_samples: int = 32
     """Validation examples whose replies are generated for BLEU-4 / ROUGE at the end."""
+    dpo_beta: float = 0.1
+    """DPO only: how far the tuned model may move from the reference (higher: less)."""
+    auto: tuple[str, ...] = ()
+    """Fields (of AUTO_FIELDS) the client left "auto"; `resolve_auto` sets them from the
+    data when the run starts, and the values used are recorded on the job."""
 
     def problems(self) -> list[str]:
         """Every invalid value, one message each (empty when all are valid)."""
@@ -111,12 +140,48 @@ class Hyperparameters:
         need(1 <= self.save_total_limit <= 100, "save_total_limit must be between 1 and 100")
         need(0 <= self.validation_split < 1, "validation_split must be in [0, 1)")
         need(0 <= self.eval_samples <= 1000, "eval_samples must be between 0 and 1000")
+        need(
+            math.isfinite(self.dpo_beta) and 0 < self.dpo_beta <= 10,
+            "dpo_beta must be in (0, 10]",
+        )
+        unknown = sorted(set(self.auto) - set(AUTO_FIELDS))
+        need(not unknown, f"only {', '.join(AUTO_FIELDS)} can be auto, not {', '.join(unknown)}")
         return found
+
+    def resolve_auto(
+        self, n_examples: int, method: Method, objective: Objective = Objective.SFT
+    ) -> Hyperparameters:
+        """The values a run uses for the fields left "auto", from the training set's size.
+
+        n_epochs: 3, or more for small sets (about 300 examples seen, at most 25 epochs) and
+        fewer for large ones (about 30,000 seen, at least 1). batch_size: the power of two
+        nearest 0.2% of the examples, from 4 to 64. learning_rate: 1e-4 for LoRA and 1e-5
+        for full fine-tuning (SFT); 5e-5 and 5e-7 for DPO.
+        """
+        if not self.auto:
+            return self
+        n = max(1, n_examples)
+        values: dict[str, Any] = {}
+        if "n_epochs" in self.auto:
+            epochs = _AUTO_EPOCHS
+            if n * epochs < _AUTO_MIN_EXAMPLES_SEEN:
+                epochs = min(_AUTO_MAX_EPOCHS, math.ceil(_AUTO_MIN_EXAMPLES_SEEN / n))
+            elif n * epochs > _AUTO_MAX_EXAMPLES_SEEN:
+                epochs = max(1, _AUTO_MAX_EXAMPLES_SEEN // n)
+            values["n_epochs"] = epochs
+        if "batch_size" in self.auto:
+            nearest = 2 ** round(math.log2(max(1.0, n * 0.002)))
+            values["batch_size"] = min(_AUTO_MAX_BATCH, max(_AUTO_MIN_BATCH, nearest))
+        if "learning_rate" in self.auto:
+            table = _AUTO_DPO_LEARNING_RATE if objective is Objective.DPO else _AUTO_LEARNING_RATE
+            values["learning_rate"] = table[method.value]
+        return dataclasses.replace(self, auto=(), **values)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""
         data = dataclasses.asdict(self)
         data["lora_target_modules"] = list(self.lora_target_modules)
+        data["auto"] = list(self.auto)
         return data
 
     @classmethod
@@ -124,8 +189,9 @@ class Hyperparameters:
         """Inverse of `to_dict`; unknown keys are ignored."""
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}
-        if "lora_target_modules" in kwargs:
-            kwargs["lora_target_modules"] = tuple(kwargs["lora_target_modules"])
+        for name in ("lora_target_modules", "auto"):
+            if name in kwargs:
+                kwargs[name] = tuple(kwargs[name])
         return cls(**kwargs)
 
 
@@ -143,6 +209,15 @@ class BaseModelRef:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Parent:
+    """An earlier job whose result a new job starts from: a checkpoint (`step`) or, with
+    step None, its final model."""
+
+    job_id: str
+    step: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class JobSpec:
     """What a client asked for, in neutral terms, before anything is stored."""
 
@@ -155,6 +230,8 @@ class JobSpec:
     dialect: str
     training_file_id: str | None = None
     created_via: str = "API"
+    objective: Objective = Objective.SFT
+    parent: Parent | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -178,7 +255,10 @@ class Progress:
     token_accuracy; oldest first."""
     metrics: dict[str, float] | None = None
     """The final evaluation: valid_loss, perplexity, token_accuracy, bleu4, rouge1, rouge2,
-    rougeL (generation) or accuracy, f1_macro (classification)."""
+    rougeL (generation), accuracy, f1_macro (classification), reward_accuracy,
+    reward_margin (DPO)."""
+    hyperparameters: dict[str, Any] | None = None
+    """The hyperparameters the run uses, "auto" values resolved (None until it starts)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""
@@ -217,6 +297,8 @@ class Job:
     output_path: str | None = None
     attempts: int = 0
     deleted: bool = False
+    objective: Objective = Objective.SFT
+    parent: Parent | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -232,6 +314,13 @@ class TrainingSpec:
     hyperparameters: Hyperparameters
     output_dir: str
     work_dir: str
+    dataset_format: str | None = None
+    """The format the file is read in (None: detected)."""
+    objective: Objective = Objective.SFT
+    start_from: str | None = None
+    """A saved model or checkpoint of an earlier job to start from (its directory)."""
+    start_from_method: Method | None = None
+    """How `start_from` was trained: LORA (an adapter on the base) or FULL (whole weights)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""
@@ -242,9 +331,13 @@ class TrainingSpec:
             "base_model": dataclasses.asdict(self.base_model),
             "dataset_path": self.dataset_path,
             "dataset_filename": self.dataset_filename,
+            "dataset_format": self.dataset_format,
             "hyperparameters": self.hyperparameters.to_dict(),
             "output_dir": self.output_dir,
             "work_dir": self.work_dir,
+            "objective": self.objective.value,
+            "start_from": self.start_from,
+            "start_from_method": self.start_from_method.value if self.start_from_method else None,
         }
 
     @classmethod
@@ -257,7 +350,13 @@ class TrainingSpec:
             base_model=BaseModelRef(**data["base_model"]),
             dataset_path=data["dataset_path"],
             dataset_filename=data["dataset_filename"],
+            dataset_format=data.get("dataset_format"),
             hyperparameters=Hyperparameters.from_dict(data["hyperparameters"]),
             output_dir=data["output_dir"],
             work_dir=data["work_dir"],
+            objective=Objective(data.get("objective", "sft")),
+            start_from=data.get("start_from"),
+            start_from_method=(
+                Method(data["start_from_method"]) if data.get("start_from_method") else None
+            ),
         )

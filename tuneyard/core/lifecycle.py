@@ -29,6 +29,7 @@ _CHECKPOINT_FIELDS = (
     "valid_loss",
     "perplexity",
     "token_accuracy",
+    "reward_accuracy",
 )
 _TIMELINE = (
     "data",
@@ -75,10 +76,17 @@ class Lifecycle:
         if stored is None:
             self.fail(job, "file.noexist", "The dataset file does not exist.")
             return
+        path = self.ports.blobs.path(stored.blob_key)
+        fmt, problem = checks.format_for_job(
+            path, stored.filename, dialect=job.dialect, objective=job.objective
+        )
+        if problem is not None:
+            self.fail(job, "file.format", problem)
+            return
         check = checks.check_dataset(
-            self.ports.blobs.path(stored.blob_key),
+            path,
             filename=stored.filename,
-            fmt=checks.clova_format(stored.filename),
+            fmt=fmt,
             task_type=job.task_type,
             model=self.service.model(job.base_model),
             counters=self.ports.counters,
@@ -134,16 +142,29 @@ class Lifecycle:
         if stored is None:
             raise FileNotFoundError(f"file {job.training_file_id} of job {job.id} is gone")
         work_dir = self.service.job_dir(job.id)
+        path = self.ports.blobs.path(stored.blob_key)
+        fmt, _ = checks.format_for_job(
+            path, stored.filename, dialect=job.dialect, objective=job.objective
+        )
+        parent = (
+            self.service.start_point(job.workspace_id, job.parent, param="parent")
+            if job.parent is not None
+            else None
+        )
         spec = TrainingSpec(
             job_id=job.id,
             task_type=job.task_type,
             method=job.method,
             base_model=self.service.model(job.base_model).ref(),
-            dataset_path=str(self.ports.blobs.path(stored.blob_key)),
+            dataset_path=str(path),
             dataset_filename=stored.filename,
+            dataset_format=fmt,
             hyperparameters=job.hyperparameters,
             output_dir=str(work_dir / "output"),
             work_dir=str(work_dir),
+            objective=job.objective,
+            start_from=str(parent.path) if parent else None,
+            start_from_method=parent.method if parent else None,
         )
         work_dir.mkdir(parents=True, exist_ok=True)
         tmp = work_dir / "spec.json.tmp"
@@ -284,6 +305,7 @@ def _apply(progress: Progress, event: Mapping[str, Any]) -> Progress:
             total_steps=event.get("total_steps"),
             total_epochs=event.get("total_epochs"),
             validation_examples=event.get("validation_examples"),
+            hyperparameters=event.get("hyperparameters") or progress.hyperparameters,
             step=0,
             epoch=0,
         )

@@ -25,6 +25,7 @@ __all__ = [
     "Clock",
     "EventRepository",
     "Executor",
+    "Exporter",
     "FileRepository",
     "JobRepository",
     "KeyRepository",
@@ -191,3 +192,13 @@ class Executor(Protocol):
     """Starts training workers: local subprocesses by default."""
 
     def launch(self, spec: TrainingSpec) -> WorkerHandle: ...
+
+
+class Exporter(Protocol):
+    """Turns a saved model or checkpoint into a standalone Hugging Face model directory."""
+
+    def export(self, source: Path, target: Path, *, merged: bool) -> None:
+        """Write `source` (an output or checkpoint directory) to `target`: the PEFT adapter
+        as saved, or with `merged` the adapter merged into its base (whole-model layout).
+        Raises ValueError for a source it cannot read."""
+        ...

@@ -12,13 +12,14 @@ from tuneyard import errors
 from tuneyard.core import checks, ids, states
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
-from tuneyard.core.jobs import Job, JobSpec, Progress, TaskType
+from tuneyard.core.jobs import Job, JobSpec, Method, Objective, Parent, Progress, TaskType
 from tuneyard.core.models import BaseModel
 from tuneyard.core.ports import (
     ApiKey,
     BlobStore,
     Clock,
     EventRepository,
+    Exporter,
     FileRepository,
     JobRepository,
     KeyRepository,
@@ -31,7 +32,7 @@ from tuneyard.core.states import JobStatus
 from tuneyard.datasets import validator
 from tuneyard.datasets.report import Limits
 
-__all__ = ["ObjectSource", "Ports", "Service", "UploadSource", "hash_key"]
+__all__ = ["ObjectSource", "Ports", "Service", "StartPoint", "UploadSource", "hash_key"]
 
 _S = JobStatus
 
@@ -49,6 +50,7 @@ class Ports:
     catalog: ModelCatalog
     clock: Clock
     counters: TokenCounters
+    exporter: Exporter
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -67,6 +69,16 @@ class ObjectSource:
     path: str
     access_key: str | None
     secret_key: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StartPoint:
+    """Weights on disk a job starts from (or exports): where, and how they were trained."""
+
+    path: Path
+    method: Method
+    job: Job
+    step: int | None
 
 
 def hash_key(key: str) -> str:
@@ -170,6 +182,8 @@ class Service:
             hyperparameters=spec.hyperparameters,
             dialect=spec.dialect,
             created_via=spec.created_via,
+            objective=spec.objective,
+            parent=spec.parent,
             status=_S.CREATED,
             progress=Progress(),
             created_at=now,
@@ -220,6 +234,24 @@ class Service:
         problems = spec.hyperparameters.problems()
         if problems:
             raise errors.InvalidRequest("; ".join(problems), param="hyperparameters")
+        if spec.objective is Objective.DPO and spec.task_type is not TaskType.GENERATION:
+            raise errors.UnsupportedFeature(
+                "DPO trains generation models only, not CLASSIFICATION", param="objective"
+            )
+        if spec.parent is not None:
+            parent = self.start_point(spec.workspace_id, spec.parent, param="parent")
+            if parent.job.base_model != spec.base_model:
+                raise errors.InvalidRequest(
+                    f"job {parent.job.id} was trained from {parent.job.base_model}, "
+                    f"not {spec.base_model}; a job continues from the same base model",
+                    param="parent",
+                )
+            if parent.job.task_type is not spec.task_type:
+                raise errors.InvalidRequest(
+                    f"job {parent.job.id} is a {parent.job.task_type.value.upper()} job; "
+                    f"it cannot be continued as {spec.task_type.value.upper()}",
+                    param="parent",
+                )
 
     def check_upload(
         self,
@@ -253,6 +285,63 @@ class Service:
             )
         finally:
             self.ports.blobs.delete(scratch)
+
+    def start_point(
+        self, workspace_id: str, parent: Parent, *, param: str | None = None
+    ) -> StartPoint:
+        """The weights of a job of the workspace: its checkpoint at `parent.step`, or with
+        step None its final model. Raises JobNotFound, CheckpointNotFound (no such step, or
+        pruned), or InvalidTransition (no final model: the job did not succeed)."""
+        job = self.ports.jobs.get(parent.job_id)
+        if job is None or job.deleted or job.workspace_id != workspace_id:
+            raise errors.JobNotFound(f"job {parent.job_id} not found", param=param)
+        if parent.step is None:
+            if job.status is not _S.SUCCEEDED or not job.output_path:
+                raise errors.InvalidTransition(
+                    f"job {job.id} is {job.status.value} and has no final model; "
+                    "name one of its checkpoints instead",
+                    param=param,
+                )
+            path = Path(job.output_path)
+        else:
+            found = next(
+                (c for c in job.progress.checkpoints if c.get("step") == parent.step), None
+            )
+            if found is None or not found.get("path"):
+                steps = ", ".join(str(c.get("step")) for c in job.progress.checkpoints)
+                raise errors.CheckpointNotFound(
+                    f"job {job.id} has no checkpoint at step {parent.step} "
+                    f"(it has: {steps or 'none'})",
+                    param=param,
+                )
+            path = Path(str(found["path"]))
+        if not path.is_dir():
+            raise errors.CheckpointNotFound(f"the weights of job {job.id} are gone", param=param)
+        return StartPoint(path=path, method=job.method, job=job, step=parent.step)
+
+    def checkpoints(self, workspace_id: str, job_id: str) -> list[dict[str, object]]:
+        """The job's checkpoints on disk, oldest first: step, epoch, path and metrics."""
+        return list(self.get_job(workspace_id, job_id).progress.checkpoints)
+
+    def export_model(
+        self, workspace_id: str, job_id: str, *, step: int | None, merged: bool
+    ) -> Path:
+        """Write a job's checkpoint (or, step None, final model) as a standalone Hugging Face
+        directory under `<job dir>/exports/`, and return it. A LoRA result is exported as
+        its PEFT adapter, or with `merged` merged into the base (full-model layout)."""
+        source = self.start_point(workspace_id, Parent(job_id, step))
+        merged = merged and source.method is Method.LORA  # a full model is merged already
+        name = ("final" if step is None else f"step-{step}") + ("-merged" if merged else "")
+        target = self.job_dir(job_id) / "exports" / name
+        if (
+            not (target / "config.json").is_file()
+            and not (target / "adapter_config.json").is_file()
+        ):
+            try:
+                self.ports.exporter.export(source.path, target, merged=merged)
+            except ValueError as exc:
+                raise errors.ExportFailed(f"export of job {job_id} failed: {exc}") from exc
+        return target
 
     def get_job(self, workspace_id: str, job_id: str) -> Job:
         """A job of the caller's workspace; another workspace's job is simply not found."""

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from tuneyard import errors
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
-from tuneyard.core.jobs import Hyperparameters, Job, Method, Progress, TaskType
+from tuneyard.core.jobs import Hyperparameters, Job, Method, Objective, Parent, Progress, TaskType
 from tuneyard.core.ports import ApiKey, Page
 from tuneyard.core.states import JobStatus
 from tuneyard.storage import tables
@@ -45,6 +45,8 @@ def _job(row: sa.Row[Any]) -> Job:
         output_path=m["output_path"],
         attempts=m["attempts"],
         deleted=m["deleted"],
+        objective=Objective(m["objective"]),
+        parent=Parent(m["parent_job_id"], m["parent_step"]) if m["parent_job_id"] else None,
     )
 
 
@@ -97,6 +99,9 @@ class SqlJobs(_Repo):
                 updated_at=job.updated_at,
                 attempts=job.attempts,
                 deleted=job.deleted,
+                objective=job.objective.value,
+                parent_job_id=job.parent.job_id if job.parent else None,
+                parent_step=job.parent.step if job.parent else None,
             )
         )
 

@@ -85,6 +85,9 @@ jobs = sa.Table(
     sa.Column("deleted", sa.Boolean(), nullable=False),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
+    sa.Column("objective", sa.String(16), nullable=False, server_default="sft"),
+    sa.Column("parent_job_id", sa.String(40), nullable=True),
+    sa.Column("parent_step", sa.Integer(), nullable=True),
     sa.Index("ix_jobs_workspace_created", "workspace_id", "deleted", "created_at", "id"),
     sa.Index("ix_jobs_status_queued", "status", "queued_at"),
 )

@@ -49,6 +49,8 @@ class Checkpoint:
     valid_loss: float | None = None
     perplexity: float | None = None
     token_accuracy: float | None = None
+    reward_accuracy: float | None = None
+    """DPO: share of validation pairs whose chosen reply the model prefers."""
 
     @property
     def rank_loss(self) -> float:

@@ -33,6 +33,7 @@ __all__ = [
     "load_examples",
     "split_validation",
     "tokenise_classification",
+    "tokenise_conversation",
     "tokenise_generation",
 ]
 
@@ -53,6 +54,11 @@ class Feature:
     token_type_ids: list[int] | None = None
 
     @property
+    def length(self) -> int:
+        """Tokens of the example."""
+        return len(self.input_ids)
+
+    @property
     def n_targets(self) -> int:
         """What the loss sums over: the learnt next tokens (a label at t + 1 predicted from
         t), or the one class of a classification example."""
@@ -62,13 +68,19 @@ class Feature:
 
 
 def load_examples(spec: jobs.TrainingSpec) -> list[ex.Example]:
-    """The examples of the job's training file; a file that fails validation raises Failed."""
-    from tuneyard.datasets import clova
+    """The examples of the job's training file, read in its format; a file that fails
+    validation raises Failed. The service checked the file against its size and row limits
+    before queueing the job, so those are not applied again here."""
     from tuneyard.datasets import report as dataset_report
+    from tuneyard.datasets import validator
 
     try:
-        return clova.load_examples(
-            Path(spec.dataset_path), filename=spec.dataset_filename, task_type=spec.task_type
+        return validator.load_examples(
+            Path(spec.dataset_path),
+            filename=spec.dataset_filename,
+            fmt=spec.dataset_format,
+            task_type=spec.task_type,
+            limits=dataset_report.Limits(max_bytes=1 << 62, min_rows=1, min_rows_per_label=1),
         )
     except dataset_report.DatasetInvalid as exc:
         issue = exc.report.first
@@ -98,22 +110,33 @@ def tokenise_generation(
     """Chat-template each conversation; labels only on assistant turns (content + end token)."""
     features = []
     for index, example in enumerate(examples):
-        messages = [{"role": m.role, "content": m.content} for m in example.messages]
-        text, spans = _render_with_assistant_spans(tokenizer, messages)
-        if not spans:
+        feature = tokenise_conversation(example.messages, tokenizer, max_seq_len)
+        if feature is None:
             raise ValueError(f"example {index} has no assistant turn to learn from")
-        encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        input_ids: list[int] = list(encoded["input_ids"])
-        offsets: list[tuple[int, int]] = list(encoded["offset_mapping"])
-        labels = [
-            token if any(start <= begin < end for start, end in spans) else IGNORE_INDEX
-            for token, (begin, _) in zip(input_ids, offsets, strict=True)
-        ]
-        last_turn = next(
-            (i for i, (begin, _) in enumerate(offsets) if begin >= spans[-1][0]), len(input_ids)
-        )
-        features.append(_truncate(input_ids, labels, max_seq_len, keep_from_at_most=last_turn))
+        features.append(feature)
     return features
+
+
+def tokenise_conversation(
+    messages: Sequence[ex.Message], tokenizer: Any, max_seq_len: int, *, learn_from: int = 0
+) -> Feature | None:
+    """One chat-templated conversation, labels on the assistant turns from message index
+    `learn_from` on; None when there is no such turn."""
+    turns = [{"role": m.role, "content": m.content} for m in messages]
+    text, spans = _render_with_assistant_spans(tokenizer, turns, learn_from)
+    if not spans:
+        return None
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    input_ids: list[int] = list(encoded["input_ids"])
+    offsets: list[tuple[int, int]] = list(encoded["offset_mapping"])
+    labels = [
+        token if any(start <= begin < end for start, end in spans) else IGNORE_INDEX
+        for token, (begin, _) in zip(input_ids, offsets, strict=True)
+    ]
+    last_turn = next(
+        (i for i, (begin, _) in enumerate(offsets) if begin >= spans[-1][0]), len(input_ids)
+    )
+    return _truncate(input_ids, labels, max_seq_len, keep_from_at_most=last_turn)
 
 
 def tokenise_classification(
@@ -200,9 +223,10 @@ def collate(batch: Sequence[Feature], pad_id: int) -> dict[str, torch.Tensor]:
 
 
 def _render_with_assistant_spans(
-    tokenizer: Any, messages: list[dict[str, str]]
+    tokenizer: Any, messages: list[dict[str, str]], learn_from: int = 0
 ) -> tuple[str, list[tuple[int, int]]]:
-    """The rendered conversation and the character span of each assistant turn.
+    """The rendered conversation and the character span of each assistant turn (from
+    message index `learn_from` on).
 
     A turn's span runs from the end of the prompt that asks for it (generation prompt
     included) to the end of the turn as the template renders it (its end marker included).
@@ -210,7 +234,7 @@ def _render_with_assistant_spans(
     text = _render(tokenizer, messages, add_generation_prompt=False)
     spans = []
     for i, message in enumerate(messages):
-        if message["role"] != "assistant":
+        if message["role"] != "assistant" or i < learn_from:
             continue
         before = _render(tokenizer, messages[:i], add_generation_prompt=True)
         through = _render(tokenizer, messages[: i + 1], add_generation_prompt=False)

@@ -8,7 +8,7 @@ validation conversations and scores them against the references with `scores`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -25,38 +25,50 @@ _GENERATION_BATCH = 16
 
 def validation(
     net: Any,
-    features: Sequence[Feature],
+    features: Sequence[Any],
     *,
     batch_size: int,
-    packed: bool,
-    pad_id: int,
-    device: torch.device,
+    score: Callable[..., loss.Scored],
 ) -> dict[str, float] | None:
-    """Mean validation loss, its perplexity and the share of targets predicted exactly."""
+    """Validation metrics, from `score(net, batch, with_accuracy=True)` over every batch.
+
+    SFT: mean loss per learnt token, its perplexity, and the share of tokens predicted
+    exactly. DPO: mean DPO loss per pair, the share of pairs ranked right
+    (reward_accuracy), and the perplexity of the chosen replies.
+    """
     if not features:
         return None
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    correct = 0
     count = 0
+    reply_nll = 0.0
+    reply_count = 0
     was_training = net.training
     net.eval()
     with torch.no_grad():
-        for batch in _chunks(features, batch_size):
-            scored = loss.score(
-                net, batch, packed=packed, pad_id=pad_id, device=device, with_accuracy=True
-            )
-            loss_sum += scored.loss_sum
+        for start in range(0, len(features), batch_size):
+            scored = score(net, features[start : start + batch_size], with_accuracy=True)
+            loss_sum += scored.loss_sum.double().cpu()
             assert scored.correct is not None
-            correct += scored.correct
+            correct += int(scored.correct)
             count += scored.count
+            if scored.reply_nll_sum is not None:
+                reply_nll += float(scored.reply_nll_sum)
+                reply_count += scored.reply_count
     net.train(was_training)
     if count == 0:
         return None
     mean = loss_sum.item() / count
+    if reply_count:
+        return {
+            "valid_loss": round(mean, 6),
+            "reward_accuracy": round(correct / count, 6),
+            "perplexity": round(math.exp(min(reply_nll / reply_count, 50.0)), 4),
+        }
     return {
         "valid_loss": round(mean, 6),
         "perplexity": round(math.exp(min(mean, 50.0)), 4),
-        "token_accuracy": round(correct.item() / count, 6),
+        "token_accuracy": round(correct / count, 6),
     }
 
 

@@ -22,12 +22,16 @@ __all__ = ["Scored", "score"]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Scored:
-    """Summed cross-entropy over `count` targets; `correct` argmax hits when asked for."""
+    """Summed loss over `count` targets; `correct` hits when asked for (argmax hits, or DPO
+    pairs ranked right). DPO also gives its chosen replies' summed negative log-likelihood
+    and token count, for a perplexity."""
 
     loss_sum: torch.Tensor
     count: int
     tokens: int
     correct: torch.Tensor | None = None
+    reply_nll_sum: torch.Tensor | None = None
+    reply_count: int = 0
 
 
 def score(

@@ -24,9 +24,12 @@ __all__ = [
     "MANIFEST",
     "base_of",
     "build",
+    "load",
+    "load_adapter",
     "load_tokenizer",
     "resolve",
     "save",
+    "weights_base",
     "write_weights",
 ]
 
@@ -66,20 +69,58 @@ def build(
     labels: Sequence[str] | None,
     pad_id: int,
     start_from: Path | None = None,
-) -> torch.nn.Module:
+    start_method: jobs.Method | None = None,
+    resume: Path | None = None,
+) -> Any:
     """The model to train: the base (fp32), a classifier head for CLASSIFICATION, LoRA if asked.
 
-    `start_from` is a checkpoint (or saved output) to continue from: its adapter is loaded
-    trainable (with the LoRA settings it was trained with), or its whole model for FULL.
+    `start_from` is an earlier job's saved model or checkpoint, trained with `start_method`:
+    a whole model (FULL) replaces the base; an adapter (LORA) is loaded trainable by a LoRA
+    run (with the rank and targets it was trained with) and merged into the base by a FULL
+    run. `resume` is this run's own latest checkpoint, which wins over `start_from` for
+    whatever it holds (an adapter, or the whole model).
     """
-    if method is jobs.Method.FULL and start_from is not None:
-        base_dir = start_from
+    weights = weights_base(base_dir, start_from, start_method)
+    adapter: Path | None = None
+    merge_first: Path | None = None
+    if method is jobs.Method.FULL:
+        if resume is not None:
+            weights = resume
+        elif start_from is not None and start_method is jobs.Method.LORA:
+            merge_first = start_from
+    elif resume is not None:
+        adapter = resume
+    elif start_from is not None and start_method is jobs.Method.LORA:
+        adapter = start_from
+    net = load(weights, task_type=task_type, labels=labels, pad_id=pad_id)
+    if merge_first is not None:
+        net = load_adapter(net, merge_first, trainable=False).merge_and_unload()
+        net.requires_grad_(True)  # PEFT froze the base it wrapped
+    if adapter is not None:
+        return load_adapter(net, adapter, trainable=True)
+    if method is jobs.Method.LORA:
+        return _with_lora(net, task_type, hyperparameters)
+    return net
+
+
+def weights_base(base_dir: Path, start_from: Path | None, start_method: jobs.Method | None) -> Path:
+    """The whole-model weights a run's adapters sit on: the base model, or the earlier
+    job's full model it starts from."""
+    if start_from is not None and start_method is jobs.Method.FULL:
+        return start_from
+    return base_dir
+
+
+def load(
+    weights: Path, *, task_type: jobs.TaskType, labels: Sequence[str] | None, pad_id: int
+) -> Any:
+    """A whole model in Hugging Face layout, fp32: causal LM, or classifier over `labels`."""
     if task_type is jobs.TaskType.GENERATION:
-        net = transformers.AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+        net = transformers.AutoModelForCausalLM.from_pretrained(weights, dtype=torch.float32)
     else:
         names = list(labels or [])
         net = transformers.AutoModelForSequenceClassification.from_pretrained(
-            base_dir,
+            weights,
             dtype=torch.float32,
             num_labels=len(names),
             id2label=dict(enumerate(names)),
@@ -87,17 +128,18 @@ def build(
         )
     if net.config.pad_token_id is None:
         net.config.pad_token_id = pad_id
-    if method is jobs.Method.LORA and start_from is not None:
-        import peft
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
-            )
-            return peft.PeftModel.from_pretrained(net, start_from, is_trainable=True)
-    if method is jobs.Method.LORA:
-        net = _with_lora(net, task_type, hyperparameters)
     return net
+
+
+def load_adapter(net: Any, adapter: Path, *, trainable: bool) -> Any:
+    """`net` with the PEFT adapter saved in `adapter` (trainable or not)."""
+    import peft
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+        )
+        return peft.PeftModel.from_pretrained(net, adapter, is_trainable=trainable)
 
 
 def base_of(net: Any) -> Any:
@@ -106,8 +148,11 @@ def base_of(net: Any) -> Any:
     return get_base() if callable(get_base) else net
 
 
-def write_weights(net: Any, tokenizer: Any, directory: Path) -> None:
-    """Save what an export needs into `directory`: adapter or whole model, and tokenizer.
+def write_weights(
+    net: Any, tokenizer: Any, directory: Path, manifest: Mapping[str, Any] | None = None
+) -> None:
+    """Save what an export needs into `directory`: adapter or whole model, tokenizer, and
+    the manifest (`tuneyard.json`) when given.
 
     The model is saved with standard SDPA attention, whatever it trains with.
     """
@@ -121,6 +166,10 @@ def write_weights(net: Any, tokenizer: Any, directory: Path) -> None:
         if training_attention not in ("sdpa", "eager"):
             base.set_attn_implementation(training_attention)
     tokenizer.save_pretrained(directory)
+    if manifest is not None:
+        (directory / MANIFEST).write_text(
+            json.dumps(dict(manifest), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
 
 
 def _with_lora(net: Any, task_type: jobs.TaskType, hp: jobs.Hyperparameters) -> Any:
@@ -164,10 +213,7 @@ def save(
     staging = Path(f"{output_dir}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        write_weights(net, tokenizer, staging)
-        (staging / MANIFEST).write_text(
-            json.dumps(dict(manifest), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        write_weights(net, tokenizer, staging, manifest)
         _replace_dir(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

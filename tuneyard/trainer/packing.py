@@ -36,8 +36,8 @@ class PackedBatch:
     """One padding-free micro-batch.
 
     `input_ids` and `position_ids` are (1, T); `lengths` are the examples' token counts
-    (summing to T); `keep` are the positions whose next token is learnt, and `targets`
-    those next tokens, in the same order.
+    (summing to T); `keep` are the positions whose next token is learnt, `targets` those
+    next tokens and `owners` the index of the example each belongs to, in the same order.
     """
 
     input_ids: torch.Tensor
@@ -45,6 +45,7 @@ class PackedBatch:
     lengths: list[int]
     keep: torch.Tensor
     targets: torch.Tensor
+    owners: torch.Tensor
 
     @property
     def tokens(self) -> int:
@@ -64,6 +65,7 @@ class PackedBatch:
             position_ids=self.position_ids.to(device, non_blocking=True),
             keep=self.keep.to(device, non_blocking=True),
             targets=self.targets.to(device, non_blocking=True),
+            owners=self.owners.to(device, non_blocking=True),
         )
 
     def model_inputs(self) -> dict[str, Any]:
@@ -85,8 +87,9 @@ def pack(examples: Sequence[tuple[Sequence[int], Sequence[int]]]) -> PackedBatch
     positions: list[int] = []
     keep: list[int] = []
     targets: list[int] = []
+    owners: list[int] = []
     lengths = []
-    for input_ids, labels in examples:
+    for index, (input_ids, labels) in enumerate(examples):
         start = len(ids)
         ids.extend(input_ids)
         positions.extend(range(len(input_ids)))
@@ -96,12 +99,14 @@ def pack(examples: Sequence[tuple[Sequence[int], Sequence[int]]]) -> PackedBatch
             if label != IGNORE_INDEX:
                 keep.append(start + offset)
                 targets.append(label)
+                owners.append(index)
     return PackedBatch(
         input_ids=torch.tensor([ids]),
         position_ids=torch.tensor([positions]),
         lengths=lengths,
         keep=torch.tensor(keep, dtype=torch.long),
         targets=torch.tensor(targets, dtype=torch.long),
+        owners=torch.tensor(owners, dtype=torch.long),
     )
 
 

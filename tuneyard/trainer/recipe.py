@@ -7,10 +7,15 @@
 A run that finds a checkpoint of its job (a worker killed earlier, a retried job) resumes
 from the newest: weights, optimizer, schedule and RNG come back, and the epochs replay the
 same batches (their order depends only on the seed and the epoch), skipping those done.
+A job may instead start from an earlier job's model or checkpoint (`spec.start_from`).
+
+The objective is SFT (next-token loss on the assistant replies, or the class for
+classifiers) or DPO (`preference`): the loop is the same, only the scoring differs.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -20,7 +25,16 @@ import torch
 import transformers
 
 from tuneyard.core import jobs
-from tuneyard.trainer import checkpoints, data, evaluate, loss, model, packing, report
+from tuneyard.trainer import (
+    checkpoints,
+    data,
+    evaluate,
+    loss,
+    model,
+    packing,
+    preference,
+    report,
+)
 
 __all__ = ["run"]
 
@@ -31,12 +45,13 @@ _VALIDATION_COST = 1 / 3
 
 def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], bool]) -> None:
     """Train the spec's model on its training file and save it into `spec.output_dir`."""
-    hp = spec.hyperparameters
-    problems = hp.problems()
+    problems = spec.hyperparameters.problems()
     if problems:
         raise ValueError("invalid hyperparameters: " + "; ".join(problems))
+    hp = spec.hyperparameters
     torch.manual_seed(hp.seed)
     classify = spec.task_type is jobs.TaskType.CLASSIFICATION
+    dpo = spec.objective is jobs.Objective.DPO
     root = checkpoint_root(spec)
 
     # -- data ---------------------------------------------------------------------------
@@ -46,12 +61,15 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
     reporter.emit("preparing", stage="data")
     examples = data.load_examples(spec)
     train_examples, valid_examples = data.split_validation(examples, hp.validation_split, hp.seed)
+    hp = hp.resolve_auto(len(train_examples), spec.method, spec.objective)
     labels = data.label_names(examples) if classify else None
     tokenizer = model.load_tokenizer(base_dir)
 
-    def tokenise(chosen: Sequence[Any]) -> list[data.Feature]:
+    def tokenise(chosen: Sequence[Any]) -> list[Any]:
         if labels is not None:
             return data.tokenise_classification(chosen, tokenizer, hp.max_seq_len, labels)
+        if dpo:
+            return preference.tokenise(chosen, tokenizer, hp.max_seq_len)
         return data.tokenise_generation(chosen, tokenizer, hp.max_seq_len)
 
     train, valid = tokenise(train_examples), tokenise(valid_examples)
@@ -59,6 +77,7 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
 
     # -- model --------------------------------------------------------------------------
     resume = checkpoints.latest(root)
+    start_from = Path(spec.start_from) if spec.start_from else None
     device = _device()
     net = model.build(
         base_dir,
@@ -67,17 +86,55 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
         hyperparameters=hp,
         labels=labels,
         pad_id=tokenizer.pad_token_id,
-        start_from=Path(resume.path) if resume else None,
+        start_from=start_from,
+        start_method=spec.start_from_method,
+        resume=Path(resume.path) if resume else None,
     ).to(device)
     base = model.base_of(net)
     packed = not classify and packing.supports_packing(base)
     if packed:
         packing.enable(base)
     trainable = [p for p in net.parameters() if p.requires_grad]
+    manifest = {
+        "job_id": spec.job_id,
+        "base_model": spec.base_model.name,
+        "task_type": spec.task_type.value,
+        "method": spec.method.value,
+        "objective": spec.objective.value,
+        "labels": labels,
+        "weights_base": str(model.weights_base(base_dir, start_from, spec.start_from_method)),
+        "start_from": spec.start_from,
+    }
+    score: Callable[..., loss.Scored] = functools.partial(
+        loss.score, packed=packed, pad_id=tokenizer.pad_token_id, device=device
+    )
+    if dpo:
+        score = functools.partial(
+            preference.score,
+            beta=hp.dpo_beta,
+            packed=packed,
+            pad_id=tokenizer.pad_token_id,
+            device=device,
+        )
     _check(stop, step=0)
+    if dpo:  # the reference is the model as the job started: computed once, then kept
+        reporter.emit("preparing", stage="reference")
+        train, valid = (
+            preference.references(
+                net,
+                pairs,
+                batch_size=hp.batch_size,
+                packed=packed,
+                pad_id=tokenizer.pad_token_id,
+                device=device,
+                cache=Path(spec.work_dir) / f"dpo-reference-{name}.pt",
+            )
+            for pairs, name in ((train, "train"), (valid, "validation"))
+        )
+        _check(stop, step=0)
 
     # -- plan: every epoch's batches, steps and checkpoints are known before the loop ------
-    lengths = [len(f.input_ids) for f in train]
+    lengths = [f.length for f in train]
     target_counts = [f.n_targets for f in train]
     plan = [
         list(
@@ -120,9 +177,9 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
         reporter.emit("resumed", step=done, checkpoint=resume.path)
 
     hidden = int(getattr(base.config, "hidden_size", 0) or 0)
-    valid_work = sum(_work(len(f.input_ids), hidden) for f in valid) * _VALIDATION_COST
+    valid_work = sum(_work(f.length, hidden) for f in valid) * _VALIDATION_COST
     work = [
-        sum(_work(len(train[i].input_ids), hidden) for batch in group for i in batch)
+        sum(_work(train[i].length, hidden) for batch in group for i in batch)
         + (valid_work if step in save_at else 0.0)
         for step, group in enumerate((g for epoch in plan for g in epoch), start=1)
     ]
@@ -134,14 +191,7 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
     )
 
     def score_validation() -> dict[str, float] | None:
-        return evaluate.validation(
-            net,
-            valid,
-            batch_size=hp.batch_size,
-            packed=packed,
-            pad_id=tokenizer.pad_token_id,
-            device=device,
-        )
+        return evaluate.validation(net, valid, batch_size=hp.batch_size, score=score)
 
     def save_checkpoint(step: int, epoch: int, train_loss: float) -> dict[str, float]:
         """Validate, save and prune; the validation metrics (empty without validation data)."""
@@ -161,9 +211,13 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
             valid_loss=metrics.get("valid_loss"),
             perplexity=metrics.get("perplexity"),
             token_accuracy=metrics.get("token_accuracy"),
+            reward_accuracy=metrics.get("reward_accuracy"),
         )
         saved = checkpoints.save(
-            root, info, lambda d: model.write_weights(net, tokenizer, d), state
+            root,
+            info,
+            lambda d: model.write_weights(net, tokenizer, d, {**manifest, "step": step}),
+            state,
         )
         reporter.emit("checkpoint", **saved.to_dict())
         for removed in checkpoints.prune(root, hp.save_total_limit):
@@ -183,7 +237,7 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
             batches = [[train[i] for i in batch] for batch in group]
             targets = sum(target_counts[i] for batch in group for i in batch)
             step_loss, tokens = _optimizer_step(
-                net, trainable, batches, targets, optimizer, schedule, packed, tokenizer, device
+                net, trainable, batches, targets, optimizer, schedule, score, device
             )
             reporter.step(step, epoch, step_loss, tokens)
             if group is groups[-1]:
@@ -211,7 +265,7 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
             evaluate.generation(
                 net,
                 tokenizer,
-                valid_examples,
+                preference.conversations(valid_examples) if dpo else valid_examples,
                 samples=hp.eval_samples,
                 max_seq_len=hp.max_seq_len,
                 device=device,
@@ -225,14 +279,7 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
         tokenizer,
         Path(spec.output_dir),
         method=spec.method,
-        manifest={
-            "job_id": spec.job_id,
-            "base_model": spec.base_model.name,
-            "task_type": spec.task_type.value,
-            "method": spec.method.value,
-            "labels": labels,
-            "metrics": metrics,
-        },
+        manifest={**manifest, "metrics": metrics, "hyperparameters": hp.to_dict()},
     )
     reporter.emit("saved", path=spec.output_dir, format=fmt)
     reporter.emit(
@@ -306,12 +353,11 @@ def _schedule(optimizer: torch.optim.Optimizer, hp: jobs.Hyperparameters, total_
 def _optimizer_step(
     net: torch.nn.Module,
     trainable: list[torch.nn.Parameter],
-    group: Sequence[Sequence[data.Feature]],
+    group: Sequence[Sequence[Any]],
     targets: int,
     optimizer: torch.optim.Optimizer,
     schedule: Any,
-    packed: bool,
-    tokenizer: Any,
+    score: Callable[..., loss.Scored],
     device: torch.device,
 ) -> tuple[torch.Tensor, int]:
     """Forward/backward each micro-batch, then one optimizer step.
@@ -323,7 +369,7 @@ def _optimizer_step(
     total = torch.zeros((), device=device)
     tokens = 0
     for batch in group:
-        scored = loss.score(net, batch, packed=packed, pad_id=tokenizer.pad_token_id, device=device)
+        scored = score(net, batch)
         step_share = scored.loss_sum / max(1, targets)
         step_share.backward()  # type: ignore[no-untyped-call]
         total += step_share.detach()

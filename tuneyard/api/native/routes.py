@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from tuneyard import errors
@@ -68,6 +69,37 @@ async def job_events(
             for e in events
         ]
     }
+
+
+@router.get("/tuneyard/v1/jobs/{job_id}/checkpoints", tags=["native"])
+async def job_checkpoints(
+    job_id: str, service: ServiceDep, workspace: WorkspaceDep
+) -> dict[str, Any]:
+    """A job's checkpoints on disk, oldest first: step, epoch, path, train_loss, valid_loss,
+    perplexity, token_accuracy (reward_accuracy for DPO)."""
+    found = await run_in_threadpool(service.checkpoints, workspace, job_id)
+    return {"data": found}
+
+
+class ExportRequest(BaseModel):
+    """Which weights to export, and how."""
+
+    step: int | None = Field(None, ge=1, description="a checkpoint's step; null: the final model")
+    merged: bool = Field(False, description="merge a LoRA adapter into its base weights")
+
+
+@router.post("/tuneyard/v1/jobs/{job_id}/export", tags=["native"])
+async def export_model(
+    job_id: str, body: ExportRequest, service: ServiceDep, workspace: WorkspaceDep
+) -> dict[str, Any]:
+    """Write a job's final model or checkpoint as a Hugging Face directory on the server
+    (under the job's folder) and return its path. Merging loads the model, so it may take
+    a while on large models; an export already written is returned at once."""
+    path = await run_in_threadpool(
+        service.export_model, workspace, job_id, step=body.step, merged=body.merged
+    )
+    layout = "peft" if (path / "adapter_config.json").is_file() else "full"
+    return {"job_id": job_id, "step": body.step, "path": str(path), "format": layout}
 
 
 @router.post("/tuneyard/v1/datasets/validate", tags=["native"])

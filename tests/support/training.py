@@ -1,0 +1,81 @@
+"""Running the training recipe in-process on the tiny model, for the trainer's tests."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from tuneyard.core import jobs, progress
+from tuneyard.datasets.examples import Example, Message
+from tuneyard.trainer import data, recipe, report
+
+
+def sum_chat(i: int, *, follow_up: bool = False) -> Example:
+    """A small addition chat (the sum of i % 7 and i % 5), optionally with a second turn."""
+    a, b = i % 7, i % 5
+    turns = [
+        Message("system", "You add numbers."),
+        Message("user", f"{a}+{b}?"),
+        Message("assistant", f"{a + b}"),
+    ]
+    if follow_up:
+        turns += [Message("user", "Again, louder."), Message("assistant", f"{a + b}!")]
+    return Example(tuple(turns))
+
+
+def training_spec(
+    work: Path,
+    tiny_dir: Path,
+    *,
+    method: jobs.Method = jobs.Method.LORA,
+    objective: jobs.Objective = jobs.Objective.SFT,
+    start_from: Path | None = None,
+    start_method: jobs.Method | None = None,
+    **hyperparameters: Any,
+) -> jobs.TrainingSpec:
+    """A generation spec on tiny-chat working in `work` (its output in `work/output`)."""
+    return jobs.TrainingSpec(
+        job_id=work.name,
+        task_type=jobs.TaskType.GENERATION,
+        method=method,
+        base_model=jobs.BaseModelRef("tiny-chat", "tiny-chat", str(tiny_dir)),
+        dataset_path=str(work / "unused"),
+        dataset_filename="train.jsonl",
+        hyperparameters=jobs.Hyperparameters(**hyperparameters),
+        output_dir=str(work / "output"),
+        work_dir=str(work),
+        objective=objective,
+        start_from=str(start_from) if start_from else None,
+        start_from_method=start_method,
+    )
+
+
+def run_recipe(
+    spec: jobs.TrainingSpec, examples: Sequence[Example], stop_at_checkpoint: int | None = None
+) -> list[dict[str, Any]]:
+    """The protocol events of `recipe.run` on `examples`; with `stop_at_checkpoint` the run
+    is cancelled right after saving that step's checkpoint."""
+    stream = io.StringIO()
+
+    def stop() -> bool:
+        marker = f'"event": "checkpoint", "step": {stop_at_checkpoint},'
+        return stop_at_checkpoint is not None and marker in stream.getvalue()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(data, "load_examples", lambda spec: list(examples))
+        with contextlib.suppress(report.Cancelled):
+            recipe.run(spec, report.Reporter(stream), stop)
+    return [e for e in map(progress.decode, stream.getvalue().splitlines()) if e is not None]
+
+
+def adapter(path: Path) -> dict[str, torch.Tensor]:
+    """The LoRA tensors saved in `path`."""
+    from safetensors.torch import load_file
+
+    return load_file(path / "adapter_model.safetensors")
