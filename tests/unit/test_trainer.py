@@ -193,6 +193,16 @@ def test_eta_waits_for_a_steady_rate_then_follows_the_work_left() -> None:
     assert eta.observe(150, 10.0 + 249) == pytest.approx(50 * 3)
 
 
+def test_eta_counts_the_checkpoints_still_to_save() -> None:
+    eta = report.Eta([1.0] * 100, saves={50, 100}, save_work=10.0)
+    eta.observe(1, 0.0)
+    # before any save is measured, a save costs its validation work at the training rate
+    assert eta.observe(21, 20.0) == pytest.approx(79 + 2 * 10)
+    eta.saved(30.0)  # the save after step 50 took 30 s; the training rate is unchanged
+    assert eta.observe(61, 90.0) == pytest.approx(39 + 30)
+    assert eta.observe(100, 129.0) == pytest.approx(30)  # the last save is still to come
+
+
 def test_progress_is_throttled_but_the_last_step_is_reported() -> None:
     now = [0.0]
     stream = io.StringIO()

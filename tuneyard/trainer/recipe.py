@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -177,16 +178,16 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
         reporter.emit("resumed", step=done, checkpoint=resume.path)
 
     hidden = int(getattr(base.config, "hidden_size", 0) or 0)
-    valid_work = sum(_work(f.length, hidden) for f in valid) * _VALIDATION_COST
-    work = [
-        sum(_work(train[i].length, hidden) for batch in group for i in batch)
-        + (valid_work if step in save_at else 0.0)
-        for step, group in enumerate((g for epoch in plan for g in epoch), start=1)
-    ]
     reporter.start(
         total_steps=total_steps,
         total_epochs=hp.n_epochs,
-        work=work,
+        work=[
+            sum(_work(train[i].length, hidden) for batch in group for i in batch)
+            for epoch in plan
+            for group in epoch
+        ],
+        saves=save_at,
+        save_work=sum(_work(f.length, hidden) for f in valid) * _VALIDATION_COST,
         resume=resumed_reporter,
     )
 
@@ -243,7 +244,9 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
             if group is groups[-1]:
                 reporter.end_epoch(epoch, step)
             if step in save_at:
+                began = time.monotonic()
                 latest_validation = save_checkpoint(step, epoch, reporter.epoch_loss() or 0.0)
+                reporter.saved(time.monotonic() - began)
     _check(stop, step=step)
 
     # -- evaluation and the result ----------------------------------------------------------

@@ -10,9 +10,10 @@ every epoch's tokens, padding excluded. `remaining_s` comes from `Eta`.
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tuneyard.core import progress
@@ -48,19 +49,37 @@ class Eta:
     """Remaining time of the loop from the work still to do and the work rate measured.
 
     Every step's work is known before the loop starts (the batch order is fixed by the
-    seed): its tokens, weighted up for attention's cost in long examples, plus the
-    validation passes due after it. The rate is measured from the end of the first step
-    this process ran (which pays one-off warm-up costs) and there is no estimate until 3
-    more steps and 5% of the work are done, so a wrong early guess is never shown.
+    seed): its tokens, weighted up for attention's cost in long examples. So are the steps
+    after which a checkpoint is saved (`saves`): validation plus writing the weights and
+    optimizer state. The training rate is measured from the end of the first step this
+    process ran (which pays one-off warm-up costs), with the time spent saving taken out;
+    a save's cost is the mean of those measured, or before the first, its validation work
+    (`save_work`) at the training rate. There is no estimate until 3 more steps and 5% of
+    the work are done, so a wrong early guess is never shown.
     """
 
-    def __init__(self, work: Sequence[float], *, first_step: int = 0) -> None:
+    def __init__(
+        self,
+        work: Sequence[float],
+        *,
+        saves: Collection[int] = (),
+        save_work: float = 0.0,
+        first_step: int = 0,
+    ) -> None:
         self._done_by_step = [0.0]
         for amount in work:
             self._done_by_step.append(self._done_by_step[-1] + amount)
         self._total = self._done_by_step[-1]
+        self._saves = sorted(saves)
+        self._save_work = save_work
         self._first_step = first_step
         self._anchor: tuple[int, float] | None = None
+        self._save_seconds: list[float] = []
+
+    def saved(self, seconds: float) -> None:
+        """A checkpoint save (after the last observed step) took `seconds`."""
+        if self._anchor is not None:
+            self._save_seconds.append(seconds)
 
     def observe(self, step: int, now: float) -> float | None:
         """Seconds left after `step` (1-based, global) finished at `now`; None until steady."""
@@ -69,14 +88,21 @@ class Eta:
             return None
         anchor_step, anchor_time = self._anchor
         measured = self._done_by_step[step] - self._done_by_step[anchor_step]
+        training_time = now - anchor_time - sum(self._save_seconds)
         if (
             step - anchor_step < _MIN_STEPS_FOR_ESTIMATE
             or measured < _MIN_SHARE_FOR_ESTIMATE * self._total
-            or now <= anchor_time
+            or training_time <= 0
         ):
             return None
-        rate = measured / (now - anchor_time)
-        return (self._total - self._done_by_step[step]) / rate
+        rate = measured / training_time
+        saves_left = len(self._saves) - bisect.bisect_left(self._saves, step)
+        save_cost = (
+            sum(self._save_seconds) / len(self._save_seconds)
+            if self._save_seconds
+            else self._save_work / rate
+        )
+        return (self._total - self._done_by_step[step]) / rate + saves_left * save_cost
 
 
 class Reporter:
@@ -119,13 +145,18 @@ class Reporter:
         total_steps: int,
         total_epochs: int,
         work: Sequence[float],
+        saves: Collection[int] = (),
+        save_work: float = 0.0,
         resume: Mapping[str, Any] | None = None,
     ) -> None:
-        """Mark the start of the training loop; `resume` is a saved `state()`."""
+        """Mark the start of the training loop; `work`, `saves` and `save_work` are as for
+        `Eta`; `resume` is a saved `state()`."""
         self._total_steps = total_steps
         self._total_epochs = total_epochs
         resume = resume or {}
-        self._eta = Eta(work, first_step=int(resume.get("step", 0)))
+        self._eta = Eta(
+            work, saves=saves, save_work=save_work, first_step=int(resume.get("step", 0))
+        )
         self.trained_tokens = int(resume.get("trained_tokens", 0))
         self._elapsed_before = float(resume.get("elapsed_s", 0.0))
         self._epoch_steps = int(resume.get("epoch_steps", 0))
@@ -178,6 +209,10 @@ class Reporter:
             remaining_s=None if remaining is None else round(remaining, 1),
             estimated_time_s=None if remaining is None else round(elapsed + remaining),
         )
+
+    def saved(self, seconds: float) -> None:
+        """Record how long a checkpoint (validation and writing) took, for the ETA."""
+        self._eta.saved(seconds)
 
     def end_epoch(self, epoch: int, step: int) -> None:
         """Emit `epoch` with the epoch's mean step loss and duration."""
