@@ -116,11 +116,12 @@ def test_a_dpo_job_reads_its_pairs(world: World, executor: FakeExecutor) -> None
 def test_exports_and_checkpoint_listing(world: World) -> None:
     parent = finished_parent(world)
     assert [c["step"] for c in world.service.checkpoints("ws", parent)] == [2, 4]
-    adapter = world.service.export_model("ws", parent, step=4, merged=False)
+    exported = world.service.export_model("ws", parent, step=4, merged=False)
     merged = world.service.export_model("ws", parent, step=None, merged=True)
-    assert adapter == world.service.job_dir(parent) / "exports" / "step-4"
-    assert (adapter / "adapter_config.json").is_file()
-    assert merged.name == "final-merged" and (merged / "config.json").is_file()
+    assert exported.path == world.service.job_dir(parent) / "exports" / "step-4"
+    assert exported.format == "peft" and merged.format == "full"
+    assert (exported.path / "adapter_config.json").is_file()
+    assert merged.path.name == "final-merged" and (merged.path / "config.json").is_file()
     exporter = world.ports.exporter
     assert isinstance(exporter, CopyExporter)
     world.service.export_model("ws", parent, step=4, merged=False)

@@ -203,6 +203,22 @@ def test_eta_counts_the_checkpoints_still_to_save() -> None:
     assert eta.observe(100, 129.0) == pytest.approx(30)  # the last save is still to come
 
 
+def test_the_reporter_times_saves_on_its_own_clock() -> None:
+    now = [0.0]
+    stream = io.StringIO()
+    reporter = report.Reporter(stream, clock=lambda: now[0], interval_s=0.0)
+    reporter.start(total_steps=100, total_epochs=1, work=[1.0] * 100, saves={50, 100})
+    for step in range(1, 51):
+        now[0] = float(step)
+        reporter.step(step, 1, torch.tensor(1.0), 10)
+    with reporter.saving():
+        now[0] += 30.0  # the save after step 50 takes 30 s of the reporter's clock
+    now[0] += 1.0
+    reporter.step(51, 1, torch.tensor(1.0), 10)
+    last = [json.loads(line) for line in stream.getvalue().splitlines()][-1]
+    assert last["remaining_s"] == pytest.approx(49 + 30)  # rate 1 step/s, one save left
+
+
 def test_progress_is_throttled_but_the_last_step_is_reported() -> None:
     now = [0.0]
     stream = io.StringIO()

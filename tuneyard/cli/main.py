@@ -192,7 +192,8 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
     if args.jobs_command == "checkpoints":
         print(json.dumps(service.checkpoints(job.workspace_id, job.id), indent=2))
         return 0
-    print(service.export_model(job.workspace_id, job.id, step=args.step, merged=args.merged))
+    exported = service.export_model(job.workspace_id, job.id, step=args.step, merged=args.merged)
+    print(exported.path)
     return 0
 
 

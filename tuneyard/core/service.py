@@ -32,7 +32,15 @@ from tuneyard.core.states import JobStatus
 from tuneyard.datasets import validator
 from tuneyard.datasets.report import Limits
 
-__all__ = ["ObjectSource", "Ports", "Service", "StartPoint", "UploadSource", "hash_key"]
+__all__ = [
+    "Exported",
+    "ObjectSource",
+    "Ports",
+    "Service",
+    "StartPoint",
+    "UploadSource",
+    "hash_key",
+]
 
 _S = JobStatus
 
@@ -79,6 +87,14 @@ class StartPoint:
     method: Method
     job: Job
     step: int | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Exported:
+    """An exported model: its directory, and "peft" (an adapter) or "full" (whole model)."""
+
+    path: Path
+    format: str
 
 
 def hash_key(key: str) -> str:
@@ -292,9 +308,7 @@ class Service:
         """The weights of a job of the workspace: its checkpoint at `parent.step`, or with
         step None its final model. Raises JobNotFound, CheckpointNotFound (no such step, or
         pruned), or InvalidTransition (no final model: the job did not succeed)."""
-        job = self.ports.jobs.get(parent.job_id)
-        if job is None or job.deleted or job.workspace_id != workspace_id:
-            raise errors.JobNotFound(f"job {parent.job_id} not found", param=param)
+        job = self.get_job(workspace_id, parent.job_id, param=param)
         if parent.step is None:
             if job.status is not _S.SUCCEEDED or not job.output_path:
                 raise errors.InvalidTransition(
@@ -325,29 +339,33 @@ class Service:
 
     def export_model(
         self, workspace_id: str, job_id: str, *, step: int | None, merged: bool
-    ) -> Path:
+    ) -> Exported:
         """Write a job's checkpoint (or, step None, final model) as a standalone Hugging Face
-        directory under `<job dir>/exports/`, and return it. A LoRA result is exported as
-        its PEFT adapter, or with `merged` merged into the base (full-model layout)."""
+        directory under `<job dir>/exports/`. A LoRA result is exported as its PEFT adapter,
+        or with `merged` merged into the base (full-model layout). An export already on disk
+        is returned as it is (exporters write the directory whole, then rename it)."""
         source = self.start_point(workspace_id, Parent(job_id, step))
+        whole = merged or source.method is Method.FULL
         merged = merged and source.method is Method.LORA  # a full model is merged already
         name = ("final" if step is None else f"step-{step}") + ("-merged" if merged else "")
         target = self.job_dir(job_id) / "exports" / name
-        if (
-            not (target / "config.json").is_file()
-            and not (target / "adapter_config.json").is_file()
-        ):
+        if not target.is_dir():
             try:
                 self.ports.exporter.export(source.path, target, merged=merged)
             except ValueError as exc:
                 raise errors.ExportFailed(f"export of job {job_id} failed: {exc}") from exc
-        return target
+        return Exported(path=target, format="full" if whole else "peft")
 
-    def get_job(self, workspace_id: str, job_id: str) -> Job:
-        """A job of the caller's workspace; another workspace's job is simply not found."""
+    def get_job(self, workspace_id: str, job_id: str, *, param: str | None = None) -> Job:
+        """A job of the caller's workspace; another workspace's job is simply not found.
+
+        `param` names the request field that referred to the job (the message then names
+        the job too); None when the job is the request's own subject."""
         job = self.ports.jobs.get(job_id)
         if job is None or job.deleted or job.workspace_id != workspace_id:
-            raise errors.JobNotFound()
+            if param is None:
+                raise errors.JobNotFound()
+            raise errors.JobNotFound(f"job {job_id} not found", param=param)
         return job
 
     def list_jobs(self, workspace_id: str, *, offset: int, limit: int) -> Page:

@@ -38,27 +38,23 @@ def validation(
     """
     if not features:
         return None
-    loss_sum = torch.zeros((), dtype=torch.float64)
-    correct = 0
-    count = 0
-    reply_nll = 0.0
-    reply_count = 0
+    batches: list[loss.Scored] = []
     was_training = net.training
     net.eval()
     with torch.no_grad():
         for start in range(0, len(features), batch_size):
-            scored = score(net, features[start : start + batch_size], with_accuracy=True)
-            loss_sum += scored.loss_sum.double().cpu()
-            assert scored.correct is not None
-            correct += int(scored.correct)
-            count += scored.count
-            if scored.reply_nll_sum is not None:
-                reply_nll += float(scored.reply_nll_sum)
-                reply_count += scored.reply_count
+            batches.append(score(net, features[start : start + batch_size], with_accuracy=True))
     net.train(was_training)
+    count = sum(b.count for b in batches)
     if count == 0:
         return None
-    mean = loss_sum.item() / count
+    # read back from the device once per pass, not once per batch
+    loss_sum = torch.stack([b.loss_sum for b in batches]).sum().item()
+    correct = int(torch.stack([b.correct for b in batches if b.correct is not None]).sum())
+    nll = [b.reply_nll_sum for b in batches if b.reply_nll_sum is not None]
+    reply_nll = torch.stack(nll).sum().item() if nll else 0.0
+    mean = loss_sum / count
+    reply_count = sum(b.reply_count for b in batches)
     if reply_count:
         return {
             "valid_loss": round(mean, 6),

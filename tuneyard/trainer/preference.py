@@ -112,9 +112,8 @@ def references(
     """The pairs with the reference log-probabilities of their replies under `net` as it is
     now (eval mode, no gradients). They are saved to the file `cache` (in the job's folder)
     and read back from it by a resumed run, whose model has moved on since."""
-    path = cache
-    if path.is_file():
-        saved = torch.load(path)
+    if cache.is_file():
+        saved = torch.load(cache)
         if saved.shape == (len(pairs), 2):
             return [_with(p, row) for p, row in zip(pairs, saved.tolist(), strict=True)]
     was_training = net.training
@@ -128,10 +127,10 @@ def references(
             rows += sums.view(-1, 2).tolist()
     net.train(was_training)
     table = torch.tensor(rows, dtype=torch.float64).view(-1, 2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    staging = cache.with_name(f"{cache.name}.tmp-{os.getpid()}")
     torch.save(table, staging)
-    os.replace(staging, path)
+    os.replace(staging, cache)
     return [_with(p, row) for p, row in zip(pairs, rows, strict=True)]
 
 
@@ -148,14 +147,13 @@ def score(
     """The summed DPO loss of the pairs; `correct` counts pairs whose implicit reward
     prefers the chosen reply, `reply_nll_sum` / `reply_count` are the chosen replies'
     negative log-likelihood and tokens (for a perplexity)."""
+    known = [p.reference for p in batch if p.reference is not None]
+    if len(known) != len(batch):
+        raise ValueError("DPO pairs need their reference log-probabilities first")
     features = [f for p in batch for f in (p.chosen, p.rejected)]
     sums, counts = sequence_logps(net, features, packed=packed, pad_id=pad_id, device=device)
     policy = sums.view(-1, 2)
-    reference = torch.tensor(
-        [p.reference or (0.0, 0.0) for p in batch], dtype=policy.dtype, device=device
-    )
-    if any(p.reference is None for p in batch):
-        raise ValueError("DPO pairs need their reference log-probabilities first")
+    reference = torch.tensor(known, dtype=policy.dtype, device=device)
     rewards = beta * (policy - reference)
     margins = rewards[:, 0] - rewards[:, 1]
     return Scored(

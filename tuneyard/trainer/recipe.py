@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -107,16 +106,11 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
         "start_from": spec.start_from,
     }
     score: Callable[..., loss.Scored] = functools.partial(
-        loss.score, packed=packed, pad_id=tokenizer.pad_token_id, device=device
+        functools.partial(preference.score, beta=hp.dpo_beta) if dpo else loss.score,
+        packed=packed,
+        pad_id=tokenizer.pad_token_id,
+        device=device,
     )
-    if dpo:
-        score = functools.partial(
-            preference.score,
-            beta=hp.dpo_beta,
-            packed=packed,
-            pad_id=tokenizer.pad_token_id,
-            device=device,
-        )
     _check(stop, step=0)
     if dpo:  # the reference is the model as the job started: computed once, then kept
         reporter.emit("preparing", stage="reference")
@@ -244,9 +238,8 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
             if group is groups[-1]:
                 reporter.end_epoch(epoch, step)
             if step in save_at:
-                began = time.monotonic()
-                latest_validation = save_checkpoint(step, epoch, reporter.epoch_loss() or 0.0)
-                reporter.saved(time.monotonic() - began)
+                with reporter.saving():
+                    latest_validation = save_checkpoint(step, epoch, reporter.epoch_loss() or 0.0)
     _check(stop, step=step)
 
     # -- evaluation and the result ----------------------------------------------------------

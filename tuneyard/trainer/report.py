@@ -11,9 +11,10 @@ every epoch's tokens, padding excluded. `remaining_s` comes from `Eta`.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import math
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tuneyard.core import progress
@@ -64,7 +65,6 @@ class Eta:
         *,
         saves: Collection[int] = (),
         save_work: float = 0.0,
-        first_step: int = 0,
     ) -> None:
         self._done_by_step = [0.0]
         for amount in work:
@@ -72,7 +72,6 @@ class Eta:
         self._total = self._done_by_step[-1]
         self._saves = sorted(saves)
         self._save_work = save_work
-        self._first_step = first_step
         self._anchor: tuple[int, float] | None = None
         self._save_seconds: list[float] = []
 
@@ -154,9 +153,7 @@ class Reporter:
         self._total_steps = total_steps
         self._total_epochs = total_epochs
         resume = resume or {}
-        self._eta = Eta(
-            work, saves=saves, save_work=save_work, first_step=int(resume.get("step", 0))
-        )
+        self._eta = Eta(work, saves=saves, save_work=save_work)
         self.trained_tokens = int(resume.get("trained_tokens", 0))
         self._elapsed_before = float(resume.get("elapsed_s", 0.0))
         self._epoch_steps = int(resume.get("epoch_steps", 0))
@@ -210,9 +207,12 @@ class Reporter:
             estimated_time_s=None if remaining is None else round(elapsed + remaining),
         )
 
-    def saved(self, seconds: float) -> None:
-        """Record how long a checkpoint (validation and writing) took, for the ETA."""
-        self._eta.saved(seconds)
+    @contextlib.contextmanager
+    def saving(self) -> Iterator[None]:
+        """Time a checkpoint save (validation and writing) for the ETA."""
+        began = self._clock()
+        yield
+        self._eta.saved(self._clock() - began)
 
     def end_epoch(self, epoch: int, step: int) -> None:
         """Emit `epoch` with the epoch's mean step loss and duration."""

@@ -95,11 +95,15 @@ async def export_model(
     """Write a job's final model or checkpoint as a Hugging Face directory on the server
     (under the job's folder) and return its path. Merging loads the model, so it may take
     a while on large models; an export already written is returned at once."""
-    path = await run_in_threadpool(
+    exported = await run_in_threadpool(
         service.export_model, workspace, job_id, step=body.step, merged=body.merged
     )
-    layout = "peft" if (path / "adapter_config.json").is_file() else "full"
-    return {"job_id": job_id, "step": body.step, "path": str(path), "format": layout}
+    return {
+        "job_id": job_id,
+        "step": body.step,
+        "path": str(exported.path),
+        "format": exported.format,
+    }
 
 
 @router.post("/tuneyard/v1/datasets/validate", tags=["native"])
