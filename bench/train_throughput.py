@@ -21,7 +21,8 @@ held-out chats (one evaluation function for all three), this CPU's fp32 matmul G
 tuneyard's model-FLOPs utilisation (4·N FLOPs per token for LoRA, 6·N for full, N the
 model's parameters), how far tuneyard's ETA was from the real remaining time once 10% of
 the run had passed, and last `ratio: N.NN` = tuneyard ÷ the faster TRL run. Timings cover
-the training loop only (model loading and tokenising excluded) for all three.
+the training loop only (model loading and tokenising excluded) for all three, which run in
+one process with the glibc allocator settings tuneyard's workers use (ALLOCATOR_ENV).
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from tuneyard.scheduler.executors import local  # imports no torch
+
+if any(os.environ.get(k) != v for k, v in local.ALLOCATOR_ENV.items()):
+    # the allocator settings tuneyard's workers run with, for all three runs alike
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **local.ALLOCATOR_ENV})
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

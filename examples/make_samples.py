@@ -1,8 +1,9 @@
-"""Writes the sample CLOVA datasets in this folder (deterministic; rerun to regenerate)."""
+"""Writes the sample datasets in this folder (deterministic; rerun to regenerate)."""
 
 from __future__ import annotations
 
 import csv
+import json
 import random
 from pathlib import Path
 
@@ -47,6 +48,17 @@ def write(path: Path, rows: list[list[str]]) -> None:
         writer.writerows(rows)
 
 
+def chat_lines(conversations: int = 120, seed: int = 7) -> list[str]:
+    """The same arithmetic chats as ChatML JSONL (DashScope SFT, OpenAI chat)."""
+    rows = generation_rows(conversations, seed)
+    chats: dict[str, list[dict[str, str]]] = {}
+    for system, c_id, _, text, completion in rows:
+        messages = chats.setdefault(c_id, [{"role": "system", "content": system}])
+        messages += [{"role": "user", "content": text}, {"role": "assistant", "content": completion}]
+    return [json.dumps({"messages": m}, ensure_ascii=False) for m in chats.values()]
+
+
 if __name__ == "__main__":
+    (HERE / "chat.jsonl").write_text("\n".join(chat_lines()) + "\n", encoding="utf-8")
     write(HERE / "clova-generation.csv", generation_rows())
     write(HERE / "clova-classification.csv", classification_rows())

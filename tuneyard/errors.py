@@ -6,6 +6,7 @@
     │   └── UnsupportedFeature  a valid value tuneyard does not serve (e.g. a tuningType)
     ├── Unauthenticated         no credentials were sent
     │   └── InvalidCredentials  credentials were sent but are unknown or revoked
+    ├── Forbidden               valid credentials, but not for this workspace
     ├── NotFound                the resource does not exist in the caller's workspace
     │   ├── JobNotFound
     │   ├── FileNotFound
@@ -27,6 +28,7 @@ __all__ = [
     "Conflict",
     "ExportFailed",
     "FileNotFound",
+    "Forbidden",
     "InvalidCredentials",
     "InvalidRequest",
     "InvalidTransition",
@@ -67,6 +69,10 @@ class Unauthenticated(TuneyardError):
 
 class InvalidCredentials(Unauthenticated):
     """Invalid key"""
+
+
+class Forbidden(TuneyardError):
+    """Access denied."""
 
 
 class NotFound(TuneyardError):

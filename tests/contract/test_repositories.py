@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from tests.support.world import ManualClock
+from tuneyard.core.files import StoredFile
 from tuneyard.core.jobs import Hyperparameters, Job, Method, Progress, TaskType
 from tuneyard.core.ports import ApiKey
 from tuneyard.core.service import Ports
@@ -137,6 +138,54 @@ def test_events_are_sequenced_per_job(ports: Ports) -> None:
         (3, "m2", {"i": 2}),
     ]
     assert [e.seq for e in ports.events.list("aaaa0001", after_seq=2)] == [3]
+    assert (ports.events.count("aaaa0001"), ports.events.count("none0001")) == (3, 0)
+
+
+def test_dialect_fields_round_trip_and_filters(ports: Ports) -> None:
+    job = _job(
+        ports,
+        "ft-202611231207-ab12",
+        validation_file_id="file-2",
+        output_name="tiny-chat-ft-202611231207-ab12",
+        echo={"hyper_parameters": {"learning_rate": 1.6e-5}, "training_type": "sft"},
+    )
+    ports.jobs.add(job)
+    ports.jobs.add(_job(ports, "aaaa0002", base_model="other-model", output_name="x"))
+    assert ports.jobs.get(job.id) == job
+    assert ports.jobs.find_by_output_name("ws", "tiny-chat-ft-202611231207-ab12") == job
+    assert ports.jobs.find_by_output_name("other-ws", "tiny-chat-ft-202611231207-ab12") is None
+    assert [
+        j.id for j in ports.jobs.page("ws", offset=0, limit=9, base_model="other-model").items
+    ] == ["aaaa0002"]
+    ports.jobs.mark_deleted("aaaa0002", ports.clock.now())
+    assert ports.jobs.find_by_output_name("ws", "x") is None
+
+
+def test_files_page_newest_first_and_hide_deleted(ports: Ports) -> None:
+    clock = ports.clock
+    assert isinstance(clock, ManualClock)
+    for i, workspace in enumerate(["ws", "ws", "ws", "other"]):
+        clock.advance(1)
+        ports.files.add(
+            StoredFile(
+                id=f"file-{i}",
+                workspace_id=workspace,
+                filename=f"{i}.jsonl",
+                bytes=i,
+                sha256="0" * 64,
+                purpose="fine-tune",
+                blob_key=f"file-{i}",
+                created_at=clock.now(),
+                description="about" if i == 1 else None,
+            )
+        )
+    page = ports.files.page("ws", offset=0, limit=2)
+    assert (page.total, [f.id for f in page.items]) == (3, ["file-2", "file-1"])
+    assert page.items[1].description == "about"
+    ports.files.mark_deleted("file-2", clock.now())
+    assert [f.id for f in ports.files.page("ws", offset=0, limit=9).items] == ["file-1", "file-0"]
+    deleted = ports.files.get("file-2")
+    assert deleted is not None and deleted.deleted_at == clock.now()  # jobs still read it
 
 
 def test_concurrent_event_appends_never_collide(ports: Ports) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.world import World
+from tests.support.world import EXAMPLES, World
 from tuneyard import errors
 from tuneyard.core.jobs import TaskType, TrainingSpec
 from tuneyard.core.service import ObjectSource, Ports, UploadSource
@@ -257,3 +258,29 @@ def test_a_worker_killed_every_time_fails_after_three_attempts(
     done = world.wait_status(world.submit_sample().id, S.FAILED)
     assert done.error_code == "train.unknown" and done.attempts == 3
     assert "gave up after 3 attempts" in (done.error_message or "")
+
+
+def test_a_validation_file_is_checked_and_reaches_the_worker(
+    world: World, executor: FakeExecutor
+) -> None:
+    chat = (EXAMPLES / "chat.jsonl").read_bytes()
+    training = world.service.upload("ws", "train.jsonl", [chat], purpose="fine-tune")
+    held_out = world.service.upload(
+        "ws", "valid.jsonl", [b"\n".join(chat.splitlines()[:10]) + b"\n"], purpose="fine-tune"
+    )
+    spec = world.spec(dialect="dashscope", training_file_id=training.id)
+    job = world.service.create_job(replace(spec, validation_file_id=held_out.id))
+    world.wait_status(job.id, S.SUCCEEDED)
+    launched, _ = executor.launched[0]
+    assert launched.validation_path == str(world.ports.blobs.path(held_out.blob_key))
+    assert (launched.validation_filename, launched.validation_format) == (
+        "valid.jsonl",
+        "openai-chat",
+    )
+
+    broken = world.service.upload("ws", "bad.jsonl", [b'{"messages": []}\n'], purpose="fine-tune")
+    failing = world.service.create_job(replace(spec, validation_file_id=broken.id))
+    done = world.wait_status(failing.id, S.FAILED)
+    assert (done.error_message or "").startswith("validation: ")
+    with pytest.raises(errors.FileNotFound):
+        world.service.create_job(replace(spec, validation_file_id="file-nope"))

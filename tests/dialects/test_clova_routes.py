@@ -46,23 +46,10 @@ class Api:
         self, name: str, method: str, url: str, *, request: Any = None, **kwargs: Any
     ) -> dict[str, Any]:
         response = self.client.request(method, url, **kwargs)
-        golden.check(
-            f"clova/{name}",
-            {
-                "request": {"method": method, "path": self._path(url), "body": request},
-                "response": {
-                    "status": response.status_code,
-                    "body": golden.normalise(response.json(), self.ids),
-                },
-            },
+        body: dict[str, Any] = golden.exchange(
+            f"clova/{name}", method, url, request, response, self.ids
         )
-        body: dict[str, Any] = response.json()
         return body
-
-    def _path(self, url: str) -> str:
-        for real, placeholder in self.ids.items():
-            url = url.replace(real, placeholder)
-        return url
 
 
 @pytest.fixture

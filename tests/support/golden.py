@@ -13,6 +13,8 @@ GOLDEN = Path(__file__).resolve().parents[1] / "dialects" / "golden"
 _VOLATILE = [
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0900"), "<datetime>"),
     (re.compile(r"^\d{6}-\d{6}$"), "<timestamp-name>"),
+    (re.compile(r"^[0-9a-f]{32}$"), "<request-id>"),
+    (re.compile(r"ft-\d{12}-[a-z0-9]{4}"), "<new-job-id>"),  # DashScope ids not yet named
 ]
 
 
@@ -25,6 +27,8 @@ def normalise(value: Any, ids: dict[str, str]) -> Any:
     if isinstance(value, str):
         if value in ids:
             return ids[value]
+        for real in sorted(ids, key=len, reverse=True):  # ids inside names and messages
+            value = value.replace(real, ids[real])
         for pattern, placeholder in _VOLATILE:
             if pattern.search(value):
                 return pattern.sub(placeholder, value)
@@ -41,3 +45,23 @@ def check(name: str, exchange: dict[str, Any]) -> None:
         return
     assert path.exists(), f"missing golden file {path}; run with UPDATE_GOLDEN=1 and review it"
     assert json.loads(text) == json.loads(path.read_text(encoding="utf-8")), f"differs: {path}"
+
+
+def exchange(
+    name: str, method: str, url: str, request: Any, response: Any, ids: dict[str, str]
+) -> Any:
+    """Check one HTTP exchange (an httpx/TestClient response) against `golden/<name>.json`,
+    ids and times replaced by placeholders; returns the response's JSON body."""
+    body = response.json()
+    check(
+        name,
+        {
+            "request": {
+                "method": method,
+                "path": normalise(url, ids),
+                "body": normalise(request, ids),
+            },
+            "response": {"status": response.status_code, "body": normalise(body, ids)},
+        },
+    )
+    return body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,29 @@ def test_auto_values_are_resolved_and_recorded(tiny_dir: Path, tmp_path: Path) -
     assert state.hyperparameters == used
     manifest = json.loads((tmp_path / "output" / model.MANIFEST).read_text())
     assert manifest["hyperparameters"]["batch_size"] == 4
+
+
+def test_a_validation_file_replaces_the_split(tiny_dir: Path, tmp_path: Path) -> None:
+    held_out = tmp_path / "valid.jsonl"
+    held_out.write_text(
+        "".join(
+            json.dumps({"messages": [{"role": m.role, "content": m.content} for m in e.messages]})
+            + "\n"
+            for e in (sum_chat(i) for i in range(100, 103))
+        )
+    )
+    spec = dataclasses.replace(
+        spec_for(tmp_path, tiny_dir, n_epochs=1, eval_samples=0, validation_split=0.5),
+        validation_path=str(held_out),
+        validation_filename="valid.jsonl",
+        validation_format="openai-chat",
+    )
+    events = run_recipe(spec, [sum_chat(i) for i in range(20)])
+    (data_event,) = named(events, "data")
+    assert data_event["validation_examples"] == 3  # the file's, none split off
+    assert data_event["total_steps"] == 5  # all 20 training examples, batches of 4
+    (evaluated,) = named(events, "evaluated")
+    assert evaluated["validation_examples"] == 3 and evaluated["metrics"]["valid_loss"] > 0
 
 
 def progress_after(events: list[dict[str, Any]]) -> jobs.Progress:

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tuneyard import __version__, errors
 from tuneyard.api import errors as api_errors
 from tuneyard.api.dialects.clova import routes as clova
+from tuneyard.api.dialects.dashscope import routes as dashscope
 from tuneyard.api.native import routes as native
 from tuneyard.core.service import Service
 from tuneyard.settings import Settings
@@ -26,6 +27,7 @@ Renderer = Callable[[Request, int, str, str, str | None], Response]
 # Which envelope an error gets is decided by the path prefix the client called.
 _DIALECTS: list[tuple[str, Renderer]] = [
     (clova.PREFIX, clova.render_error),
+    (dashscope.PREFIX, dashscope.render_error),
 ]
 
 
@@ -47,6 +49,7 @@ def create_app(settings: Settings, service: Service) -> FastAPI:
     app.state.service = service
     app.include_router(native.router)
     app.include_router(clova.router)
+    app.include_router(dashscope.router)
 
     @app.exception_handler(errors.TuneyardError)
     async def _domain(request: Request, exc: errors.TuneyardError) -> Response:

@@ -13,7 +13,8 @@ class StoredFile:
     """A file a client uploaded: its metadata; `blob_key` names its bytes in the BlobStore.
 
     `truncated` is True when the upload went past the size limit and only the first
-    `limit + 1` bytes were kept (the dataset check then reports `file.size`).
+    `limit + 1` bytes were kept (the dataset check then reports `file.size`). A deleted
+    file (`deleted_at`) is hidden from its workspace; its bytes stay while jobs use them.
     """
 
     id: str
@@ -25,3 +26,5 @@ class StoredFile:
     blob_key: str
     created_at: datetime
     truncated: bool = False
+    description: str | None = None
+    deleted_at: datetime | None = None

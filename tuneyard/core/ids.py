@@ -8,6 +8,7 @@ import secrets
 import string
 
 __all__ = [
+    "DASHSCOPE_JOB_ID_PATTERN",
     "JOB_ID_PATTERN",
     "SystemClock",
     "new_api_key",
@@ -26,8 +27,21 @@ def _token(length: int, alphabet: str = _ALPHANUM) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-def new_job_id() -> str:
-    """A fresh job id: 8 lowercase alphanumerics with at least one letter."""
+DASHSCOPE_JOB_ID_PATTERN = re.compile(r"^ft-\d{12}-[a-z0-9]{4}$")
+"""A DashScope job id: `ft-{yyyyMMddHHmm}-{4 lowercase alphanumerics}` (seed 002)."""
+
+
+def new_job_id(dialect: str = "clova", now: dt.datetime | None = None) -> str:
+    """A fresh job id in the style of the dialect that creates the job.
+
+    DashScope: `ft-{yyyyMMddHHmm}-xxxx` from `now` in Beijing time, as its `create_time`
+    shows it; every other dialect: 8 lowercase alphanumerics with at least one letter
+    (CLOVA's task ids).
+    """
+    if dialect == "dashscope":
+        beijing = dt.timezone(dt.timedelta(hours=8))
+        stamp = (now or dt.datetime.now(dt.UTC)).astimezone(beijing).strftime("%Y%m%d%H%M")
+        return f"ft-{stamp}-{_token(4)}"
     while True:
         candidate = _token(8)
         if not candidate.isdigit():

@@ -223,6 +223,7 @@ class JobSpec:
 
     workspace_id: str
     display_name: str
+    """The job's name; empty: the job's id."""
     base_model: str
     task_type: TaskType
     method: Method
@@ -232,6 +233,12 @@ class JobSpec:
     created_via: str = "API"
     objective: Objective = Objective.SFT
     parent: Parent | None = None
+    validation_file_id: str | None = None
+    output_name: str | None = None
+    """The name to publish the tuned model under; `{job_id}` in it stands for the new job's
+    id. A name another live job of the workspace has is refused (Conflict)."""
+    echo: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """Request fields the dialect wants back as sent (stored on the job as `echo`)."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -299,6 +306,13 @@ class Job:
     deleted: bool = False
     objective: Objective = Objective.SFT
     parent: Parent | None = None
+    validation_file_id: str | None = None
+    """Validation examples from this file instead of a split of the training file."""
+    output_name: str | None = None
+    """The name the tuned model is published under (DashScope `finetuned_output`)."""
+    echo: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Request fields the creating dialect echoes back as sent (e.g. DashScope's
+    `hyper_parameters` and `training_type`); opaque to the core."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -321,6 +335,10 @@ class TrainingSpec:
     """A saved model or checkpoint of an earlier job to start from (its directory)."""
     start_from_method: Method | None = None
     """How `start_from` was trained: LORA (an adapter on the base) or FULL (whole weights)."""
+    validation_path: str | None = None
+    """A file of validation examples (None: a share of the training file is held out)."""
+    validation_filename: str | None = None
+    validation_format: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""
@@ -338,6 +356,9 @@ class TrainingSpec:
             "objective": self.objective.value,
             "start_from": self.start_from,
             "start_from_method": self.start_from_method.value if self.start_from_method else None,
+            "validation_path": self.validation_path,
+            "validation_filename": self.validation_filename,
+            "validation_format": self.validation_format,
         }
 
     @classmethod
@@ -359,4 +380,7 @@ class TrainingSpec:
             start_from_method=(
                 Method(data["start_from_method"]) if data.get("start_from_method") else None
             ),
+            validation_path=data.get("validation_path"),
+            validation_filename=data.get("validation_filename"),
+            validation_format=data.get("validation_format"),
         )

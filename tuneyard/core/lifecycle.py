@@ -72,58 +72,71 @@ class Lifecycle:
         if not self.service.move(job, _S.VALIDATING):
             return
         job = self._reload(job)
-        stored = self.ports.files.get(job.training_file_id or "")
-        if stored is None:
-            self.fail(job, "file.noexist", "The dataset file does not exist.")
-            return
-        path = self.ports.blobs.path(stored.blob_key)
-        fmt, problem = checks.format_for_job(
-            path, stored.filename, dialect=job.dialect, objective=job.objective
-        )
-        if problem is not None:
-            self.fail(job, "file.format", problem)
-            return
-        check = checks.check_dataset(
-            path,
-            filename=stored.filename,
-            fmt=fmt,
-            task_type=job.task_type,
-            model=self.service.model(job.base_model),
-            counters=self.ports.counters,
-            limits=self.service.limits,
-        )
-        report = check.report
-        self._record_report(job, check)
-        job = self._reload(job)
-        if job.status is not _S.VALIDATING:  # cancelled meanwhile
-            return
-        if not report.ok:
-            first = report.first
-            assert first is not None
-            self.fail(job, first.reason, failure_message(report))
-            return
+        files = [(job.training_file_id, "training")]
+        if job.validation_file_id is not None:
+            files.append((job.validation_file_id, "validation"))
+        for file_id, role in files:
+            stored = self.ports.files.get(file_id or "")
+            if stored is None:
+                self.fail(job, "file.noexist", f"The {role} dataset file does not exist.")
+                return
+            path = self.ports.blobs.path(stored.blob_key)
+            fmt, problem = checks.format_for_job(
+                path, stored.filename, dialect=job.dialect, objective=job.objective
+            )
+            if problem is not None:
+                self.fail(
+                    job, "file.format", problem if role == "training" else f"{role}: {problem}"
+                )
+                return
+            limits = self.service.limits
+            check = checks.check_dataset(
+                path,
+                filename=stored.filename,
+                fmt=fmt,
+                task_type=job.task_type,
+                model=self.service.model(job.base_model),
+                counters=self.ports.counters,
+                limits=limits if role == "training" else dataclasses.replace(limits, min_rows=1),
+            )
+            report = check.report
+            self._record_report(job, check, role=role)
+            job = self._reload(job)
+            if job.status is not _S.VALIDATING:  # cancelled meanwhile
+                return
+            if not report.ok:
+                first = report.first
+                assert first is not None
+                message = failure_message(report)
+                self.fail(
+                    job, first.reason, message if role == "training" else f"{role}: {message}"
+                )
+                return
         self.service.move(job, _S.QUEUED, queued_at=self.ports.clock.now())
 
-    def _record_report(self, job: Job, check: checks.DatasetCheck) -> None:
+    def _record_report(self, job: Job, check: checks.DatasetCheck, *, role: str) -> None:
         report = check.report
-        progress = dataclasses.replace(
-            job.progress,
-            data_rows=report.rows,
-            num_tokens=check.profile.tokens if report.ok and check.profile else None,
-            labels=list(report.labels) if report.labels is not None else None,
-        )
         now = self.ports.clock.now()
-        self.ports.jobs.save_progress(job.id, progress, now)
+        if role == "training":
+            progress = dataclasses.replace(
+                job.progress,
+                data_rows=report.rows,
+                num_tokens=check.profile.tokens if report.ok and check.profile else None,
+                labels=list(report.labels) if report.labels is not None else None,
+            )
+            self.ports.jobs.save_progress(job.id, progress, now)
         for issue in report.issues:
             self.ports.events.append(
                 job.id,
                 created_at=now,
                 level="error",
                 type="message",
-                message=f"Dataset: {issue.describe()}",
+                message=f"Dataset ({role}): {issue.describe()}",
                 data={"reason": issue.reason, "line": issue.line, "field": issue.field},
             )
-        summary = f"Dataset checked: {report.rows} rows, {report.conversations} conversations"
+        summary = (
+            f"Dataset checked ({role}): {report.rows} rows, {report.conversations} conversations"
+        )
         if report.total_issues:
             summary += f", {report.total_issues} issue(s)"
         self.ports.events.append(
@@ -151,6 +164,15 @@ class Lifecycle:
             if job.parent is not None
             else None
         )
+        validation = self.ports.files.get(job.validation_file_id or "")
+        validation_path = self.ports.blobs.path(validation.blob_key) if validation else None
+        validation_format = (
+            checks.format_for_job(
+                validation_path, validation.filename, dialect=job.dialect, objective=job.objective
+            )[0]
+            if validation and validation_path
+            else None
+        )
         spec = TrainingSpec(
             job_id=job.id,
             task_type=job.task_type,
@@ -165,6 +187,9 @@ class Lifecycle:
             objective=job.objective,
             start_from=str(parent.path) if parent else None,
             start_from_method=parent.method if parent else None,
+            validation_path=str(validation_path) if validation_path else None,
+            validation_filename=validation.filename if validation else None,
+            validation_format=validation_format,
         )
         work_dir.mkdir(parents=True, exist_ok=True)
         tmp = work_dir / "spec.json.tmp"

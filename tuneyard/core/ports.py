@@ -26,6 +26,7 @@ __all__ = [
     "EventRepository",
     "Executor",
     "Exporter",
+    "FilePage",
     "FileRepository",
     "JobRepository",
     "KeyRepository",
@@ -52,6 +53,14 @@ class Page:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class FilePage:
+    """A slice of a workspace's live files in the one stable order (created_at desc, id desc)."""
+
+    items: list[StoredFile]
+    total: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class ApiKey:
     """A stored bearer credential: only the SHA-256 of the key is kept."""
 
@@ -70,7 +79,15 @@ class JobRepository(Protocol):
 
     def get(self, job_id: str) -> Job | None: ...
 
-    def page(self, workspace_id: str, *, offset: int, limit: int) -> Page: ...
+    def page(
+        self, workspace_id: str, *, offset: int, limit: int, base_model: str | None = None
+    ) -> Page:
+        """The workspace's live jobs (of one base model, if given), newest first."""
+        ...
+
+    def find_by_output_name(self, workspace_id: str, output_name: str) -> Job | None:
+        """The workspace's live (not deleted) job whose tuned model has this name."""
+        ...
 
     def with_status(self, status: JobStatus, *, limit: int = 100) -> list[Job]: ...
 
@@ -100,7 +117,15 @@ class FileRepository(Protocol):
 
     def add(self, file: StoredFile) -> None: ...
 
-    def get(self, file_id: str) -> StoredFile | None: ...
+    def get(self, file_id: str) -> StoredFile | None:
+        """The record, deleted or not (jobs still read a deleted file's bytes)."""
+        ...
+
+    def page(self, workspace_id: str, *, offset: int, limit: int) -> FilePage:
+        """The workspace's files that are not deleted, newest first."""
+        ...
+
+    def mark_deleted(self, file_id: str, deleted_at: datetime) -> None: ...
 
 
 class KeyRepository(Protocol):
@@ -126,6 +151,10 @@ class EventRepository(Protocol):
     ) -> JobEvent: ...
 
     def list(self, job_id: str, *, after_seq: int = 0, limit: int = 100) -> list[JobEvent]: ...
+
+    def count(self, job_id: str) -> int:
+        """How many events the job's timeline holds (its last `seq`)."""
+        ...
 
 
 class BlobStore(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import shutil
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from tuneyard import errors
@@ -20,6 +20,7 @@ from tuneyard.core.ports import (
     Clock,
     EventRepository,
     Exporter,
+    FilePage,
     FileRepository,
     JobRepository,
     KeyRepository,
@@ -146,7 +147,13 @@ class Service:
 
     # -- files --------------------------------------------------------------------------
     def upload(
-        self, workspace_id: str, filename: str, chunks: Iterable[bytes], *, purpose: str
+        self,
+        workspace_id: str,
+        filename: str,
+        chunks: Iterable[bytes],
+        *,
+        purpose: str,
+        description: str | None = None,
     ) -> StoredFile:
         """Store an upload; past the size limit only `limit + 1` bytes are kept (truncated)."""
         file_id = ids.new_file_id()
@@ -161,8 +168,75 @@ class Service:
             blob_key=file_id,
             created_at=self.ports.clock.now(),
             truncated=truncated,
+            description=description,
         )
         self.ports.files.add(stored)
+        return stored
+
+    def upload_dataset(
+        self,
+        workspace_id: str,
+        filename: str,
+        chunks: Iterable[bytes],
+        *,
+        formats: Collection[str],
+        purpose: str = "fine-tune",
+        description: str | None = None,
+        max_files: int | None = None,
+    ) -> tuple[StoredFile | None, str | None]:
+        """Store an upload if it is a valid dataset in one of `formats`: (the file, None), or
+        (None, why not: the first issue as "reason: line N: message"); a rejected upload is
+        not kept. Row minimums are checked when a job uses the file, not here. With
+        `max_files`, a workspace that already has that many files is refused (Conflict)."""
+        if (
+            max_files is not None
+            and self.ports.files.page(workspace_id, offset=0, limit=1).total >= max_files
+        ):
+            raise errors.Conflict(
+                f"Out of number, <{max_files}> of <{max_files}> files has been uploaded."
+            )
+        stored = self.upload(
+            workspace_id, filename, chunks, purpose=purpose, description=description
+        )
+        path = self.ports.blobs.path(stored.blob_key)
+        fmt = validator.detect(path, filename)
+        problem: str | None = None
+        if fmt is not None and fmt not in formats:
+            problem = f"file.format: a {fmt} file; this API reads {', '.join(sorted(formats))}"
+        else:
+            report = validator.validate(
+                path,
+                filename=filename,
+                fmt=fmt,
+                task_type=TaskType.GENERATION,
+                limits=dataclasses.replace(self.limits, min_rows=1, max_issues=1),
+            )
+            if report.first is not None:
+                problem = f"{report.first.reason}: {report.first.describe()}"
+        if problem is not None:
+            self.ports.files.mark_deleted(stored.id, self.ports.clock.now())
+            self.ports.blobs.delete(stored.blob_key)
+            return None, problem
+        return stored, None
+
+    def get_file(self, workspace_id: str, file_id: str, *, param: str | None = None) -> StoredFile:
+        """A live file of the workspace; raises FileNotFound (naming it when `param` is given)."""
+        stored = self.ports.files.get(file_id)
+        if stored is None or stored.deleted_at is not None or stored.workspace_id != workspace_id:
+            if param is None:
+                raise errors.FileNotFound()
+            raise errors.FileNotFound(f"file {file_id} not found", param=param)
+        return stored
+
+    def list_files(self, workspace_id: str, *, offset: int, limit: int) -> FilePage:
+        """A page of the workspace's files, newest first."""
+        return self.ports.files.page(workspace_id, offset=offset, limit=limit)
+
+    def delete_file(self, workspace_id: str, file_id: str) -> StoredFile:
+        """Hide a file from the workspace; its bytes stay on disk, so jobs that already use
+        it still run (and are retried) as they were created."""
+        stored = self.get_file(workspace_id, file_id)
+        self.ports.files.mark_deleted(stored.id, self.ports.clock.now())
         return stored
 
     def import_object(
@@ -187,10 +261,19 @@ class Service:
         """
         self.check(spec)
         now = self.ports.clock.now()
+        job_id = ids.new_job_id(spec.dialect, now)
+        output_name = spec.output_name.replace("{job_id}", job_id) if spec.output_name else None
+        if output_name is not None:
+            taken = self.ports.jobs.find_by_output_name(spec.workspace_id, output_name)
+            if taken is not None:
+                raise errors.Conflict(
+                    f"Model instance {output_name} already exists, please specify a suffix",
+                    param="model_name",
+                )
         job = Job(
-            id=ids.new_job_id(),
+            id=job_id,
             workspace_id=spec.workspace_id,
-            display_name=spec.display_name,
+            display_name=spec.display_name or job_id,
             base_model=spec.base_model,
             task_type=spec.task_type,
             method=spec.method,
@@ -200,6 +283,9 @@ class Service:
             created_via=spec.created_via,
             objective=spec.objective,
             parent=spec.parent,
+            validation_file_id=spec.validation_file_id,
+            output_name=output_name,
+            echo=dict(spec.echo),
             status=_S.CREATED,
             progress=Progress(),
             created_at=now,
@@ -254,6 +340,12 @@ class Service:
             raise errors.UnsupportedFeature(
                 "DPO trains generation models only, not CLASSIFICATION", param="objective"
             )
+        for file_id, param in (
+            (spec.training_file_id, "training_file"),
+            (spec.validation_file_id, "validation_file"),
+        ):
+            if file_id is not None:
+                self.get_file(spec.workspace_id, file_id, param=param)
         if spec.parent is not None:
             parent = self.start_point(spec.workspace_id, spec.parent, param="parent")
             if parent.job.base_model != spec.base_model:
@@ -368,9 +460,24 @@ class Service:
             raise errors.JobNotFound(f"job {job_id} not found", param=param)
         return job
 
-    def list_jobs(self, workspace_id: str, *, offset: int, limit: int) -> Page:
-        """A page of the workspace's jobs, newest first."""
-        return self.ports.jobs.page(workspace_id, offset=offset, limit=limit)
+    def job_by_output(self, workspace_id: str, output_name: str) -> Job | None:
+        """The workspace's job whose tuned model is published as `output_name`, if any."""
+        return self.ports.jobs.find_by_output_name(workspace_id, output_name)
+
+    def job_log(
+        self, workspace_id: str, job_id: str, *, first: int, count: int
+    ) -> tuple[list[JobEvent], int]:
+        """`count` events of the job's timeline from the `first` (1-based), and how many
+        there are in all."""
+        self.get_job(workspace_id, job_id)
+        events = self.ports.events.list(job_id, after_seq=max(0, first - 1), limit=count)
+        return events, self.ports.events.count(job_id)
+
+    def list_jobs(
+        self, workspace_id: str, *, offset: int, limit: int, base_model: str | None = None
+    ) -> Page:
+        """A page of the workspace's jobs (of one base model, if given), newest first."""
+        return self.ports.jobs.page(workspace_id, offset=offset, limit=limit, base_model=base_model)
 
     def job_events(self, workspace_id: str, job_id: str, *, after_seq: int = 0) -> list[JobEvent]:
         """The job's timeline (validation issues, progress, outcome)."""

@@ -11,7 +11,7 @@ from typing import Any
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
 from tuneyard.core.jobs import Job, Progress
-from tuneyard.core.ports import ApiKey, Page
+from tuneyard.core.ports import ApiKey, FilePage, Page
 from tuneyard.core.states import JobStatus
 
 __all__ = ["MemoryEvents", "MemoryFiles", "MemoryJobs", "MemoryKeys"]
@@ -41,14 +41,32 @@ class MemoryJobs:
             job = self._jobs.get(job_id)
             return copy.deepcopy(job) if job else None
 
-    def page(self, workspace_id: str, *, offset: int, limit: int) -> Page:
-        """The workspace's live jobs, newest first."""
+    def page(
+        self, workspace_id: str, *, offset: int, limit: int, base_model: str | None = None
+    ) -> Page:
+        """The workspace's live jobs (of one base model, if given), newest first."""
         with self._lock:
             live = [
-                j for j in self._jobs.values() if j.workspace_id == workspace_id and not j.deleted
+                j
+                for j in self._jobs.values()
+                if j.workspace_id == workspace_id
+                and not j.deleted
+                and (base_model is None or j.base_model == base_model)
             ]
         live.sort(key=lambda j: (j.created_at, j.id), reverse=True)
         return Page(items=copy.deepcopy(live[offset : offset + limit]), total=len(live))
+
+    def find_by_output_name(self, workspace_id: str, output_name: str) -> Job | None:
+        """The workspace's live job with this output name, or None."""
+        with self._lock:
+            for job in self._jobs.values():
+                if (
+                    job.workspace_id == workspace_id
+                    and not job.deleted
+                    and job.output_name == output_name
+                ):
+                    return copy.deepcopy(job)
+        return None
 
     def with_status(self, status: JobStatus, *, limit: int = 100) -> list[Job]:
         """Jobs in a status, oldest first."""
@@ -143,8 +161,22 @@ class MemoryFiles:
         self._files[file.id] = file
 
     def get(self, file_id: str) -> StoredFile | None:
-        """The file record, or None."""
+        """The file record (deleted or not), or None."""
         return self._files.get(file_id)
+
+    def page(self, workspace_id: str, *, offset: int, limit: int) -> FilePage:
+        """The workspace's live files, newest first."""
+        live = [
+            f
+            for f in self._files.values()
+            if f.workspace_id == workspace_id and f.deleted_at is None
+        ]
+        live.sort(key=lambda f: (f.created_at, f.id), reverse=True)
+        return FilePage(items=live[offset : offset + limit], total=len(live))
+
+    def mark_deleted(self, file_id: str, deleted_at: datetime) -> None:
+        """Hide the file from its workspace."""
+        self._files[file_id] = dataclasses.replace(self._files[file_id], deleted_at=deleted_at)
 
 
 class MemoryKeys:
@@ -192,3 +224,8 @@ class MemoryEvents:
         """Events after `after_seq`, oldest first."""
         with self._lock:
             return [e for e in self._events.get(job_id, []) if e.seq > after_seq][:limit]
+
+    def count(self, job_id: str) -> int:
+        """How many events the job has."""
+        with self._lock:
+            return len(self._events.get(job_id, []))

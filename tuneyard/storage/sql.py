@@ -11,7 +11,7 @@ from tuneyard import errors
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
 from tuneyard.core.jobs import Hyperparameters, Job, Method, Objective, Parent, Progress, TaskType
-from tuneyard.core.ports import ApiKey, Page
+from tuneyard.core.ports import ApiKey, FilePage, Page
 from tuneyard.core.states import JobStatus
 from tuneyard.storage import tables
 
@@ -47,6 +47,9 @@ def _job(row: sa.Row[Any]) -> Job:
         deleted=m["deleted"],
         objective=Objective(m["objective"]),
         parent=Parent(m["parent_job_id"], m["parent_step"]) if m["parent_job_id"] else None,
+        validation_file_id=m["validation_file_id"],
+        output_name=m["output_name"],
+        echo=dict(m["echo"] or {}),
     )
 
 
@@ -67,6 +70,21 @@ class _Repo:
                 return conn.execute(statement)
         except sa.exc.SQLAlchemyError as exc:
             raise errors.StorageError(f"database error: {exc.__class__.__name__}") from exc
+
+    def _newest_first(
+        self, table: sa.Table, where: sa.ColumnElement[bool], *, offset: int, limit: int
+    ) -> tuple[list[sa.Row[Any]], int]:
+        """One page of `table`'s rows matching `where` (created_at desc, id desc) and the
+        count of all that match."""
+        rows = self._rows(
+            sa.select(table)
+            .where(where)
+            .order_by(table.c.created_at.desc(), table.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        total = self._rows(sa.select(sa.func.count()).select_from(table).where(where))[0][0]
+        return rows, int(total)
 
     def _rows(self, statement: sa.Select[Any]) -> list[sa.Row[Any]]:
         try:
@@ -102,6 +120,9 @@ class SqlJobs(_Repo):
                 objective=job.objective.value,
                 parent_job_id=job.parent.job_id if job.parent else None,
                 parent_step=job.parent.step if job.parent else None,
+                validation_file_id=job.validation_file_id,
+                output_name=job.output_name,
+                echo=dict(job.echo),
             )
         )
 
@@ -110,19 +131,30 @@ class SqlJobs(_Repo):
         rows = self._rows(sa.select(tables.jobs).where(tables.jobs.c.id == job_id))
         return _job(rows[0]) if rows else None
 
-    def page(self, workspace_id: str, *, offset: int, limit: int) -> Page:
-        """The workspace's live jobs, newest first."""
+    def page(
+        self, workspace_id: str, *, offset: int, limit: int, base_model: str | None = None
+    ) -> Page:
+        """The workspace's live jobs (of one base model, if given), newest first."""
         t = tables.jobs
         where = sa.and_(t.c.workspace_id == workspace_id, t.c.deleted.is_(False))
+        if base_model is not None:
+            where = sa.and_(where, t.c.base_model == base_model)
+        rows, total = self._newest_first(t, where, offset=offset, limit=limit)
+        return Page(items=[_job(r) for r in rows], total=total)
+
+    def find_by_output_name(self, workspace_id: str, output_name: str) -> Job | None:
+        """The workspace's live job with this output name, or None."""
+        t = tables.jobs
         rows = self._rows(
             sa.select(t)
-            .where(where)
-            .order_by(t.c.created_at.desc(), t.c.id.desc())
-            .offset(offset)
-            .limit(limit)
+            .where(
+                t.c.workspace_id == workspace_id,
+                t.c.deleted.is_(False),
+                t.c.output_name == output_name,
+            )
+            .limit(1)
         )
-        total = self._rows(sa.select(sa.func.count()).select_from(t).where(where))[0][0]
-        return Page(items=[_job(r) for r in rows], total=int(total))
+        return _job(rows[0]) if rows else None
 
     def with_status(self, status: JobStatus, *, limit: int = 100) -> list[Job]:
         """Jobs in a status, oldest first."""
@@ -227,13 +259,27 @@ class SqlFiles(_Repo):
                 blob_key=file.blob_key,
                 truncated=file.truncated,
                 created_at=file.created_at,
+                description=file.description,
+                deleted_at=file.deleted_at,
             )
         )
 
     def get(self, file_id: str) -> StoredFile | None:
-        """The file record, or None."""
+        """The file record (deleted or not), or None."""
         rows = self._rows(sa.select(tables.files).where(tables.files.c.id == file_id))
         return StoredFile(**rows[0]._mapping) if rows else None
+
+    def page(self, workspace_id: str, *, offset: int, limit: int) -> FilePage:
+        """The workspace's live files, newest first."""
+        t = tables.files
+        where = sa.and_(t.c.workspace_id == workspace_id, t.c.deleted_at.is_(None))
+        rows, total = self._newest_first(t, where, offset=offset, limit=limit)
+        return FilePage(items=[StoredFile(**r._mapping) for r in rows], total=total)
+
+    def mark_deleted(self, file_id: str, deleted_at: datetime) -> None:
+        """Hide the file from its workspace."""
+        t = tables.files
+        self._run(t.update().where(t.c.id == file_id).values(deleted_at=deleted_at))
 
 
 class SqlKeys(_Repo):
@@ -313,3 +359,9 @@ class SqlEvents(_Repo):
             .limit(limit)
         )
         return [JobEvent(**r._mapping) for r in rows]
+
+    def count(self, job_id: str) -> int:
+        """How many events the job has."""
+        t = tables.job_events
+        rows = self._rows(sa.select(sa.func.count()).select_from(t).where(t.c.job_id == job_id))
+        return int(rows[0][0])

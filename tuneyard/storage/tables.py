@@ -56,6 +56,8 @@ files = sa.Table(
     sa.Column("blob_key", sa.String(128), nullable=False),
     sa.Column("truncated", sa.Boolean(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=True),
+    sa.Column("deleted_at", UTCDateTime(), nullable=True),
 )
 
 jobs = sa.Table(
@@ -88,6 +90,9 @@ jobs = sa.Table(
     sa.Column("objective", sa.String(16), nullable=False, server_default="sft"),
     sa.Column("parent_job_id", sa.String(40), nullable=True),
     sa.Column("parent_step", sa.Integer(), nullable=True),
+    sa.Column("validation_file_id", sa.String(40), nullable=True),
+    sa.Column("output_name", sa.String(256), nullable=True),
+    sa.Column("echo", sa.JSON(), nullable=True),
     sa.Index("ix_jobs_workspace_created", "workspace_id", "deleted", "created_at", "id"),
     sa.Index("ix_jobs_status_queued", "status", "queued_at"),
 )

@@ -71,15 +71,27 @@ def load_examples(spec: jobs.TrainingSpec) -> list[ex.Example]:
     """The examples of the job's training file, read in its format; a file that fails
     validation raises Failed. The service checked the file against its size and row limits
     before queueing the job, so those are not applied again here."""
+    return _read(spec.dataset_path, spec.dataset_filename, spec.dataset_format, spec.task_type)
+
+
+def load_validation(spec: jobs.TrainingSpec) -> list[ex.Example] | None:
+    """The examples of the job's validation file, or None when it has none."""
+    if spec.validation_path is None:
+        return None
+    name = spec.validation_filename or Path(spec.validation_path).name
+    return _read(spec.validation_path, name, spec.validation_format, spec.task_type)
+
+
+def _read(path: str, filename: str, fmt: str | None, task_type: jobs.TaskType) -> list[ex.Example]:
     from tuneyard.datasets import report as dataset_report
     from tuneyard.datasets import validator
 
     try:
         return validator.load_examples(
-            Path(spec.dataset_path),
-            filename=spec.dataset_filename,
-            fmt=spec.dataset_format,
-            task_type=spec.task_type,
+            Path(path),
+            filename=filename,
+            fmt=fmt,
+            task_type=task_type,
             limits=dataset_report.Limits(max_bytes=1 << 62, min_rows=1, min_rows_per_label=1),
         )
     except dataset_report.DatasetInvalid as exc:

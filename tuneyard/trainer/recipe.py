@@ -29,6 +29,7 @@ from tuneyard.trainer import (
     checkpoints,
     data,
     evaluate,
+    lora,
     loss,
     model,
     packing,
@@ -60,9 +61,15 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
     _check(stop, step=0)
     reporter.emit("preparing", stage="data")
     examples = data.load_examples(spec)
-    train_examples, valid_examples = data.split_validation(examples, hp.validation_split, hp.seed)
+    held_out = data.load_validation(spec)
+    if held_out is None:
+        train_examples, valid_examples = data.split_validation(
+            examples, hp.validation_split, hp.seed
+        )
+    else:
+        train_examples, valid_examples = examples, held_out
     hp = hp.resolve_auto(len(train_examples), spec.method, spec.objective)
-    labels = data.label_names(examples) if classify else None
+    labels = data.label_names([*examples, *(held_out or [])]) if classify else None
     tokenizer = model.load_tokenizer(base_dir)
 
     def tokenise(chosen: Sequence[Any]) -> list[Any]:
@@ -94,6 +101,7 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
     packed = not classify and packing.supports_packing(base)
     if packed:
         packing.enable(base)
+    fused = lora.fuse(net)
     trainable = [p for p in net.parameters() if p.requires_grad]
     manifest = {
         "job_id": spec.job_id,
@@ -154,6 +162,7 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
         total_epochs=hp.n_epochs,
         validation_examples=len(valid),
         packed=packed,
+        fused_lora_layers=fused,
         hyperparameters=hp.to_dict(),
     )
     optimizer = _optimizer(trainable, hp)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tuneyard.core.jobs import TrainingSpec
 
-__all__ = ["LocalExecutor", "LocalWorker"]
+__all__ = ["ALLOCATOR_ENV", "LocalExecutor", "LocalWorker"]
 
 _TAIL_BYTES = 8192
 
@@ -60,6 +60,13 @@ class LocalWorker:
             return ""
 
 
+ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 34)}
+"""glibc settings for workers (a variable already set wins). By default glibc hands large
+blocks straight back to the kernel, so every training step faults its activations in again
+(~30 MB of page faults a step on tiny-chat); kept in the heap, a step reuses the last
+step's memory: ~7% more tokens/s on the CPU, at the cost of holding the peak until exit."""
+
+
 class LocalExecutor:
     """Starts workers as child processes of the server, in their own process group."""
 
@@ -67,6 +74,8 @@ class LocalExecutor:
         self.python = python
         self.env = dict(os.environ if env is None else env)
         self.env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+        for name, value in ALLOCATOR_ENV.items():
+            self.env.setdefault(name, value)
 
     def launch(self, spec: TrainingSpec) -> LocalWorker:
         """Start `python -m tuneyard.trainer <work_dir>/spec.json`."""

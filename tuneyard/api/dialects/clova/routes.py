@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -11,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from tuneyard import errors
+from tuneyard.api import bodies
 from tuneyard.api.deps import ServiceDep, WorkspaceDep
 from tuneyard.api.dialects.clova import translate, wire
 from tuneyard.core.service import ObjectSource, UploadSource
@@ -38,21 +38,6 @@ def render_error(
     return _respond(request, {"status": translate.error_status(code, message)}, status)
 
 
-def _chunks(handle: BinaryIO) -> Iterator[bytes]:
-    while chunk := handle.read(1 << 20):
-        yield chunk
-
-
-async def _read_json(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise errors.InvalidRequest(f"The body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise errors.InvalidRequest("The body must be a JSON object")
-    return body
-
-
 async def _read_form(request: Request) -> FormData | None:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
@@ -68,7 +53,7 @@ async def create_task(request: Request, service: ServiceDep, workspace: Workspac
     form = await _read_form(request)
     try:
         fields = (
-            await _read_json(request)
+            await bodies.json_object(request)
             if form is None
             else {k: v for k, v in form.items() if isinstance(v, str)}
         )
@@ -78,7 +63,7 @@ async def create_task(request: Request, service: ServiceDep, workspace: Workspac
         source: UploadSource | ObjectSource | None = translate.object_source(create)
         upload = form.get("file") if form is not None else None
         if isinstance(upload, UploadFile):
-            source = UploadSource(upload.filename or "dataset", _chunks(upload.file))
+            source = UploadSource(upload.filename or "dataset", bodies.chunks(upload.file))
         if source is None:
             raise errors.InvalidRequest(
                 "a dataset is required: a multipart part named file, or "

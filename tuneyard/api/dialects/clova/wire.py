@@ -2,46 +2,14 @@
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tuneyard import errors
+from tuneyard.api.dialects.values import Float, Int, OptStr
 
 __all__ = ["CreateTask", "parse_create"]
-
-_JAVA_SUFFIX = re.compile(r"^\s*([-+0-9.eE]+)[fFdDlL]?\s*$")
-
-
-def _number(value: Any) -> Any:
-    """Accept 8, "8", 1e-4, "1e-4" and Java-style "1e-5f" as clients send them."""
-    if isinstance(value, str):
-        match = _JAVA_SUFFIX.match(value)
-        if not match:
-            raise ValueError(f"{value!r} is not a number")
-        text = match.group(1)
-        number = float(text)
-        return int(number) if number.is_integer() and not re.search(r"[.eE]", text) else number
-    return value
-
-
-def _whole(value: Any) -> Any:
-    value = _number(value)
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError(f"{value} is not a whole number")
-        return int(value)
-    return value
-
-
-def _blank_to_none(value: Any) -> Any:
-    return None if isinstance(value, str) and not value.strip() else value
-
-
-Int = Annotated[int, BeforeValidator(_whole)]
-Float = Annotated[float, BeforeValidator(_number)]
-OptStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
 
 
 class CreateTask(BaseModel):

@@ -1,0 +1,91 @@
+"""DashScope wire models: the vendor's field names exactly (spec §2.4), numbers as sent.
+
+`hyper_parameters` is kept as the client sent it (it is echoed back, numbers as numbers,
+spec §7); `HyperParameters` reads the keys tuneyard acts on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tuneyard import errors
+from tuneyard.api.dialects.values import Float, Int, OptStr
+
+__all__ = ["CreateFineTune", "DatasetRef", "HyperParameters", "parse_create", "parse_hyper"]
+
+
+class DatasetRef(BaseModel):
+    """`training_datasets[]` of the newer docs: `{"data_source_type": "file_id", "file_id"}`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    data_source_type: str = "file_id"
+    file_id: str
+
+
+class CreateFineTune(BaseModel):
+    """`POST /api/v1/fine-tunes` body (spec §2.4); unknown keys are ignored."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    model: str
+    training_file_ids: list[str] | None = None
+    validation_file_ids: list[str] | None = None
+    training_datasets: list[DatasetRef] | None = None
+    validation_datasets: list[DatasetRef] | None = None
+    training_type: OptStr = None
+    hyper_parameters: dict[str, Any] | None = None
+    job_name: OptStr = None
+    model_name: OptStr = None
+    finetuned_output: OptStr = None
+    finetuned_output_suffix: OptStr = None
+
+
+class HyperParameters(BaseModel):
+    """The `hyper_parameters` keys tuneyard acts on (spec §2.4 table); others are echoed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    n_epochs: Int | None = None
+    learning_rate: Float | None = None
+    batch_size: Int | None = None
+    max_length: Int | None = None
+    lr_scheduler_type: OptStr = None
+    warmup_ratio: Float | None = None
+    weight_decay: Float | None = None
+    split: Float | None = None
+    lora_rank: Int | None = None
+    lora_alpha: Int | None = None
+    lora_dropout: Float | None = None
+    save_strategy: OptStr = None
+    save_steps: Int | None = None
+    save_total_limit: Int | None = None
+    seed: Int | None = None
+
+
+def _invalid(exc: ValidationError, prefix: str = "") -> errors.InvalidRequest:
+    problems = [
+        f"{prefix}{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+    ]
+    first = exc.errors()[0]["loc"]
+    return errors.InvalidRequest(
+        "; ".join(problems), param=f"{prefix}{first[0]}" if first else None
+    )
+
+
+def parse_create(body: dict[str, Any]) -> CreateFineTune:
+    """Validate the create body; every problem is reported at once as InvalidRequest."""
+    try:
+        return CreateFineTune.model_validate(body)
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+
+
+def parse_hyper(raw: dict[str, Any]) -> HyperParameters:
+    """Read the known `hyper_parameters` keys (numbers or numeric strings)."""
+    try:
+        return HyperParameters.model_validate(raw)
+    except ValidationError as exc:
+        raise _invalid(exc, "hyper_parameters.") from exc
