@@ -13,6 +13,7 @@
     │   └── CheckpointNotFound
     ├── InvalidTransition       the job's status does not allow this operation
     ├── Conflict                the resource changed under the caller; retrying will not help
+    ├── Throttled               a quota is used up for now; retrying later will help
     ├── StorageError            a backend (database, blob store, object storage) failed
     └── ExportFailed            saved weights could not be exported (unreadable or corrupt)
 
@@ -36,6 +37,7 @@ __all__ = [
     "ModelNotFound",
     "NotFound",
     "StorageError",
+    "Throttled",
     "TuneyardError",
     "Unauthenticated",
     "UnsupportedFeature",
@@ -97,6 +99,10 @@ class InvalidTransition(TuneyardError):
 
 class Conflict(TuneyardError):
     """The resource changed under the request."""
+
+
+class Throttled(TuneyardError):
+    """Too many requests; please retry later."""
 
 
 class StorageError(TuneyardError):

@@ -56,7 +56,9 @@ def build(settings: Settings, *, executor: Executor | None = None) -> Runtime:
         exporter=SubprocessExporter(),
     )
     limits = Limits(max_bytes=settings.max_dataset_bytes, min_rows=settings.min_dataset_rows)
-    service = Service(ports, data_dir=data_dir, limits=limits)
+    service = Service(
+        ports, data_dir=data_dir, limits=limits, max_active_jobs=settings.max_active_jobs
+    )
     lifecycle = Lifecycle(service)
     scheduler = Scheduler(
         lifecycle,

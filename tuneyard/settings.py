@@ -31,6 +31,9 @@ class Settings:
     """SQLAlchemy URL; default SQLite at <data-dir>/tuneyard.db (TUNEYARD_DATABASE_URL)."""
     max_running_jobs: int = 1
     """Jobs training at once; the rest wait in a FIFO queue (TUNEYARD_MAX_RUNNING_JOBS)."""
+    max_active_jobs: int = 20
+    """Jobs a workspace may have queued or running at once; more is refused (429
+    Throttling in DashScope) until one finishes; 0: no limit (TUNEYARD_MAX_ACTIVE_JOBS)."""
     max_dataset_bytes: int = 1_000_000_000
     """Largest dataset file accepted (TUNEYARD_MAX_DATASET_BYTES)."""
     min_dataset_rows: int = 100
@@ -86,6 +89,8 @@ class Settings:
             found.append("port must be between 1 and 65535")
         if self.max_running_jobs < 1:
             found.append("max-running-jobs must be at least 1")
+        if self.max_active_jobs < 0:
+            found.append("max-active-jobs must be 0 (no limit) or more")
         if self.max_dataset_bytes < 1:
             found.append("max-dataset-bytes must be positive")
         if self.min_dataset_rows < 1:

@@ -39,9 +39,32 @@ def server(data_dir: Path) -> Iterator[Server]:
     assert running.interrupt() == 0, running.output()
 
 
+ACCOUNT, SUBACCOUNT = "1396993924585947", "2048000000000001"
+
+
 @pytest.fixture(scope="module")
 def key(data_dir: Path) -> str:
-    return cli("keys", "create", "--workspace", "llm-acceptance", data_dir=data_dir).strip()
+    return cli(
+        "keys", "create", "--workspace", "llm-acceptance", "--account", ACCOUNT, data_dir=data_dir
+    ).strip()
+
+
+@pytest.fixture(scope="module")
+def sub_key(data_dir: Path) -> str:
+    """A sub-account's key that may also work in the llm-acceptance workspace."""
+    return cli(
+        "keys",
+        "create",
+        "--workspace",
+        "llm-sub",
+        "--workspace",
+        "llm-acceptance",
+        "--account",
+        ACCOUNT,
+        "--subaccount",
+        SUBACCOUNT,
+        data_dir=data_dir,
+    ).strip()
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +95,7 @@ def poll(read: Callable[[], Any], done: Callable[[Any], bool], *, timeout: float
         time.sleep(0.3)
 
 
-def test_v1_module_api(server: Server, key: str, dataset: Path) -> None:
+def test_v1_module_api(server: Server, key: str, sub_key: str, dataset: Path) -> None:
     dashscope.base_http_api_url = f"{server.base}/api/v1"
     dashscope.api_key = key
 
@@ -108,7 +131,10 @@ def test_v1_module_api(server: Server, key: str, dataset: Path) -> None:
     jobs = dashscope.FineTunes.list(page_no=1, page_size=10).output
     assert jobs.total == 2 and {j["job_id"] for j in jobs.jobs} == {a.job_id, b.job_id}
 
-    cancelled = dashscope.FineTunes.cancel(first.job_id)
+    # a sub-account cancels in the shared workspace; the job shows who did
+    cancelled = dashscope.FineTunes.cancel(
+        first.job_id, api_key=sub_key, workspace="llm-acceptance"
+    )
     assert cancelled.status_code == 200 and cancelled.output.status == "success"
     done = poll(
         lambda: dashscope.FineTunes.get(second.job_id).output,
@@ -117,7 +143,35 @@ def test_v1_module_api(server: Server, key: str, dataset: Path) -> None:
     assert done.status == "SUCCEEDED", done
     assert done.usage > 0 and done.finetuned_output == f"tiny-chat-{second.job_id}"
     assert done.end_time and done.hyper_parameters == QUICK
-    assert dashscope.FineTunes.get(first.job_id).output.status == "CANCELED"
+    stopped = dashscope.FineTunes.get(first.job_id).output
+    assert (stopped.status, stopped.user_identity, stopped.creator, stopped.modifier) == (
+        "CANCELED",
+        ACCOUNT,
+        ACCOUNT,
+        SUBACCOUNT,
+    )
+    denied = dashscope.FineTunes.get(first.job_id, api_key=sub_key, workspace="llm-other")
+    assert (denied.status_code, denied.code) == (403, "AccessDenied")
+
+    events = [e.output for e in dashscope.FineTunes.stream_events(second.job_id)]
+    assert events and all(
+        e.status_code == 200 for e in dashscope.FineTunes.stream_events(second.job_id)
+    )
+    checkpoints = server.client.get(
+        f"/api/v1/fine-tunes/{second.job_id}/checkpoints",
+        headers={"Authorization": f"Bearer {key}"},
+    ).json()["output"]
+    assert [c["checkpoint"] for c in checkpoints] == [
+        f"checkpoint-{c['step']}" for c in checkpoints
+    ]
+    assert len(checkpoints) == done.output_cnt == 1
+    exported = server.client.get(
+        f"/api/v1/fine-tunes/{second.job_id}/export/{checkpoints[0]['checkpoint']}",
+        params={"model_name": "adder-ckpt"},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=120,
+    )
+    assert exported.json()["output"] is True, exported.text
 
     logs = dashscope.FineTunes.logs(second.job_id, offset=1, line=1000)
     assert logs.status_code == 200 and logs.output["total"] == len(logs.output["logs"])
@@ -165,6 +219,10 @@ def check_v2_client(client: Any, server: Server, dataset: Path) -> None:
     assert done.usage is not None and done.usage.total_tokens > 0
     assert done.created_at and done.finished_at
     assert "Status running -> succeeded" in client.fine_tunes.logs(job.job_id).content
+    lines = [e.output for e in client.fine_tunes.stream_events(job.job_id)]
+    assert lines[-1].endswith("Status running -> succeeded") and not any(
+        e.is_error for e in client.fine_tunes.stream_events(job.job_id)
+    )
 
     with pytest.raises(v2_errors.NotFoundError):
         client.files.get("file-does-not-exist")

@@ -145,7 +145,7 @@ def test_exporters_agree(kind: str, tmp_path: Path) -> None:
 
 def test_the_parent_survives_a_round_trip(world: World) -> None:
     parent = finished_parent(world)
-    training = world.service.upload("ws", "train.csv", [b"x"], purpose="fine-tune")
+    training = world.service.uploads.upload("ws", "train.csv", [b"x"], purpose="fine-tune")
     child = world.service.create_job(
         dataclasses.replace(world.spec(parent=Parent(parent, 4)), training_file_id=training.id)
     )

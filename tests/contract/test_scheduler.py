@@ -264,8 +264,8 @@ def test_a_validation_file_is_checked_and_reaches_the_worker(
     world: World, executor: FakeExecutor
 ) -> None:
     chat = (EXAMPLES / "chat.jsonl").read_bytes()
-    training = world.service.upload("ws", "train.jsonl", [chat], purpose="fine-tune")
-    held_out = world.service.upload(
+    training = world.service.uploads.upload("ws", "train.jsonl", [chat], purpose="fine-tune")
+    held_out = world.service.uploads.upload(
         "ws", "valid.jsonl", [b"\n".join(chat.splitlines()[:10]) + b"\n"], purpose="fine-tune"
     )
     spec = world.spec(dialect="dashscope", training_file_id=training.id)
@@ -278,7 +278,9 @@ def test_a_validation_file_is_checked_and_reaches_the_worker(
         "openai-chat",
     )
 
-    broken = world.service.upload("ws", "bad.jsonl", [b'{"messages": []}\n'], purpose="fine-tune")
+    broken = world.service.uploads.upload(
+        "ws", "bad.jsonl", [b'{"messages": []}\n'], purpose="fine-tune"
+    )
     failing = world.service.create_job(replace(spec, validation_file_id=broken.id))
     done = world.wait_status(failing.id, S.FAILED)
     assert (done.error_message or "").startswith("validation: ")

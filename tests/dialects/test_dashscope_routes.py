@@ -18,6 +18,8 @@ from tuneyard.scheduler.executors.fake import FakeExecutor
 from tuneyard.settings import Settings
 
 CHAT = (EXAMPLES / "chat.jsonl").read_bytes()
+ACCOUNT = "1396993924585947"
+SUBACCOUNT = "2048000000000001"
 JOB_KEYS = [
     "job_id",
     "job_name",
@@ -45,11 +47,11 @@ JOB_KEYS = [
 class Api:
     """A client with a key, plus the world behind it."""
 
-    def __init__(self, tmp_path: Path, executor: FakeExecutor) -> None:
-        self.world = World(make_ports("sqlite", tmp_path), tmp_path, executor)
+    def __init__(self, tmp_path: Path, executor: FakeExecutor, **world: Any) -> None:
+        self.world = World(make_ports("sqlite", tmp_path), tmp_path, executor, **world)
         app = create_app(Settings(data_dir=tmp_path), self.world.service)
         self.client = TestClient(app, raise_server_exceptions=False)
-        self.key = self.world.service.create_key("ws")
+        self.key = self.world.service.create_key("ws", account=ACCOUNT)
         self.headers = {"Authorization": f"Bearer {self.key}"}
         self.ids: dict[str, str] = {}
 
@@ -264,3 +266,86 @@ def test_auth_and_workspace_header(api: Api) -> None:
         headers={**api.headers, "X-DashScope-WorkSpace": "llm-other"},
     )
     assert other["code"] == "AccessDenied"
+
+
+def test_checkpoints_export_and_stream(tmp_path: Path) -> None:
+    api = Api(tmp_path, FakeExecutor(run_with_checkpoints))
+    job = api.create()
+    api.world.wait_status(job["job_id"], JobStatus.SUCCEEDED)
+    listed = api.exchange("checkpoints", "GET", f"/api/v1/fine-tunes/{job['job_id']}/checkpoints")
+    assert [c["checkpoint"] for c in listed["output"]] == ["checkpoint-2", "checkpoint-4"]
+    assert listed["output"][0]["create_time"] == "2026-11-23 12:07:06"
+    assert listed["output"][0]["model_name"] is None
+
+    exported = api.exchange(
+        "export",
+        "GET",
+        f"/api/v1/fine-tunes/{job['job_id']}/export/checkpoint-2?model_name=adder-step-2",
+    )
+    assert exported["output"] is True
+    assert (api.world.service.job_dir(job["job_id"]) / "exports" / "step-2").is_dir()
+    again = api.client.get(
+        f"/api/v1/fine-tunes/{job['job_id']}/checkpoints", headers=api.headers
+    ).json()["output"]
+    assert [c["model_name"] for c in again] == ["adder-step-2", None]
+    pruned = api.exchange(
+        "export-missing", "GET", f"/api/v1/fine-tunes/{job['job_id']}/export/checkpoint-3"
+    )
+    assert pruned["code"] == "NotFound" and "has: 2, 4" in pruned["message"]
+    bad = api.client.get(
+        f"/api/v1/fine-tunes/{job['job_id']}/export/latest", headers=api.headers
+    ).json()
+    assert bad["code"] == "InvalidParameter"
+
+    with api.client.stream(
+        "GET", f"/api/v1/fine-tunes/{job['job_id']}/stream", headers=api.headers
+    ) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        frames = [line for line in stream.iter_lines() if line]
+    total = api.client.get(
+        f"/api/v1/fine-tunes/{job['job_id']}/logs?line=1000", headers=api.headers
+    ).json()["output"]
+    assert frames == [f"data:{line}" for line in total["logs"]]
+    assert api.client.get("/api/v1/fine-tunes/ft-0/stream", headers=api.headers).status_code == 404
+
+
+def test_sub_accounts_and_workspaces(api: Api) -> None:
+    job = api.create()
+    assert (job["user_identity"], job["creator"], job["modifier"]) == (ACCOUNT, ACCOUNT, ACCOUNT)
+    sub_key = api.world.service.create_key(
+        "ws", account=ACCOUNT, subaccount=SUBACCOUNT, workspaces=["llm-team"]
+    )
+    sub = {"Authorization": f"Bearer {sub_key}"}
+    assert api.client.post(f"/api/v1/fine-tunes/{job['job_id']}/cancel", headers=sub).is_success
+    after = api.client.get(f"/api/v1/fine-tunes/{job['job_id']}", headers=api.headers).json()
+    output = after["output"]
+    assert (output["user_identity"], output["creator"], output["modifier"]) == (
+        ACCOUNT,
+        ACCOUNT,
+        SUBACCOUNT,
+    )
+    team = {**sub, "X-DashScope-WorkSpace": "llm-team"}
+    upload = api.client.post(
+        "/api/v1/files", headers=team, files=[("files", ("t.jsonl", CHAT))]
+    ).json()["data"]["uploaded_files"][0]
+    created = api.client.post(
+        "/api/v1/fine-tunes",
+        headers=team,
+        json={"model": "tiny-chat", "training_file_ids": [upload["file_id"]]},
+    ).json()["output"]
+    assert (created["workspace_id"], created["creator"]) == ("llm-team", SUBACCOUNT)
+    listed = api.client.get("/api/v1/fine-tunes", headers=team).json()["output"]
+    assert [j["job_id"] for j in listed["jobs"]] == [created["job_id"]]
+    main_there = {**api.headers, "X-DashScope-WorkSpace": "llm-team"}
+    assert api.client.get("/api/v1/fine-tunes", headers=main_there).status_code == 403
+
+
+def test_a_workspace_over_its_job_quota_is_throttled(tmp_path: Path) -> None:
+    api = Api(tmp_path, FakeExecutor(hold=True), max_active=1)
+    running = api.create()
+    body = {"model": "tiny-chat", "training_file_ids": [api.upload()]}
+    refused = api.exchange("throttled", "POST", "/api/v1/fine-tunes", request=body, json=body)
+    assert refused["code"] == "Throttling"
+    api.client.post(f"/api/v1/fine-tunes/{running['job_id']}/cancel", headers=api.headers)
+    api.world.wait_status(running["job_id"], JobStatus.CANCELLED)
+    assert api.client.post("/api/v1/fine-tunes", headers=api.headers, json=body).is_success

@@ -7,15 +7,15 @@ import datetime as dt
 import pytest
 
 from tuneyard import errors
-from tuneyard.api.dialects.dashscope import translate, wire
+from tuneyard.api.dialects.dashscope import create, translate, wire
 from tuneyard.core import ids
 from tuneyard.core.jobs import Method, Objective, Parent
 from tuneyard.core.states import JobStatus
 
 
 def spec(**body: object) -> object:
-    create = wire.parse_create({"model": "tiny-chat", "training_file_ids": ["file-1"], **body})
-    return translate.to_spec(create, workspace_id="ws", parent=None)
+    wanted = wire.parse_create({"model": "tiny-chat", "training_file_ids": ["file-1"], **body})
+    return create.to_spec(wanted, workspace_id="ws", parent=None)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +93,7 @@ def test_output_names_and_continuing() -> None:
         id = "ft-202611230000-abcd"
         base_model = "tiny-chat"
 
-    made = translate.to_spec(newer, workspace_id="ws", parent=Earlier())  # type: ignore[arg-type]
+    made = create.to_spec(newer, workspace_id="ws", parent=Earlier())  # type: ignore[arg-type]
     assert made.base_model == "tiny-chat" and made.parent == Parent("ft-202611230000-abcd")
     assert made.training_file_id == "f" and made.echo["model"] == "mine"
 

@@ -98,10 +98,11 @@ class World:
         max_running: int = 1,
         min_rows: int = 100,
         max_bytes: int = 10_000_000,
+        max_active: int = 0,
     ) -> None:
         self.ports = ports
         limits = Limits(max_bytes=max_bytes, min_rows=min_rows)
-        self.service = Service(ports, data_dir=root, limits=limits)
+        self.service = Service(ports, data_dir=root, limits=limits, max_active_jobs=max_active)
         self.lifecycle = Lifecycle(self.service)
         self.scheduler = Scheduler(
             self.lifecycle,

@@ -17,6 +17,7 @@ _TABLE: list[tuple[type[errors.TuneyardError], int, str]] = [
     (errors.Forbidden, 403, "forbidden"),
     (errors.InvalidTransition, 400, "wrong_state"),
     (errors.Conflict, 409, "conflict"),
+    (errors.Throttled, 429, "rate_limited"),
     (errors.StorageError, 500, "internal"),
     (errors.ExportFailed, 500, "export_failed"),
 ]

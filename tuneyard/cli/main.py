@@ -42,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
         help="jobs that train at once; the rest queue FIFO (env TUNEYARD_MAX_RUNNING_JOBS; 1)",
     )
     serve.add_argument(
+        "--max-active-jobs",
+        type=int,
+        help="jobs a workspace may have waiting or running at once; more are refused until "
+        "one finishes, 0: no limit (env TUNEYARD_MAX_ACTIVE_JOBS; 20)",
+    )
+    serve.add_argument(
         "--database-url",
         help="SQLAlchemy URL (env TUNEYARD_DATABASE_URL; default SQLite in the data dir)",
     )
@@ -66,7 +72,20 @@ def _parser() -> argparse.ArgumentParser:
     create = key_commands.add_parser(
         "create", help="create a key; prints it as the only line on stdout (shown once)"
     )
-    create.add_argument("--workspace", default="default", help="workspace the key belongs to")
+    create.add_argument(
+        "--workspace",
+        action="append",
+        help="workspace the key works in (default: default); repeat for more: the first is "
+        "its own, the others it may name (DashScope's X-DashScope-WorkSpace header)",
+    )
+    create.add_argument(
+        "--account",
+        help="main account the key acts for (DashScope user_identity; default: the workspace)",
+    )
+    create.add_argument(
+        "--subaccount",
+        help="sub-account of --account that acts with the key (DashScope creator/modifier)",
+    )
     _data_dir_flag(create)
 
     models = commands.add_parser("models", help="base models")
@@ -108,6 +127,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "port",
         "data_dir",
         "max_running_jobs",
+        "max_active_jobs",
         "database_url",
         "max_dataset_bytes",
         "object_storage_endpoint",
@@ -208,7 +228,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return validate.run(args, settings)
         if args.command == "keys":
             live = runtime.build(settings)
-            print(live.service.create_key(args.workspace))
+            first, *others = args.workspace or ["default"]
+            print(
+                live.service.create_key(
+                    first, account=args.account, subaccount=args.subaccount, workspaces=others
+                )
+            )
             return 0
         if args.command == "jobs":
             return _jobs(settings, args)

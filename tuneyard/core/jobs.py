@@ -239,6 +239,10 @@ class JobSpec:
     id. A name another live job of the workspace has is refused (Conflict)."""
     echo: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """Request fields the dialect wants back as sent (stored on the job as `echo`)."""
+    account: str | None = None
+    """The main account the job belongs to (DashScope `user_identity`)."""
+    created_by: str | None = None
+    """The account or sub-account that created the job (DashScope `creator`)."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -313,6 +317,12 @@ class Job:
     echo: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Request fields the creating dialect echoes back as sent (e.g. DashScope's
     `hyper_parameters` and `training_type`); opaque to the core."""
+    account: str | None = None
+    """The main account the job belongs to."""
+    created_by: str | None = None
+    """Who created it (an account or sub-account)."""
+    modified_by: str | None = None
+    """Who last changed it (cancel, delete); the creator until then."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ _CHECKPOINT_FIELDS = (
     "perplexity",
     "token_accuracy",
     "reward_accuracy",
+    "created_at",
 )
 _TIMELINE = (
     "data",
@@ -203,8 +204,10 @@ class Lifecycle:
         if job is None:
             return
         kind = event.get("event")
-        progress = _apply(job.progress, event)
         now = self.ports.clock.now()
+        if kind == "checkpoint":  # when it was saved, as the server saw it
+            event = {**event, "created_at": now.isoformat()}
+        progress = _apply(job.progress, event)
         if progress != job.progress:
             self.ports.jobs.save_progress(job_id, progress, now)
         if kind == "progress":

@@ -62,7 +62,12 @@ class FilePage:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ApiKey:
-    """A stored bearer credential: only the SHA-256 of the key is kept."""
+    """A stored bearer credential: only the SHA-256 of the key is kept.
+
+    The key acts for `account` (the main account; by default its workspace's name) or one
+    of its sub-accounts (`subaccount`), in `workspace_id` by default and in any of
+    `workspaces` when a request names one (DashScope's `X-DashScope-WorkSpace`).
+    """
 
     id: str
     workspace_id: str
@@ -70,6 +75,19 @@ class ApiKey:
     key_hash: str
     created_at: datetime
     revoked_at: datetime | None = None
+    account: str | None = None
+    subaccount: str | None = None
+    workspaces: tuple[str, ...] = ()
+
+    @property
+    def main_account(self) -> str:
+        """The account the key's work is billed to (its workspace's name if none is set)."""
+        return self.account or self.workspace_id
+
+    @property
+    def actor(self) -> str:
+        """Who acts with this key: the sub-account, or else the main account."""
+        return self.subaccount or self.main_account
 
 
 class JobRepository(Protocol):
@@ -110,6 +128,10 @@ class JobRepository(Protocol):
         ...
 
     def running_count(self) -> int: ...
+
+    def active_count(self, workspace_id: str) -> int:
+        """The workspace's jobs that have not finished (neither terminal nor deleted)."""
+        ...
 
 
 class FileRepository(Protocol):

@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import shutil
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from tuneyard import errors
-from tuneyard.core import checks, ids, states
+from tuneyard.core import ids, states
 from tuneyard.core.events import JobEvent
-from tuneyard.core.files import StoredFile
 from tuneyard.core.jobs import Job, JobSpec, Method, Objective, Parent, Progress, TaskType
 from tuneyard.core.models import BaseModel
 from tuneyard.core.ports import (
@@ -20,7 +19,6 @@ from tuneyard.core.ports import (
     Clock,
     EventRepository,
     Exporter,
-    FilePage,
     FileRepository,
     JobRepository,
     KeyRepository,
@@ -30,10 +28,11 @@ from tuneyard.core.ports import (
     TokenCounters,
 )
 from tuneyard.core.states import JobStatus
-from tuneyard.datasets import validator
+from tuneyard.core.uploads import Uploads
 from tuneyard.datasets.report import Limits
 
 __all__ = [
+    "Caller",
     "Exported",
     "ObjectSource",
     "Ports",
@@ -81,6 +80,16 @@ class ObjectSource:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: the workspace they act in, their main account, and the account or
+    sub-account acting (the same as `account` for a main account's key)."""
+
+    workspace_id: str
+    account: str
+    actor: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class StartPoint:
     """Weights on disk a job starts from (or exports): where, and how they were trained."""
 
@@ -106,17 +115,39 @@ def hash_key(key: str) -> str:
 class Service:
     """Use-cases a client drives: keys, files, and create/get/list/cancel/delete of jobs."""
 
-    def __init__(self, ports: Ports, *, data_dir: Path, limits: Limits) -> None:
+    def __init__(
+        self, ports: Ports, *, data_dir: Path, limits: Limits, max_active_jobs: int = 0
+    ) -> None:
         self.ports = ports
         self.data_dir = data_dir
         self.limits = limits
         """What every dataset is checked against (size, rows, issues listed)."""
+        self.max_active_jobs = max_active_jobs
+        """Unfinished jobs a workspace may have at once (0: no limit)."""
+        self.uploads = Uploads(ports, limits, model=self.model)
+        """The dataset files: upload, check, list, get, delete."""
 
     # -- keys ---------------------------------------------------------------------------
-    def create_key(self, workspace_id: str, *, prefix: str = "nv-") -> str:
-        """Mint a key for a workspace; only its hash is stored, the key is returned once."""
-        if not workspace_id or len(workspace_id) > 64:
-            raise errors.InvalidRequest("workspace name must be 1-64 characters", param="workspace")
+    def create_key(
+        self,
+        workspace_id: str,
+        *,
+        prefix: str = "nv-",
+        account: str | None = None,
+        subaccount: str | None = None,
+        workspaces: Iterable[str] = (),
+    ) -> str:
+        """Mint a key; only its hash is stored, the key is returned once.
+
+        The key works in `workspace_id` (its default) and in `workspaces`, for `account`
+        (the main account, default: the workspace's name) or its `subaccount`.
+        """
+        names = [workspace_id, *(w for w in workspaces if w != workspace_id)]
+        for name, param in [*((n, "workspace") for n in names), (account, "account")]:
+            if name is not None and not 1 <= len(name) <= 64:
+                raise errors.InvalidRequest(f"{param} names must be 1-64 characters", param=param)
+        if subaccount is not None and not 1 <= len(subaccount) <= 64:
+            raise errors.InvalidRequest("subaccount must be 1-64 characters", param="subaccount")
         key = ids.new_api_key(prefix)
         record = ApiKey(
             id=ids.new_request_id()[:16],
@@ -124,18 +155,33 @@ class Service:
             key_prefix=key[: len(prefix) + 4],
             key_hash=hash_key(key),
             created_at=self.ports.clock.now(),
+            account=account,
+            subaccount=subaccount,
+            workspaces=tuple(names),
         )
         self.ports.keys.add(record)
         return key
 
     def authenticate(self, key: str | None) -> str:
         """The workspace of a bearer key; raises Unauthenticated / InvalidCredentials."""
+        return self.caller(key).workspace_id
+
+    def caller(self, key: str | None, workspace: str | None = None) -> Caller:
+        """Who a bearer key acts as, in its own workspace or in `workspace` (which must be
+        one of the key's); raises Unauthenticated, InvalidCredentials or Forbidden."""
         if not key:
             raise errors.Unauthenticated()
         record = self.ports.keys.find_by_hash(hash_key(key))
         if record is None or record.revoked_at is not None:
             raise errors.InvalidCredentials()
-        return record.workspace_id
+        allowed = record.workspaces or (record.workspace_id,)
+        if workspace and workspace not in allowed:
+            raise errors.Forbidden(f"The API key has no access to workspace {workspace}.")
+        return Caller(
+            workspace_id=workspace or record.workspace_id,
+            account=record.main_account,
+            actor=record.actor,
+        )
 
     # -- models -------------------------------------------------------------------------
     def model(self, name: str) -> BaseModel:
@@ -144,113 +190,6 @@ class Service:
         if found is None:
             raise errors.ModelNotFound(param="model")
         return found
-
-    # -- files --------------------------------------------------------------------------
-    def upload(
-        self,
-        workspace_id: str,
-        filename: str,
-        chunks: Iterable[bytes],
-        *,
-        purpose: str,
-        description: str | None = None,
-    ) -> StoredFile:
-        """Store an upload; past the size limit only `limit + 1` bytes are kept (truncated)."""
-        file_id = ids.new_file_id()
-        size, sha256, truncated = self.ports.blobs.put(file_id, chunks, limit=self.limits.max_bytes)
-        stored = StoredFile(
-            id=file_id,
-            workspace_id=workspace_id,
-            filename=filename,
-            bytes=size,
-            sha256=sha256,
-            purpose=purpose,
-            blob_key=file_id,
-            created_at=self.ports.clock.now(),
-            truncated=truncated,
-            description=description,
-        )
-        self.ports.files.add(stored)
-        return stored
-
-    def upload_dataset(
-        self,
-        workspace_id: str,
-        filename: str,
-        chunks: Iterable[bytes],
-        *,
-        formats: Collection[str],
-        purpose: str = "fine-tune",
-        description: str | None = None,
-        max_files: int | None = None,
-    ) -> tuple[StoredFile | None, str | None]:
-        """Store an upload if it is a valid dataset in one of `formats`: (the file, None), or
-        (None, why not: the first issue as "reason: line N: message"); a rejected upload is
-        not kept. Row minimums are checked when a job uses the file, not here. With
-        `max_files`, a workspace that already has that many files is refused (Conflict)."""
-        if (
-            max_files is not None
-            and self.ports.files.page(workspace_id, offset=0, limit=1).total >= max_files
-        ):
-            raise errors.Conflict(
-                f"Out of number, <{max_files}> of <{max_files}> files has been uploaded."
-            )
-        stored = self.upload(
-            workspace_id, filename, chunks, purpose=purpose, description=description
-        )
-        path = self.ports.blobs.path(stored.blob_key)
-        fmt = validator.detect(path, filename)
-        problem: str | None = None
-        if fmt is not None and fmt not in formats:
-            problem = f"file.format: a {fmt} file; this API reads {', '.join(sorted(formats))}"
-        else:
-            report = validator.validate(
-                path,
-                filename=filename,
-                fmt=fmt,
-                task_type=TaskType.GENERATION,
-                limits=dataclasses.replace(self.limits, min_rows=1, max_issues=1),
-            )
-            if report.first is not None:
-                problem = f"{report.first.reason}: {report.first.describe()}"
-        if problem is not None:
-            self.ports.files.mark_deleted(stored.id, self.ports.clock.now())
-            self.ports.blobs.delete(stored.blob_key)
-            return None, problem
-        return stored, None
-
-    def get_file(self, workspace_id: str, file_id: str, *, param: str | None = None) -> StoredFile:
-        """A live file of the workspace; raises FileNotFound (naming it when `param` is given)."""
-        stored = self.ports.files.get(file_id)
-        if stored is None or stored.deleted_at is not None or stored.workspace_id != workspace_id:
-            if param is None:
-                raise errors.FileNotFound()
-            raise errors.FileNotFound(f"file {file_id} not found", param=param)
-        return stored
-
-    def list_files(self, workspace_id: str, *, offset: int, limit: int) -> FilePage:
-        """A page of the workspace's files, newest first."""
-        return self.ports.files.page(workspace_id, offset=offset, limit=limit)
-
-    def delete_file(self, workspace_id: str, file_id: str) -> StoredFile:
-        """Hide a file from the workspace; its bytes stay on disk, so jobs that already use
-        it still run (and are retried) as they were created."""
-        stored = self.get_file(workspace_id, file_id)
-        self.ports.files.mark_deleted(stored.id, self.ports.clock.now())
-        return stored
-
-    def import_object(
-        self,
-        workspace_id: str,
-        *,
-        bucket: str,
-        path: str,
-        access_key: str | None,
-        secret_key: str | None,
-    ) -> StoredFile:
-        """Copy an object from the S3-compatible store in as a file; raises FileNotFound."""
-        chunks = self.ports.objects.open(bucket, path, access_key=access_key, secret_key=secret_key)
-        return self.upload(workspace_id, Path(path).name, chunks, purpose="fine-tune")
 
     # -- jobs ---------------------------------------------------------------------------
     def create_job(self, spec: JobSpec, *, dataset_error: tuple[str, str] | None = None) -> Job:
@@ -286,6 +225,9 @@ class Service:
             validation_file_id=spec.validation_file_id,
             output_name=output_name,
             echo=dict(spec.echo),
+            account=spec.account,
+            created_by=spec.created_by,
+            modified_by=spec.created_by,
             status=_S.CREATED,
             progress=Progress(),
             created_at=now,
@@ -309,11 +251,11 @@ class Service:
         self.check(spec)
         try:
             if isinstance(dataset, UploadSource):
-                stored = self.upload(
+                stored = self.uploads.upload(
                     spec.workspace_id, dataset.filename, dataset.chunks, purpose="fine-tune"
                 )
             else:
-                stored = self.import_object(
+                stored = self.uploads.import_object(
                     spec.workspace_id,
                     bucket=dataset.bucket,
                     path=dataset.path,
@@ -325,7 +267,15 @@ class Service:
         return self.create_job(dataclasses.replace(spec, training_file_id=stored.id))
 
     def check(self, spec: JobSpec) -> None:
-        """Every reason a job spec cannot run: unknown model, wrong task type, bad values."""
+        """Every reason a job spec cannot run: unknown model, wrong task type, bad values,
+        missing files or parent, and a workspace at its quota of unfinished jobs."""
+        if self.max_active_jobs:
+            active = self.ports.jobs.active_count(spec.workspace_id)
+            if active >= self.max_active_jobs:
+                raise errors.Throttled(
+                    f"Too many fine-tune job in running, please retry later. ({active} of "
+                    f"{self.max_active_jobs} jobs of this workspace are waiting or running)"
+                )
         model = self.model(spec.base_model)
         if spec.task_type not in model.task_types:
             kinds = ", ".join(k.value.upper() for k in model.task_types)
@@ -345,7 +295,7 @@ class Service:
             (spec.validation_file_id, "validation_file"),
         ):
             if file_id is not None:
-                self.get_file(spec.workspace_id, file_id, param=param)
+                self.uploads.get_file(spec.workspace_id, file_id, param=param)
         if spec.parent is not None:
             parent = self.start_point(spec.workspace_id, spec.parent, param="parent")
             if parent.job.base_model != spec.base_model:
@@ -360,39 +310,6 @@ class Service:
                     f"it cannot be continued as {spec.task_type.value.upper()}",
                     param="parent",
                 )
-
-    def check_upload(
-        self,
-        filename: str,
-        chunks: Iterable[bytes],
-        *,
-        fmt: str | None,
-        model_name: str | None,
-        task_type: TaskType | None,
-        max_issues: int,
-    ) -> checks.DatasetCheck:
-        """Pre-flight: check a file without keeping it (same report as before a job runs)."""
-        if fmt is not None and fmt not in validator.FORMATS:
-            raise errors.InvalidRequest(
-                f"format must be one of {', '.join(validator.FORMATS)}", param="format"
-            )
-        model = self.model(model_name) if model_name else None
-        if task_type is None:
-            task_type = model.default_task_type() if model else TaskType.GENERATION
-        scratch = "check-" + ids.new_file_id()
-        self.ports.blobs.put(scratch, chunks, limit=self.limits.max_bytes)  # limit+1: file.size
-        try:
-            return checks.check_dataset(
-                self.ports.blobs.path(scratch),
-                filename=filename,
-                fmt=fmt,
-                task_type=task_type,
-                model=model,
-                counters=self.ports.counters,
-                limits=dataclasses.replace(self.limits, max_issues=max_issues),
-            )
-        finally:
-            self.ports.blobs.delete(scratch)
 
     def start_point(
         self, workspace_id: str, parent: Parent, *, param: str | None = None
@@ -448,6 +365,16 @@ class Service:
                 raise errors.ExportFailed(f"export of job {job_id} failed: {exc}") from exc
         return Exported(path=target, format="full" if whole else "peft")
 
+    def name_export(self, workspace_id: str, job_id: str, step: int, model_name: str) -> None:
+        """Record that the checkpoint at `step` was exported as `model_name`."""
+        job = self.get_job(workspace_id, job_id)
+        checkpoints = [
+            {**c, "model_name": model_name} if c.get("step") == step else c
+            for c in job.progress.checkpoints
+        ]
+        progress = dataclasses.replace(job.progress, checkpoints=checkpoints)
+        self.ports.jobs.save_progress(job.id, progress, self.ports.clock.now())
+
     def get_job(self, workspace_id: str, job_id: str, *, param: str | None = None) -> Job:
         """A job of the caller's workspace; another workspace's job is simply not found.
 
@@ -484,8 +411,9 @@ class Service:
         self.get_job(workspace_id, job_id)
         return self.ports.events.list(job_id, after_seq=after_seq, limit=1000)
 
-    def cancel_job(self, workspace_id: str, job_id: str) -> Job:
+    def cancel_job(self, workspace_id: str, job_id: str, *, by: str | None = None) -> Job:
         """Stop a job: RUNNING goes CANCELLING (the scheduler stops the worker), others CANCELLED.
+        `by` (who cancels) becomes the job's `modified_by`.
 
         Raises InvalidTransition for a finished job.
         """
@@ -494,17 +422,19 @@ class Service:
             if states.is_terminal(job.status):
                 raise errors.InvalidTransition(f"the job has already {job.status.value}")
             target = _S.CANCELLING if job.status is _S.RUNNING else _S.CANCELLED
-            fields = {} if target is _S.CANCELLING else {"finished_at": self.ports.clock.now()}
+            fields: dict[str, object] = {"modified_by": by} if by else {}
+            if target is _S.CANCELLED:
+                fields["finished_at"] = self.ports.clock.now()
             if self.move(job, target, **fields):
                 return self.get_job(workspace_id, job_id)
             job = self.get_job(workspace_id, job_id)
         raise errors.Conflict("the job changed state repeatedly; try again")
 
-    def delete_job(self, workspace_id: str, job_id: str) -> None:
+    def delete_job(self, workspace_id: str, job_id: str, *, by: str | None = None) -> None:
         """Delete a job; a job still in progress is cancelled first (CLOVA's DELETE)."""
         job = self.get_job(workspace_id, job_id)
         if not states.is_terminal(job.status):
-            job = self.cancel_job(workspace_id, job_id)
+            job = self.cancel_job(workspace_id, job_id, by=by)
         self.ports.jobs.mark_deleted(job.id, self.ports.clock.now())
         if states.is_terminal(job.status):
             self.purge_outputs(job.id)

@@ -12,7 +12,7 @@ from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
 from tuneyard.core.jobs import Job, Progress
 from tuneyard.core.ports import ApiKey, FilePage, Page
-from tuneyard.core.states import JobStatus
+from tuneyard.core.states import TERMINAL, JobStatus
 
 __all__ = ["MemoryEvents", "MemoryFiles", "MemoryJobs", "MemoryKeys"]
 
@@ -143,6 +143,15 @@ class MemoryJobs:
                 and (expiry := self._leases.get(j.id, (None, None))[1]) is not None
                 and expiry < now
             ]
+
+    def active_count(self, workspace_id: str) -> int:
+        """The workspace's unfinished jobs."""
+        with self._lock:
+            return sum(
+                1
+                for j in self._jobs.values()
+                if j.workspace_id == workspace_id and not j.deleted and j.status not in TERMINAL
+            )
 
     def running_count(self) -> int:
         """How many jobs hold a worker."""

@@ -12,7 +12,7 @@ from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
 from tuneyard.core.jobs import Hyperparameters, Job, Method, Objective, Parent, Progress, TaskType
 from tuneyard.core.ports import ApiKey, FilePage, Page
-from tuneyard.core.states import JobStatus
+from tuneyard.core.states import TERMINAL, JobStatus
 from tuneyard.storage import tables
 
 __all__ = ["SqlEvents", "SqlFiles", "SqlJobs", "SqlKeys"]
@@ -50,6 +50,9 @@ def _job(row: sa.Row[Any]) -> Job:
         validation_file_id=m["validation_file_id"],
         output_name=m["output_name"],
         echo=dict(m["echo"] or {}),
+        account=m["account"],
+        created_by=m["created_by"],
+        modified_by=m["modified_by"],
     )
 
 
@@ -123,6 +126,9 @@ class SqlJobs(_Repo):
                 validation_file_id=job.validation_file_id,
                 output_name=job.output_name,
                 echo=dict(job.echo),
+                account=job.account,
+                created_by=job.created_by,
+                modified_by=job.modified_by,
             )
         )
 
@@ -236,6 +242,20 @@ class SqlJobs(_Repo):
         rows = self._rows(sa.select(t).where(t.c.status.in_(_ACTIVE), t.c.lease_expires_at < now))
         return [_job(r) for r in rows]
 
+    def active_count(self, workspace_id: str) -> int:
+        """The workspace's unfinished jobs."""
+        t = tables.jobs
+        rows = self._rows(
+            sa.select(sa.func.count())
+            .select_from(t)
+            .where(
+                t.c.workspace_id == workspace_id,
+                t.c.deleted.is_(False),
+                t.c.status.not_in([s.value for s in TERMINAL]),
+            )
+        )
+        return int(rows[0][0])
+
     def running_count(self) -> int:
         """How many jobs hold a worker now."""
         t = tables.jobs
@@ -295,6 +315,9 @@ class SqlKeys(_Repo):
                 key_hash=key.key_hash,
                 created_at=key.created_at,
                 revoked_at=key.revoked_at,
+                account=key.account,
+                subaccount=key.subaccount,
+                workspaces=list(key.workspaces),
             )
         )
 
@@ -302,7 +325,10 @@ class SqlKeys(_Repo):
         """The key with this hash, or None."""
         t = tables.api_keys
         rows = self._rows(sa.select(t).where(t.c.key_hash == key_hash))
-        return ApiKey(**rows[0]._mapping) if rows else None
+        if not rows:
+            return None
+        fields = dict(rows[0]._mapping)
+        return ApiKey(**{**fields, "workspaces": tuple(fields["workspaces"] or ())})
 
 
 class SqlEvents(_Repo):

@@ -42,6 +42,9 @@ api_keys = sa.Table(
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    sa.Column("account", sa.String(64), nullable=True),
+    sa.Column("subaccount", sa.String(64), nullable=True),
+    sa.Column("workspaces", sa.JSON(), nullable=True),
 )
 
 files = sa.Table(
@@ -93,6 +96,9 @@ jobs = sa.Table(
     sa.Column("validation_file_id", sa.String(40), nullable=True),
     sa.Column("output_name", sa.String(256), nullable=True),
     sa.Column("echo", sa.JSON(), nullable=True),
+    sa.Column("account", sa.String(64), nullable=True),
+    sa.Column("created_by", sa.String(64), nullable=True),
+    sa.Column("modified_by", sa.String(64), nullable=True),
     sa.Index("ix_jobs_workspace_created", "workspace_id", "deleted", "created_at", "id"),
     sa.Index("ix_jobs_status_queued", "status", "queued_at"),
 )

@@ -127,7 +127,7 @@ async def validate_dataset(
         if not max_issues.isdigit() or not 1 <= int(max_issues) <= 10_000:
             raise errors.InvalidRequest("max_issues must be 1-10000", param="max_issues")
         check = await run_in_threadpool(
-            service.check_upload,
+            service.uploads.check_upload,
             upload.filename or "dataset",
             iter(lambda: upload.file.read(1 << 20), b""),
             fmt=fields.get("format"),

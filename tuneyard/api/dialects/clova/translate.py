@@ -53,6 +53,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "method_not_allowed": ("40500", "Method not allowed"),
     "wrong_state": ("40000", "Bad request"),
     "conflict": ("40000", "Bad request"),
+    "rate_limited": ("42900", "Too many requests"),
     "internal": ("50000", "Internal server error"),
 }
 """Neutral error code → (CLOVA status.code, default message) (spec §1.2, §5.5, §7)."""

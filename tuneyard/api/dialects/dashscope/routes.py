@@ -7,19 +7,22 @@ success (the v2 SDK raises on any).
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from tuneyard import errors
 from tuneyard.api import bodies
 from tuneyard.api.deps import ServiceDep, bearer_key
-from tuneyard.api.dialects.dashscope import translate, wire
-from tuneyard.core import ids
-from tuneyard.core.service import Service
+from tuneyard.api.dialects.dashscope import create, translate, wire
+from tuneyard.core import ids, states
+from tuneyard.core.service import Caller, Service
 
 __all__ = ["PREFIX", "render_error", "router"]
 
@@ -30,19 +33,19 @@ MAX_FILES = 100
 DATASET_FORMATS = frozenset({"dashscope-sft", "dashscope-dpo", "dashscope-cpt", "openai-chat"})
 """What an upload may hold: ChatML conversations, DPO pairs, or CPT text (spec §2.10)."""
 
+_STREAM_POLL_S = 0.5
+_KEEP_ALIVE_S = 15.0
+
 router = APIRouter(prefix=PREFIX, tags=["dashscope"])
 
 
-def _workspace(request: Request, service: ServiceDep) -> str:
-    """The key's workspace; a `X-DashScope-WorkSpace` header must name that same one."""
-    workspace = service.authenticate(bearer_key(request))
-    asked = request.headers.get(WORKSPACE_HEADER)
-    if asked and asked != workspace:
-        raise errors.Forbidden(f"The API key has no access to workspace {asked}.")
-    return workspace
+def _caller(request: Request, service: ServiceDep) -> Caller:
+    """Who the key acts as, in the workspace `X-DashScope-WorkSpace` names (one of the
+    key's) or else the key's own."""
+    return service.caller(bearer_key(request), request.headers.get(WORKSPACE_HEADER))
 
 
-WorkspaceDep = Annotated[str, Depends(_workspace)]
+CallerDep = Annotated[Caller, Depends(_caller)]
 
 
 def _output(body: Any) -> JSONResponse:
@@ -74,7 +77,7 @@ def _page(page_no: str, page_size: str) -> tuple[int, int]:
 
 # -- files ------------------------------------------------------------------------------
 @router.post("/files")
-async def upload_files(request: Request, service: ServiceDep, workspace: WorkspaceDep) -> Response:
+async def upload_files(request: Request, service: ServiceDep, caller: CallerDep) -> Response:
     """Upload `files` parts (with optional `descriptions`); each is checked as a dataset."""
     form = await request.form(max_files=100, max_fields=200)
     try:
@@ -88,8 +91,8 @@ async def upload_files(request: Request, service: ServiceDep, workspace: Workspa
             name = part.filename or "dataset.jsonl"
             try:
                 stored, problem = await run_in_threadpool(
-                    service.upload_dataset,
-                    workspace,
+                    service.uploads.upload_dataset,
+                    caller.workspace_id,
                     name,
                     bodies.chunks(part.file),
                     formats=DATASET_FORMATS,
@@ -111,51 +114,55 @@ async def upload_files(request: Request, service: ServiceDep, workspace: Workspa
 
 @router.get("/files")
 async def list_files(
-    service: ServiceDep, workspace: WorkspaceDep, page_no: str = "1", page_size: str = "10"
+    service: ServiceDep, caller: CallerDep, page_no: str = "1", page_size: str = "10"
 ) -> Response:
     """A page of the workspace's files, newest first."""
     number, size = _page(page_no, page_size)
     listing = await run_in_threadpool(
-        service.list_files, workspace, offset=(number - 1) * size, limit=size
+        service.uploads.list_files, caller.workspace_id, offset=(number - 1) * size, limit=size
     )
     return _data(translate.files_page(listing, page_no=number, page_size=size))
 
 
 @router.get("/files/{file_id}")
-async def get_file(file_id: str, service: ServiceDep, workspace: WorkspaceDep) -> Response:
+async def get_file(file_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """One file's metadata."""
-    stored = await run_in_threadpool(service.get_file, workspace, file_id)
+    stored = await run_in_threadpool(service.uploads.get_file, caller.workspace_id, file_id)
     return _data(translate.file(stored))
 
 
 @router.delete("/files/{file_id}")
-async def delete_file(file_id: str, service: ServiceDep, workspace: WorkspaceDep) -> Response:
+async def delete_file(file_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """Delete a file (jobs already using it keep running)."""
-    await run_in_threadpool(service.delete_file, workspace, file_id)
+    await run_in_threadpool(service.uploads.delete_file, caller.workspace_id, file_id)
     return _data({"deleted": True})
 
 
 # -- fine-tunes -------------------------------------------------------------------------
-def _create(service: Service, workspace: str, body: dict[str, Any]) -> dict[str, Any]:
-    create = wire.parse_create(body)
-    parent = service.job_by_output(workspace, create.model)
-    spec = translate.to_spec(create, workspace_id=workspace, parent=parent)
+def _create(service: Service, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    wanted = wire.parse_create(body)
+    parent = service.job_by_output(caller.workspace_id, wanted.model)
+    spec = create.to_spec(
+        wanted,
+        workspace_id=caller.workspace_id,
+        account=caller.account,
+        actor=caller.actor,
+        parent=parent,
+    )
     return translate.job(service.create_job(spec))
 
 
 @router.post("/fine-tunes")
-async def create_fine_tune(
-    request: Request, service: ServiceDep, workspace: WorkspaceDep
-) -> Response:
+async def create_fine_tune(request: Request, service: ServiceDep, caller: CallerDep) -> Response:
     """Create a job on a base model, or on an earlier job's `finetuned_output`."""
     body = await bodies.json_object(request)
-    return _output(await run_in_threadpool(_create, service, workspace, body))
+    return _output(await run_in_threadpool(_create, service, caller, body))
 
 
 @router.get("/fine-tunes")
 async def list_fine_tunes(
     service: ServiceDep,
-    workspace: WorkspaceDep,
+    caller: CallerDep,
     page_no: str = "1",
     page_size: str = "10",
     model: str | None = None,
@@ -163,28 +170,34 @@ async def list_fine_tunes(
     """A page of the workspace's jobs, newest first; `model` keeps one base model's."""
     number, size = _page(page_no, page_size)
     listing = await run_in_threadpool(
-        service.list_jobs, workspace, offset=(number - 1) * size, limit=size, base_model=model
+        service.list_jobs,
+        caller.workspace_id,
+        offset=(number - 1) * size,
+        limit=size,
+        base_model=model,
     )
     return _output(translate.jobs_page(listing, page_no=number, page_size=size))
 
 
 @router.get("/fine-tunes/{job_id}")
-async def get_fine_tune(job_id: str, service: ServiceDep, workspace: WorkspaceDep) -> Response:
+async def get_fine_tune(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """One job."""
-    return _output(translate.job(await run_in_threadpool(service.get_job, workspace, job_id)))
+    return _output(
+        translate.job(await run_in_threadpool(service.get_job, caller.workspace_id, job_id))
+    )
 
 
 @router.post("/fine-tunes/{job_id}/cancel")
-async def cancel_fine_tune(job_id: str, service: ServiceDep, workspace: WorkspaceDep) -> Response:
+async def cancel_fine_tune(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """Cancel a job that has not finished (a finished one is UnsupportedOperation)."""
-    await run_in_threadpool(service.cancel_job, workspace, job_id)
+    await run_in_threadpool(service.cancel_job, caller.workspace_id, job_id, by=caller.actor)
     return _output({"status": "success"})
 
 
 @router.delete("/fine-tunes/{job_id}")
-async def delete_fine_tune(job_id: str, service: ServiceDep, workspace: WorkspaceDep) -> Response:
+async def delete_fine_tune(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """Delete a job (one still running is cancelled first)."""
-    await run_in_threadpool(service.delete_job, workspace, job_id)
+    await run_in_threadpool(service.delete_job, caller.workspace_id, job_id, by=caller.actor)
     return _output({"status": "success"})
 
 
@@ -192,7 +205,7 @@ async def delete_fine_tune(job_id: str, service: ServiceDep, workspace: Workspac
 async def fine_tune_logs(
     job_id: str,
     service: ServiceDep,
-    workspace: WorkspaceDep,
+    caller: CallerDep,
     offset: str = "1",
     line: str = "100",
 ) -> Response:
@@ -202,6 +215,76 @@ async def fine_tune_logs(
     if not line.isdigit() or not 1 <= int(line) <= 1000:
         raise errors.InvalidRequest("line must be between 1 and 1000", param="line")
     events, total = await run_in_threadpool(
-        service.job_log, workspace, job_id, first=max(1, int(offset)), count=int(line)
+        service.job_log, caller.workspace_id, job_id, first=max(1, int(offset)), count=int(line)
     )
     return _output(translate.logs(events, total=total))
+
+
+@router.get("/fine-tunes/{job_id}/checkpoints")
+async def fine_tune_checkpoints(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
+    """The job's checkpoints kept on disk (an array), oldest first."""
+    job = await run_in_threadpool(service.get_job, caller.workspace_id, job_id)
+    return _output(translate.checkpoints(job))
+
+
+@router.get("/fine-tunes/{job_id}/export/{checkpoint}")
+async def export_checkpoint(
+    job_id: str,
+    checkpoint: str,
+    service: ServiceDep,
+    caller: CallerDep,
+    model_name: str | None = None,
+) -> Response:
+    """Export a checkpoint as a model (its PEFT adapter, or whole weights for full
+    fine-tuning) under `model_name` (default `{job_id}-checkpoint-{step}`); `output: true`
+    once it is written."""
+    step = translate.checkpoint_step(checkpoint)
+    await run_in_threadpool(
+        service.export_model, caller.workspace_id, job_id, step=step, merged=False
+    )
+    name = model_name or f"{job_id}-{translate.checkpoint_name(step)}"
+    await run_in_threadpool(service.name_export, caller.workspace_id, job_id, step, name)
+    return _output(True)
+
+
+@router.get("/fine-tunes/{job_id}/stream")
+async def stream_fine_tune(
+    job_id: str, request: Request, service: ServiceDep, caller: CallerDep
+) -> Response:
+    """Server-sent events: every log line so far, then each new one as it happens, until
+    the job has finished (a comment every 15 s keeps idle connections open)."""
+    await run_in_threadpool(service.get_job, caller.workspace_id, job_id)  # a 404 before the stream
+    return StreamingResponse(
+        _frames(request, service, caller.workspace_id, job_id), media_type="text/event-stream"
+    )
+
+
+async def _frames(
+    request: Request, service: Service, workspace: str, job_id: str
+) -> AsyncIterator[str]:
+    sent, quiet = 0, 0.0
+    while True:
+        try:
+            events, _ = await run_in_threadpool(
+                service.job_log, workspace, job_id, first=sent + 1, count=200
+            )
+            finished = not events and states.is_terminal(
+                (await run_in_threadpool(service.get_job, workspace, job_id)).status
+            )
+        except errors.NotFound as exc:  # deleted while streaming
+            _, body = translate.error_body("not_found", exc.message, ids.new_request_id())
+            yield f"event:error\nstatus:404\ndata:{json.dumps(body)}\n\n"
+            return
+        for event in events:
+            yield translate.stream_line(event)
+            sent = event.seq
+        if finished or await request.is_disconnected():
+            return
+        if not events:
+            await asyncio.sleep(_STREAM_POLL_S)
+            quiet += _STREAM_POLL_S
+            if quiet >= _KEEP_ALIVE_S:
+                yield ": keep-alive\n\n"
+                quiet = 0.0
+        else:
+            quiet = 0.0

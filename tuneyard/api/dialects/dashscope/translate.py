@@ -1,4 +1,5 @@
-"""DashScope ↔ neutral: pure mapping of requests, jobs, files, logs, statuses and errors."""
+"""Neutral → DashScope: pure rendering of jobs, files, logs, checkpoints, statuses and errors
+(requests go the other way in `create`)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from tuneyard import errors
-from tuneyard.api.dialects import values
-from tuneyard.api.dialects.dashscope import wire
+from tuneyard.api.dialects.dashscope import create
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
-from tuneyard.core.jobs import Hyperparameters, Job, JobSpec, Method, Objective, Parent, TaskType
+from tuneyard.core.jobs import Job
 from tuneyard.core.ports import FilePage, Page
 from tuneyard.core.states import JobStatus
 
@@ -19,15 +19,17 @@ __all__ = [
     "BEIJING",
     "ERRORS",
     "STATUS",
-    "TRAINING_TYPES",
     "error_body",
     "file",
     "files_page",
     "format_time",
     "job",
     "jobs_page",
+    "checkpoint_name",
+    "checkpoint_step",
+    "checkpoints",
     "logs",
-    "to_spec",
+    "stream_line",
 ]
 
 BEIJING = dt.timezone(dt.timedelta(hours=8), "CST")
@@ -64,15 +66,6 @@ ERRORS: dict[str, tuple[int, str, str]] = {
 }
 """Neutral error code → (HTTP status, DashScope code, default message) (spec §2.9, §5.5)."""
 
-TRAINING_TYPES: dict[str, tuple[Method, Objective]] = {
-    "sft": (Method.FULL, Objective.SFT),
-    "efficient_sft": (Method.LORA, Objective.SFT),
-    "dpo_full": (Method.FULL, Objective.DPO),
-    "dpo_lora": (Method.LORA, Objective.DPO),
-}
-"""`training_type` → (method, objective); `cpt` (continued pre-training) is not offered."""
-
-_SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant"}
 _FILE_MESSAGE = ERRORS["file_not_found"][2]
 
 
@@ -87,116 +80,6 @@ def error_body(code: str, message: str, request_id: str) -> tuple[int, dict[str,
     if code == "file_not_found":
         message = _FILE_MESSAGE  # the v2 SDK matches this text to raise NotFoundError
     return status, {"request_id": request_id, "code": vendor_code, "message": message or default}
-
-
-def _one(
-    ids: Sequence[str] | None, refs: Sequence[wire.DatasetRef] | None, field: str
-) -> str | None:
-    found = list(ids or []) or [r.file_id for r in refs or []]
-    if len(found) > 1:
-        raise errors.UnsupportedFeature(
-            f"{field}: a job trains on one file; concatenate the {len(found)} files "
-            "(JSONL lines append) and upload them as one",
-            param=field,
-        )
-    return found[0] if found else None
-
-
-def _echo_numbers(raw: dict[str, Any]) -> dict[str, Any]:
-    """The client's hyper_parameters with numeric strings made numbers (spec §7)."""
-    echoed: dict[str, Any] = {}
-    for key, value in raw.items():
-        try:
-            echoed[key] = values.number(value)
-        except ValueError:
-            echoed[key] = value  # words such as "cosine" stay as sent
-    return echoed
-
-
-def hyperparameters(raw: dict[str, Any], method: Method) -> Hyperparameters:
-    """The run's hyperparameters: the client's values over DashScope's defaults (spec §2.4)."""
-    hp = wire.parse_hyper(raw)
-    scheduler = (hp.lr_scheduler_type or "cosine").lower()
-    if scheduler not in _SCHEDULERS:
-        raise errors.UnsupportedFeature(
-            f"lr_scheduler_type {hp.lr_scheduler_type} is not supported; "
-            "use linear, cosine or Constant",
-            param="hyper_parameters.lr_scheduler_type",
-        )
-    strategy = (hp.save_strategy or "epoch").lower()
-    if strategy not in ("epoch", "steps"):
-        raise errors.InvalidRequest(
-            "save_strategy must be epoch or steps", param="hyper_parameters.save_strategy"
-        )
-    split = 0.8 if hp.split is None else hp.split
-    if not 0 < split <= 1:
-        raise errors.InvalidRequest("split must be in (0, 1]", param="hyper_parameters.split")
-    lora = method is Method.LORA
-    defaults = Hyperparameters()
-    return Hyperparameters(
-        n_epochs=hp.n_epochs if hp.n_epochs is not None else 1,
-        learning_rate=hp.learning_rate
-        if hp.learning_rate is not None
-        else (1e-4 if lora else 1e-5),
-        batch_size=hp.batch_size if hp.batch_size is not None else defaults.batch_size,
-        max_seq_len=hp.max_length if hp.max_length is not None else 2048,
-        lr_scheduler=_SCHEDULERS[scheduler],
-        warmup_ratio=hp.warmup_ratio if hp.warmup_ratio is not None else 0.05,
-        weight_decay=hp.weight_decay if hp.weight_decay is not None else 0.1,
-        validation_split=round(1 - split, 6),
-        lora_rank=hp.lora_rank if hp.lora_rank is not None else 8,
-        lora_alpha=hp.lora_alpha if hp.lora_alpha is not None else 32,
-        lora_dropout=hp.lora_dropout if hp.lora_dropout is not None else 0.1,
-        save_steps=0 if strategy == "epoch" else (hp.save_steps or 50),
-        save_total_limit=hp.save_total_limit if hp.save_total_limit is not None else 1,
-        seed=hp.seed if hp.seed is not None else defaults.seed,
-    )
-
-
-def to_spec(create: wire.CreateFineTune, *, workspace_id: str, parent: Job | None) -> JobSpec:
-    """The neutral spec of a create request. `parent` is the job whose `finetuned_output`
-    the request named as its `model` (continued training), None for a base model."""
-    training_type = (create.training_type or "sft").lower()
-    if training_type not in TRAINING_TYPES:
-        raise errors.UnsupportedFeature(
-            f"training_type {create.training_type} is not supported; use one of "
-            + ", ".join(TRAINING_TYPES),
-            param="training_type",
-        )
-    method, objective = TRAINING_TYPES[training_type]
-    training = _one(create.training_file_ids, create.training_datasets, "training_file_ids")
-    if training is None:
-        raise errors.InvalidRequest("Missing training files", param="training_file_ids")
-    validation = _one(create.validation_file_ids, create.validation_datasets, "validation_file_ids")
-    raw = dict(create.hyper_parameters or {})
-    base = parent.base_model if parent is not None else create.model
-    suffix = create.finetuned_output_suffix
-    output = (
-        create.model_name
-        or create.finetuned_output
-        or (f"{base}-{suffix}-{{job_id}}" if suffix else f"{base}-{{job_id}}")
-    )
-    return JobSpec(
-        workspace_id=workspace_id,
-        display_name=create.job_name or "",
-        base_model=base,
-        task_type=TaskType.GENERATION,
-        method=method,
-        hyperparameters=hyperparameters(raw, method),
-        dialect="dashscope",
-        training_file_id=training,
-        objective=objective,
-        parent=Parent(parent.id) if parent is not None else None,
-        validation_file_id=validation,
-        output_name=output,
-        echo={
-            "model": create.model,
-            "training_type": training_type,
-            "hyper_parameters": _echo_numbers(raw),
-            "training_file_ids": [training],
-            "validation_file_ids": [validation] if validation else [],
-        },
-    )
 
 
 def job(record: Job) -> dict[str, Any]:
@@ -216,9 +99,9 @@ def job(record: Job) -> dict[str, Any]:
         "training_type": echo.get("training_type", _training_type(record)),
         "create_time": format_time(record.created_at),
         "workspace_id": record.workspace_id,
-        "user_identity": None,
-        "modifier": None,
-        "creator": None,
+        "user_identity": record.account,
+        "modifier": record.modified_by,
+        "creator": record.created_by,
         "end_time": format_time(record.finished_at),
         "group": "llm",
         "usage": record.progress.trained_tokens,
@@ -232,7 +115,7 @@ def job(record: Job) -> dict[str, Any]:
 
 
 def _training_type(record: Job) -> str:
-    for name, pair in TRAINING_TYPES.items():
+    for name, pair in create.TRAINING_TYPES.items():
         if pair == (record.method, record.objective):
             return name
     return "sft"
@@ -272,9 +155,57 @@ def files_page(listing: FilePage, *, page_no: int, page_size: int) -> dict[str, 
     }
 
 
+def checkpoint_name(step: int) -> str:
+    """`checkpoint-{step}`, the vendor's name for a snapshot."""
+    return f"checkpoint-{step}"
+
+
+def checkpoint_step(name: str) -> int:
+    """The step of `checkpoint-{step}` (or a bare step number); InvalidRequest otherwise."""
+    text = name.removeprefix("checkpoint-")
+    if not text.isdigit():
+        raise errors.InvalidRequest(
+            f"{name} is not a checkpoint name (checkpoint-<step>)", param="checkpoint"
+        )
+    return int(text)
+
+
+def checkpoints(record: Job) -> list[dict[str, Any]]:
+    """The job's checkpoints kept on disk (spec §2.6), oldest first."""
+    found = []
+    for entry in record.progress.checkpoints:
+        step = int(entry.get("step") or 0)
+        created = entry.get("created_at")
+        name = checkpoint_name(step)
+        found.append(
+            {
+                "create_time": format_time(dt.datetime.fromisoformat(created)) if created else None,
+                "full_name": f"{record.id}:{name}",
+                "checkpoint_id": f"{record.id}:{name}",
+                "job_id": record.id,
+                "checkpoint": name,
+                "step": step,
+                "model_name": entry.get("model_name"),
+                "model_display_name": entry.get("model_name"),
+                "status": "SUCCEEDED",
+                "expire_time": None,
+                "train_loss": entry.get("train_loss"),
+                "valid_loss": entry.get("valid_loss"),
+                "perplexity": entry.get("perplexity"),
+            }
+        )
+    return found
+
+
+def stream_line(event: JobEvent) -> str:
+    """One `/stream` frame: the event as a log line."""
+    return f"data:{_line(event)}\n\n"
+
+
+def _line(event: JobEvent) -> str:
+    return f"{format_time(event.created_at)} - {event.level.upper()} - {event.message}"
+
+
 def logs(events: Sequence[JobEvent], *, total: int) -> dict[str, Any]:
     """`{total, logs}`: one free-text line per event (`time - LEVEL - message`)."""
-    return {
-        "total": total,
-        "logs": [f"{format_time(e.created_at)} - {e.level.upper()} - {e.message}" for e in events],
-    }
+    return {"total": total, "logs": [_line(e) for e in events]}

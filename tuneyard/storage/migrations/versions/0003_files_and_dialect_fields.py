@@ -1,5 +1,6 @@
 """Files gain a description and soft deletion; jobs gain a validation file, the name of
-their output model and the request fields their dialect echoes back.
+their output model, the request fields their dialect echoes back, and who owns, created
+and last changed them; keys gain their account, sub-account and extra workspaces.
 
 Revision ID: 0003
 Revises: 0002
@@ -19,8 +20,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Add files.description, files.deleted_at, jobs.validation_file_id, jobs.output_name
-    and jobs.echo."""
+    """Add the files, jobs and api_keys columns."""
     with op.batch_alter_table("files") as batch:
         batch.add_column(sa.Column("description", sa.Text(), nullable=True))
         batch.add_column(sa.Column("deleted_at", UTCDateTime(), nullable=True))
@@ -28,11 +28,25 @@ def upgrade() -> None:
         batch.add_column(sa.Column("validation_file_id", sa.String(40), nullable=True))
         batch.add_column(sa.Column("output_name", sa.String(256), nullable=True))
         batch.add_column(sa.Column("echo", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("account", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("created_by", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("modified_by", sa.String(64), nullable=True))
+    with op.batch_alter_table("api_keys") as batch:
+        batch.add_column(sa.Column("account", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("subaccount", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("workspaces", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    """Drop the five columns."""
+    """Drop the columns again."""
+    with op.batch_alter_table("api_keys") as batch:
+        batch.drop_column("workspaces")
+        batch.drop_column("subaccount")
+        batch.drop_column("account")
     with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("modified_by")
+        batch.drop_column("created_by")
+        batch.drop_column("account")
         batch.drop_column("echo")
         batch.drop_column("output_name")
         batch.drop_column("validation_file_id")

@@ -1,0 +1,172 @@
+"""Dataset files: store an upload (checked or not), copy one in from object storage, list,
+get and delete a workspace's files, and check a file without keeping it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Collection, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tuneyard import errors
+from tuneyard.core import checks, ids
+from tuneyard.core.files import StoredFile
+from tuneyard.core.jobs import TaskType
+from tuneyard.core.models import BaseModel
+from tuneyard.core.ports import FilePage
+from tuneyard.datasets import validator
+from tuneyard.datasets.report import Limits
+
+if TYPE_CHECKING:  # the service module builds Uploads, so it is imported for types only
+    from tuneyard.core.service import Ports
+
+__all__ = ["Uploads"]
+
+
+class Uploads:
+    """The file use-cases, over the file repository, blob store and object storage."""
+
+    def __init__(self, ports: Ports, limits: Limits, *, model: Callable[[str], BaseModel]) -> None:
+        self.ports = ports
+        self.limits = limits
+        self.model = model
+        """Looks up a base model by name (raises ModelNotFound)."""
+
+    def upload(
+        self,
+        workspace_id: str,
+        filename: str,
+        chunks: Iterable[bytes],
+        *,
+        purpose: str,
+        description: str | None = None,
+    ) -> StoredFile:
+        """Store an upload; past the size limit only `limit + 1` bytes are kept (truncated)."""
+        file_id = ids.new_file_id()
+        size, sha256, truncated = self.ports.blobs.put(file_id, chunks, limit=self.limits.max_bytes)
+        stored = StoredFile(
+            id=file_id,
+            workspace_id=workspace_id,
+            filename=filename,
+            bytes=size,
+            sha256=sha256,
+            purpose=purpose,
+            blob_key=file_id,
+            created_at=self.ports.clock.now(),
+            truncated=truncated,
+            description=description,
+        )
+        self.ports.files.add(stored)
+        return stored
+
+    def upload_dataset(
+        self,
+        workspace_id: str,
+        filename: str,
+        chunks: Iterable[bytes],
+        *,
+        formats: Collection[str],
+        purpose: str = "fine-tune",
+        description: str | None = None,
+        max_files: int | None = None,
+    ) -> tuple[StoredFile | None, str | None]:
+        """Store an upload if it is a valid dataset in one of `formats`: (the file, None), or
+        (None, why not: the first issue as "reason: line N: message"); a rejected upload is
+        not kept. Row minimums are checked when a job uses the file, not here. With
+        `max_files`, a workspace that already has that many files is refused (Conflict)."""
+        if (
+            max_files is not None
+            and self.ports.files.page(workspace_id, offset=0, limit=1).total >= max_files
+        ):
+            raise errors.Conflict(
+                f"Out of number, <{max_files}> of <{max_files}> files has been uploaded."
+            )
+        stored = self.upload(
+            workspace_id, filename, chunks, purpose=purpose, description=description
+        )
+        path = self.ports.blobs.path(stored.blob_key)
+        fmt = validator.detect(path, filename)
+        problem: str | None = None
+        if fmt is not None and fmt not in formats:
+            problem = f"file.format: a {fmt} file; this API reads {', '.join(sorted(formats))}"
+        else:
+            report = validator.validate(
+                path,
+                filename=filename,
+                fmt=fmt,
+                task_type=TaskType.GENERATION,
+                limits=dataclasses.replace(self.limits, min_rows=1, max_issues=1),
+            )
+            if report.first is not None:
+                problem = f"{report.first.reason}: {report.first.describe()}"
+        if problem is not None:
+            self.ports.files.mark_deleted(stored.id, self.ports.clock.now())
+            self.ports.blobs.delete(stored.blob_key)
+            return None, problem
+        return stored, None
+
+    def get_file(self, workspace_id: str, file_id: str, *, param: str | None = None) -> StoredFile:
+        """A live file of the workspace; raises FileNotFound (naming it when `param` is given)."""
+        stored = self.ports.files.get(file_id)
+        if stored is None or stored.deleted_at is not None or stored.workspace_id != workspace_id:
+            if param is None:
+                raise errors.FileNotFound()
+            raise errors.FileNotFound(f"file {file_id} not found", param=param)
+        return stored
+
+    def list_files(self, workspace_id: str, *, offset: int, limit: int) -> FilePage:
+        """A page of the workspace's files, newest first."""
+        return self.ports.files.page(workspace_id, offset=offset, limit=limit)
+
+    def delete_file(self, workspace_id: str, file_id: str) -> StoredFile:
+        """Hide a file from the workspace; its bytes stay on disk, so jobs that already use
+        it still run (and are retried) as they were created."""
+        stored = self.get_file(workspace_id, file_id)
+        self.ports.files.mark_deleted(stored.id, self.ports.clock.now())
+        return stored
+
+    def import_object(
+        self,
+        workspace_id: str,
+        *,
+        bucket: str,
+        path: str,
+        access_key: str | None,
+        secret_key: str | None,
+    ) -> StoredFile:
+        """Copy an object from the S3-compatible store in as a file; raises FileNotFound."""
+        chunks = self.ports.objects.open(bucket, path, access_key=access_key, secret_key=secret_key)
+        return self.upload(workspace_id, Path(path).name, chunks, purpose="fine-tune")
+
+    def check_upload(
+        self,
+        filename: str,
+        chunks: Iterable[bytes],
+        *,
+        fmt: str | None,
+        model_name: str | None,
+        task_type: TaskType | None,
+        max_issues: int,
+    ) -> checks.DatasetCheck:
+        """Pre-flight: check a file without keeping it (same report as before a job runs)."""
+        if fmt is not None and fmt not in validator.FORMATS:
+            raise errors.InvalidRequest(
+                f"format must be one of {', '.join(validator.FORMATS)}", param="format"
+            )
+        model = self.model(model_name) if model_name else None
+        if task_type is None:
+            task_type = model.default_task_type() if model else TaskType.GENERATION
+        scratch = "check-" + ids.new_file_id()
+        self.ports.blobs.put(scratch, chunks, limit=self.limits.max_bytes)  # limit+1: file.size
+        try:
+            return checks.check_dataset(
+                self.ports.blobs.path(scratch),
+                filename=filename,
+                fmt=fmt,
+                task_type=task_type,
+                model=model,
+                counters=self.ports.counters,
+                limits=dataclasses.replace(self.limits, max_issues=max_issues),
+            )
+        finally:
+            self.ports.blobs.delete(scratch)
