@@ -228,7 +228,7 @@ def check_v2_client(client: Any, server: Server, dataset: Path) -> None:
         client.files.get("file-does-not-exist")
     with pytest.raises(v2_errors.BadRequestError, match="training_type"):
         client.fine_tunes.create(
-            model="tiny-chat", training_file_ids=[uploaded.file_id], mode="cpt"
+            model="tiny-chat", training_file_ids=[uploaded.file_id], mode="rlhf"
         )
     with pytest.raises(v2_errors.AuthenticationError):
         dashscope.Client(api_key="sk-wrong", base_url=f"{server.base}/api/v1").files.list()

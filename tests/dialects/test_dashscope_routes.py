@@ -229,7 +229,7 @@ def test_continuing_from_a_finetuned_output(tmp_path: Path) -> None:
 BAD_CREATES = {
     "missing-file": {"model": "tiny-chat", "training_file_ids": ["file-nope"]},
     "no-files": {"model": "tiny-chat"},
-    "cpt": {"model": "tiny-chat", "training_file_ids": ["x"], "training_type": "cpt"},
+    "unknown-type": {"model": "tiny-chat", "training_file_ids": ["x"], "training_type": "rlhf"},
     "unknown-model": {"model": "gpt-9", "training_file_ids": ["x"]},
     "bad-number": {
         "model": "tiny-chat",
@@ -302,6 +302,16 @@ def test_checkpoints_export_and_stream(tmp_path: Path) -> None:
     ) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
         frames = [line for line in stream.iter_lines() if line]
+    golden.check(
+        "dashscope/stream",
+        {
+            "request": {
+                "method": "GET",
+                "path": f"/api/v1/fine-tunes/{api.ids[job['job_id']]}/stream",
+            },
+            "response": {"status": 200, "frames": golden.normalise(frames, api.ids)},
+        },
+    )
     total = api.client.get(
         f"/api/v1/fine-tunes/{job['job_id']}/logs?line=1000", headers=api.headers
     ).json()["output"]
@@ -349,3 +359,17 @@ def test_a_workspace_over_its_job_quota_is_throttled(tmp_path: Path) -> None:
     api.client.post(f"/api/v1/fine-tunes/{running['job_id']}/cancel", headers=api.headers)
     api.world.wait_status(running["job_id"], JobStatus.CANCELLED)
     assert api.client.post("/api/v1/fine-tunes", headers=api.headers, json=body).is_success
+
+
+def test_cpt_trains_on_documents_only(api: Api) -> None:
+    documents = b"".join(
+        b'{"text": "Seven plus %d is %d. Numbers add up."}\n' % (i, 7 + i) for i in range(120)
+    )
+    text_file = api.upload(documents, "docs.jsonl")
+    cpt = api.create(training_type="cpt", training_file_ids=[text_file])
+    assert cpt["training_type"] == "cpt"
+    done = api.world.wait_status(cpt["job_id"], JobStatus.SUCCEEDED)
+    assert done.objective.value == "cpt" and done.method.value == "full"
+    chats = api.create(training_type="sft", training_file_ids=[text_file])
+    failed = api.world.wait_status(chats["job_id"], JobStatus.FAILED)
+    assert failed.error_code == "file.format" and "plain documents" in (failed.error_message or "")

@@ -25,6 +25,7 @@ def spec(**body: object) -> object:
         ("efficient_sft", Method.LORA, Objective.SFT),
         ("dpo_full", Method.FULL, Objective.DPO),
         ("DPO_LORA", Method.LORA, Objective.DPO),
+        ("cpt", Method.FULL, Objective.CPT),
     ],
 )
 def test_training_types(training_type: str | None, method: Method, objective: Objective) -> None:
@@ -67,7 +68,7 @@ def test_vendor_defaults_and_sent_values() -> None:
 @pytest.mark.parametrize(
     ("body", "param"),
     [
-        ({"training_type": "cpt"}, "training_type"),
+        ({"training_type": "rlhf"}, "training_type"),
         ({"hyper_parameters": {"lr_scheduler_type": "Inverse_sqrt"}},
          "hyper_parameters.lr_scheduler_type"),
         ({"hyper_parameters": {"split": 0}}, "hyper_parameters.split"),

@@ -179,6 +179,22 @@ def test_a_validation_file_replaces_the_split(tiny_dir: Path, tmp_path: Path) ->
     assert evaluated["validation_examples"] == 3 and evaluated["metrics"]["valid_loss"] > 0
 
 
+def test_cpt_learns_every_token_of_plain_documents(
+    tiny_dir: Path, tmp_path: Path, tokenizer: Any
+) -> None:
+    docs = [Example((), text=f"Seven plus {i % 10} is {7 + i % 10}.") for i in range(40)]
+    (feature,) = data.tokenise_text(docs[:1], tokenizer, 64)
+    assert feature.labels == feature.input_ids and feature.input_ids[-1] == tokenizer.eos_token_id
+    long = data.tokenise_text([Example((), text="x" * 150)], tokenizer, 64)
+    assert [f.length for f in long] == [64, 64, 23]  # 150 bytes + the end token, in windows
+    spec = spec_for(tmp_path, tiny_dir, objective=jobs.Objective.CPT, n_epochs=3, eval_samples=4)
+    events = run_recipe(spec, docs)
+    losses = [e["loss"] for e in named(events, "progress")]
+    assert losses[-1] < losses[0] * 0.7
+    (evaluated,) = named(events, "evaluated")
+    assert "valid_loss" in evaluated["metrics"] and "bleu4" not in evaluated["metrics"]
+
+
 def progress_after(events: list[dict[str, Any]]) -> jobs.Progress:
     from tuneyard.core.lifecycle import _apply
 

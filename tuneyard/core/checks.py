@@ -63,21 +63,25 @@ def format_for_job(
     """(format, problem): the dataset format a job reads its file in, and why the file
     cannot serve the job's objective (None when it can).
 
-    CLOVA jobs read CLOVA files (by extension); others read any format, detected. DPO needs
-    preference pairs (`*-dpo`); SFT needs conversations, not pairs or plain text.
+    CLOVA jobs read CLOVA files (by extension); others read any format, detected. SFT needs
+    conversations, DPO preference pairs (`*-dpo`), CPT plain documents (`*-cpt`).
     """
     if dialect == "clova" and objective is Objective.SFT:
         return clova_format(filename), None
     fmt = validator.detect(path, filename)
     if fmt is None:
         return None, None  # the validator reports what is wrong with the file
-    pairs = fmt.endswith("-dpo")
-    if objective is Objective.DPO and not pairs:
-        return fmt, f"DPO needs preference pairs (chosen and rejected replies); this is {fmt}"
-    if objective is Objective.SFT and pairs:
-        return fmt, f"{fmt} holds preference pairs; train them with the DPO objective"
-    if fmt.endswith("-cpt"):
-        return fmt, "continued pre-training on plain text (dashscope-cpt) is not supported"
+    kind = "pairs" if fmt.endswith("-dpo") else "text" if fmt.endswith("-cpt") else "chats"
+    wanted = {Objective.SFT: "chats", Objective.DPO: "pairs", Objective.CPT: "text"}[objective]
+    if kind != wanted:
+        needs = {
+            "chats": "conversations with assistant replies",
+            "pairs": "preference pairs (chosen and rejected replies)",
+            "text": 'plain documents ({"text": …} lines)',
+        }
+        return fmt, (
+            f"{objective.value.upper()} trains on {needs[wanted]}; {fmt} holds {needs[kind]}"
+        )
     return fmt, None
 
 

@@ -41,11 +41,13 @@ class Method(enum.StrEnum):
 
 
 class Objective(enum.StrEnum):
-    """What the training optimises: supervised replies (SFT), or preferences (DPO: the
-    chosen reply over the rejected one, against the starting model as reference)."""
+    """What the training optimises: supervised replies (SFT), preferences (DPO: the
+    chosen reply over the rejected one, against the starting model as reference), or every
+    token of plain documents (CPT, continued pre-training)."""
 
     SFT = "sft"
     DPO = "dpo"
+    CPT = "cpt"
 
 
 AUTO_FIELDS = ("n_epochs", "batch_size", "learning_rate")

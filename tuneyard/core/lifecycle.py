@@ -150,6 +150,17 @@ class Lifecycle:
         )
 
     # -- running ------------------------------------------------------------------------
+    def started(self, job: Job) -> None:
+        """Log the claim (QUEUED -> RUNNING, done as one compare-and-set by the repository)."""
+        self.ports.events.append(
+            job.id,
+            created_at=self.ports.clock.now(),
+            level="info",
+            type="status",
+            message=f"Status {_S.QUEUED.value} -> {_S.RUNNING.value}",
+            data={"from": _S.QUEUED.value, "to": _S.RUNNING.value, "attempt": job.attempts},
+        )
+
     def training_spec(self, job: Job) -> TrainingSpec:
         """The worker's spec for a claimed job, written to `<job dir>/spec.json`."""
         stored = self.ports.files.get(job.training_file_id or "")

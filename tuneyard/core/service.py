@@ -286,9 +286,10 @@ class Service:
         problems = spec.hyperparameters.problems()
         if problems:
             raise errors.InvalidRequest("; ".join(problems), param="hyperparameters")
-        if spec.objective is Objective.DPO and spec.task_type is not TaskType.GENERATION:
+        if spec.objective is not Objective.SFT and spec.task_type is not TaskType.GENERATION:
             raise errors.UnsupportedFeature(
-                "DPO trains generation models only, not CLASSIFICATION", param="objective"
+                f"{spec.objective.value.upper()} trains generation models only, not CLASSIFICATION",
+                param="objective",
             )
         for file_id, param in (
             (spec.training_file_id, "training_file"),

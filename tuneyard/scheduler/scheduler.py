@@ -176,6 +176,7 @@ class Scheduler:
             self._launch(job)
 
     def _launch(self, job: Job) -> None:
+        self.lifecycle.started(job)
         try:
             spec = self.lifecycle.training_spec(job)
             handle = self.executor.launch(spec)

@@ -35,6 +35,7 @@ __all__ = [
     "tokenise_classification",
     "tokenise_conversation",
     "tokenise_generation",
+    "tokenise_text",
 ]
 
 IGNORE_INDEX = -100
@@ -126,6 +127,24 @@ def tokenise_generation(
         if feature is None:
             raise ValueError(f"example {index} has no assistant turn to learn from")
         features.append(feature)
+    return features
+
+
+def tokenise_text(
+    examples: Sequence[ex.Example], tokenizer: Any, max_seq_len: int
+) -> list[Feature]:
+    """Plain documents (CPT): every token is learnt. A document ends with the end token and
+    one longer than `max_seq_len` is cut into consecutive windows of that length."""
+    end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    features = []
+    for index, example in enumerate(examples):
+        if not example.text:
+            raise ValueError(f"example {index} has no text to learn from")
+        ids = list(tokenizer(example.text, add_special_tokens=False)["input_ids"]) + end
+        for start in range(0, len(ids), max_seq_len):
+            window = ids[start : start + max_seq_len]
+            if len(window) > 1:  # one token alone predicts nothing
+                features.append(Feature(input_ids=window, labels=list(window)))
     return features
 
 

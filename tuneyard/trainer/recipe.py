@@ -10,7 +10,8 @@ same batches (their order depends only on the seed and the epoch), skipping thos
 A job may instead start from an earlier job's model or checkpoint (`spec.start_from`).
 
 The objective is SFT (next-token loss on the assistant replies, or the class for
-classifiers) or DPO (`preference`): the loop is the same, only the scoring differs.
+classifiers), DPO (`preference`) or CPT (next-token loss on every token of plain
+documents): the loop is the same, only the data and the scoring differ.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
     torch.manual_seed(hp.seed)
     classify = spec.task_type is jobs.TaskType.CLASSIFICATION
     dpo = spec.objective is jobs.Objective.DPO
+    cpt = spec.objective is jobs.Objective.CPT
     root = checkpoint_root(spec)
 
     # -- data ---------------------------------------------------------------------------
@@ -77,6 +79,8 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
             return data.tokenise_classification(chosen, tokenizer, hp.max_seq_len, labels)
         if dpo:
             return preference.tokenise(chosen, tokenizer, hp.max_seq_len)
+        if cpt:
+            return data.tokenise_text(chosen, tokenizer, hp.max_seq_len)
         return data.tokenise_generation(chosen, tokenizer, hp.max_seq_len)
 
     train, valid = tokenise(train_examples), tokenise(valid_examples)
@@ -265,7 +269,7 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
     metrics.update(latest_validation if latest_validation is not None else score_validation() or {})
     if packed:
         base.set_attn_implementation("sdpa")  # generation runs unpacked, with a KV cache
-    if not classify and hp.eval_samples:
+    if not classify and not cpt and hp.eval_samples:  # CPT documents have no replies
         metrics.update(
             evaluate.generation(
                 net,

@@ -18,8 +18,9 @@ TRAINING_TYPES: dict[str, tuple[Method, Objective]] = {
     "efficient_sft": (Method.LORA, Objective.SFT),
     "dpo_full": (Method.FULL, Objective.DPO),
     "dpo_lora": (Method.LORA, Objective.DPO),
+    "cpt": (Method.FULL, Objective.CPT),
 }
-"""`training_type` → (method, objective); `cpt` (continued pre-training) is not offered."""
+"""`training_type` → (method, objective) (spec §2.4)."""
 
 _SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant"}
 
