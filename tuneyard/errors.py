@@ -5,7 +5,10 @@
     │   ├── ModelNotFound       the base model is not in the catalogue
     │   └── UnsupportedFeature  a valid value tuneyard does not serve (e.g. a tuningType)
     ├── Unauthenticated         no credentials were sent
+    │   ├── MalformedCredentials  a credential header that cannot be read
     │   └── InvalidCredentials  credentials were sent but are unknown or revoked
+    │       ├── RequestExpired      a signed request outside its time window
+    │       └── SignatureMismatch   a signature that does not match the secret
     ├── Forbidden               valid credentials, but not for this workspace
     ├── NotFound                the resource does not exist in the caller's workspace
     │   ├── JobNotFound
@@ -33,9 +36,12 @@ __all__ = [
     "InvalidCredentials",
     "InvalidRequest",
     "InvalidTransition",
+    "MalformedCredentials",
     "JobNotFound",
     "ModelNotFound",
     "NotFound",
+    "RequestExpired",
+    "SignatureMismatch",
     "StorageError",
     "Throttled",
     "TuneyardError",
@@ -69,8 +75,20 @@ class Unauthenticated(TuneyardError):
     """Unauthorized"""
 
 
+class MalformedCredentials(Unauthenticated):
+    """The credentials could not be read."""
+
+
 class InvalidCredentials(Unauthenticated):
     """Invalid key"""
+
+
+class RequestExpired(InvalidCredentials):
+    """The request's signature has expired."""
+
+
+class SignatureMismatch(InvalidCredentials):
+    """The request signature does not match."""
 
 
 class Forbidden(TuneyardError):

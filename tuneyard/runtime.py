@@ -14,7 +14,7 @@ from tuneyard.scheduler.executors.local import LocalExecutor
 from tuneyard.scheduler.export import SubprocessExporter
 from tuneyard.scheduler.scheduler import Scheduler
 from tuneyard.settings import Settings
-from tuneyard.storage import blobs, database, objects, sql
+from tuneyard.storage import blobs, database, objects, secrets, sql
 
 __all__ = ["Runtime", "build"]
 
@@ -54,6 +54,7 @@ def build(settings: Settings, *, executor: Executor | None = None) -> Runtime:
         clock=SystemClock(),
         counters=counting.Counters(),
         exporter=SubprocessExporter(),
+        sealer=secrets.FernetSealer(data_dir / "secret.key"),
     )
     limits = Limits(max_bytes=settings.max_dataset_bytes, min_rows=settings.min_dataset_rows)
     service = Service(

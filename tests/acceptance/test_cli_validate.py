@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,13 @@ def test_unknown_model_exits_2(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "model not found" in result.stderr
+
+
+def test_keys_create_aksk_prints_the_pair_once(tmp_path: Path) -> None:
+    from tests.support.server import cli
+
+    line = cli("keys", "create", "--kind", "aksk", "--workspace", "qf", data_dir=tmp_path)
+    assert re.fullmatch(r"[0-9a-f]{32} [0-9a-f]{32}\n", line), line
+    access_key, secret_key = line.split()
+    assert secret_key.encode() not in (tmp_path / "tuneyard.db").read_bytes()
+    assert access_key.encode() in (tmp_path / "tuneyard.db").read_bytes()

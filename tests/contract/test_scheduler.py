@@ -14,6 +14,7 @@ from tuneyard.core.jobs import TaskType, TrainingSpec
 from tuneyard.core.service import ObjectSource, Ports, UploadSource
 from tuneyard.core.states import JobStatus as S
 from tuneyard.scheduler.executors.fake import KILLED, FakeExecutor, successful_run
+from tuneyard.storage import secrets
 
 
 @pytest.fixture
@@ -286,3 +287,23 @@ def test_a_validation_file_is_checked_and_reaches_the_worker(
     assert (done.error_message or "").startswith("validation: ")
     with pytest.raises(errors.FileNotFound):
         world.service.create_job(replace(spec, validation_file_id="file-nope"))
+
+
+def test_access_key_pairs_keep_the_secret_sealed(world: World, tmp_path: Path) -> None:
+    access_key, secret_key = world.service.create_access_key(
+        "qf", account="1396993924585947", workspaces=["qf-2"]
+    )
+    assert len(access_key) == len(secret_key) == 32 and access_key != secret_key
+    assert world.service.access_secret(access_key) == secret_key
+    assert world.service.access_secret("0" * 32) is None
+    stored = world.ports.keys.find_by_access_key(access_key)
+    assert stored is not None and stored.secret_sealed and secret_key not in stored.secret_sealed
+    caller = world.service.caller_by_access_key(access_key, "qf-2")
+    assert (caller.workspace_id, caller.account) == ("qf-2", "1396993924585947")
+    with pytest.raises(errors.Forbidden):
+        world.service.caller_by_access_key(access_key, "elsewhere")
+    with pytest.raises(errors.InvalidCredentials):  # a secret key is not a bearer key
+        world.service.authenticate(secret_key)
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+    with pytest.raises(errors.StorageError):  # sealed under another key file
+        secrets.FernetSealer(tmp_path / "other.key").open(stored.secret_sealed)

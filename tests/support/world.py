@@ -18,7 +18,7 @@ from tuneyard.datasets.report import Limits
 from tuneyard.scheduler.executors.fake import successful_run
 from tuneyard.scheduler.export import CopyExporter
 from tuneyard.scheduler.scheduler import Scheduler
-from tuneyard.storage import blobs, database, memory, objects, sql
+from tuneyard.storage import blobs, database, memory, objects, secrets, sql
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -69,6 +69,7 @@ def make_ports(backend: str, root: Path, clock: object | None = None) -> Ports:
         clock=clock,  # type: ignore[arg-type]
         counters=counting.Counters(),
         exporter=CopyExporter(),
+        sealer=secrets.FernetSealer(root / "secret.key"),
     )
 
 

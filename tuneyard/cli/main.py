@@ -70,7 +70,16 @@ def _parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     create = key_commands.add_parser(
-        "create", help="create a key; prints it as the only line on stdout (shown once)"
+        "create",
+        help="create a key; prints it as the only line on stdout (shown once): the bearer "
+        "key, or with --kind aksk the pair as `AK SK`",
+    )
+    create.add_argument(
+        "--kind",
+        choices=["bearer", "aksk"],
+        default="bearer",
+        help="bearer (Authorization: Bearer …, default) or aksk (an access key ID and secret "
+        "key for bce-auth-v1 signatures, Qianfan); the secret key is stored encrypted",
     )
     create.add_argument(
         "--workspace",
@@ -229,11 +238,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "keys":
             live = runtime.build(settings)
             first, *others = args.workspace or ["default"]
-            print(
-                live.service.create_key(
-                    first, account=args.account, subaccount=args.subaccount, workspaces=others
-                )
-            )
+            owner = {"account": args.account, "subaccount": args.subaccount, "workspaces": others}
+            if args.kind == "aksk":
+                print(" ".join(live.service.create_access_key(first, **owner)))
+            else:
+                print(live.service.create_key(first, **owner))
             return 0
         if args.command == "jobs":
             return _jobs(settings, args)

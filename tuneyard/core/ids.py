@@ -11,6 +11,7 @@ __all__ = [
     "DASHSCOPE_JOB_ID_PATTERN",
     "JOB_ID_PATTERN",
     "SystemClock",
+    "new_access_key_pair",
     "new_api_key",
     "new_file_id",
     "new_job_id",
@@ -56,6 +57,11 @@ def new_file_id() -> str:
 def new_request_id() -> str:
     """A fresh request id for responses that carry one."""
     return secrets.token_hex(16)
+
+
+def new_access_key_pair() -> tuple[str, str]:
+    """A fresh bce-auth-v1 (access key ID, secret key): 32 hex digits each, as Baidu's."""
+    return secrets.token_hex(16), secrets.token_hex(16)
 
 
 def new_api_key(prefix: str) -> str:

@@ -33,6 +33,7 @@ __all__ = [
     "ModelCatalog",
     "ObjectStorage",
     "Page",
+    "Sealer",
     "TokenCounters",
     "WorkerHandle",
 ]
@@ -78,6 +79,10 @@ class ApiKey:
     account: str | None = None
     subaccount: str | None = None
     workspaces: tuple[str, ...] = ()
+    access_key: str | None = None
+    """For an AK/SK pair (bce-auth-v1): the access key ID; None for a bearer key."""
+    secret_sealed: str | None = None
+    """For an AK/SK pair: the secret key, sealed (it must be recoverable to check HMACs)."""
 
     @property
     def main_account(self) -> str:
@@ -157,6 +162,8 @@ class KeyRepository(Protocol):
 
     def find_by_hash(self, key_hash: str) -> ApiKey | None: ...
 
+    def find_by_access_key(self, access_key: str) -> ApiKey | None: ...
+
 
 class EventRepository(Protocol):
     """The append-only timeline of each job."""
@@ -189,6 +196,14 @@ class BlobStore(Protocol):
     def path(self, key: str) -> Path: ...
 
     def delete(self, key: str) -> None: ...
+
+
+class Sealer(Protocol):
+    """Encrypts secrets that must be recoverable (AK/SK secret keys) for storage."""
+
+    def seal(self, secret: str) -> str: ...
+
+    def open(self, sealed: str) -> str: ...
 
 
 class ObjectStorage(Protocol):

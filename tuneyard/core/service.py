@@ -25,6 +25,7 @@ from tuneyard.core.ports import (
     ModelCatalog,
     ObjectStorage,
     Page,
+    Sealer,
     TokenCounters,
 )
 from tuneyard.core.states import JobStatus
@@ -59,6 +60,7 @@ class Ports:
     clock: Clock
     counters: TokenCounters
     exporter: Exporter
+    sealer: Sealer
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -142,12 +144,7 @@ class Service:
         The key works in `workspace_id` (its default) and in `workspaces`, for `account`
         (the main account, default: the workspace's name) or its `subaccount`.
         """
-        names = [workspace_id, *(w for w in workspaces if w != workspace_id)]
-        for name, param in [*((n, "workspace") for n in names), (account, "account")]:
-            if name is not None and not 1 <= len(name) <= 64:
-                raise errors.InvalidRequest(f"{param} names must be 1-64 characters", param=param)
-        if subaccount is not None and not 1 <= len(subaccount) <= 64:
-            raise errors.InvalidRequest("subaccount must be 1-64 characters", param="subaccount")
+        names = _key_workspaces(workspace_id, workspaces, account, subaccount)
         key = ids.new_api_key(prefix)
         record = ApiKey(
             id=ids.new_request_id()[:16],
@@ -157,10 +154,48 @@ class Service:
             created_at=self.ports.clock.now(),
             account=account,
             subaccount=subaccount,
-            workspaces=tuple(names),
+            workspaces=names,
         )
         self.ports.keys.add(record)
         return key
+
+    def create_access_key(
+        self,
+        workspace_id: str,
+        *,
+        account: str | None = None,
+        subaccount: str | None = None,
+        workspaces: Iterable[str] = (),
+    ) -> tuple[str, str]:
+        """Mint an AK/SK pair (bce-auth-v1) for a workspace: (access key ID, secret key).
+
+        The secret key is stored sealed (it must be recoverable to check signatures) and
+        returned only this once; the rest is as `create_key`.
+        """
+        names = _key_workspaces(workspace_id, workspaces, account, subaccount)
+        access_key, secret_key = ids.new_access_key_pair()
+        self.ports.keys.add(
+            ApiKey(
+                id=ids.new_request_id()[:16],
+                workspace_id=workspace_id,
+                key_prefix=access_key[:8],
+                key_hash=hash_key(secret_key),
+                created_at=self.ports.clock.now(),
+                account=account,
+                subaccount=subaccount,
+                workspaces=names,
+                access_key=access_key,
+                secret_sealed=self.ports.sealer.seal(secret_key),
+            )
+        )
+        return access_key, secret_key
+
+    def access_secret(self, access_key: str) -> str | None:
+        """The secret key of a live AK/SK pair, to check a signature with; None if unknown."""
+        record = self.ports.keys.find_by_access_key(access_key)
+        if record is None or record.revoked_at is not None or record.secret_sealed is None:
+            return None
+        return self.ports.sealer.open(record.secret_sealed)
 
     def authenticate(self, key: str | None) -> str:
         """The workspace of a bearer key; raises Unauthenticated / InvalidCredentials."""
@@ -172,8 +207,18 @@ class Service:
         if not key:
             raise errors.Unauthenticated()
         record = self.ports.keys.find_by_hash(hash_key(key))
+        if record is None or record.revoked_at is not None or record.access_key is not None:
+            raise errors.InvalidCredentials()  # an SK is not a bearer key
+        return self._acting(record, workspace)
+
+    def caller_by_access_key(self, access_key: str, workspace: str | None = None) -> Caller:
+        """Who an AK/SK pair (its signature already checked) acts as."""
+        record = self.ports.keys.find_by_access_key(access_key)
         if record is None or record.revoked_at is not None:
-            raise errors.InvalidCredentials()
+            raise errors.InvalidCredentials("The access key ID does not exist.")
+        return self._acting(record, workspace)
+
+    def _acting(self, record: ApiKey, workspace: str | None) -> Caller:
         allowed = record.workspaces or (record.workspace_id,)
         if workspace and workspace not in allowed:
             raise errors.Forbidden(f"The API key has no access to workspace {workspace}.")
@@ -476,3 +521,18 @@ class Service:
             error_message=message,
             finished_at=self.ports.clock.now(),
         )
+
+
+def _key_workspaces(
+    workspace_id: str, others: Iterable[str], account: str | None, subaccount: str | None
+) -> tuple[str, ...]:
+    """A key's workspaces, its own first; every name (and the account names) checked."""
+    names = (workspace_id, *(w for w in others if w != workspace_id))
+    for name, param in [
+        *((n, "workspace") for n in names),
+        (account, "account"),
+        (subaccount, "subaccount"),
+    ]:
+        if name is not None and not 1 <= len(name) <= 64:
+            raise errors.InvalidRequest(f"{param} names must be 1-64 characters", param=param)
+    return names

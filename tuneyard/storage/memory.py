@@ -196,13 +196,19 @@ class MemoryKeys:
 
     def add(self, key: ApiKey) -> None:
         """Insert a key record."""
-        if key.key_hash in self._keys:
+        if key.key_hash in self._keys or (
+            key.access_key and self.find_by_access_key(key.access_key)
+        ):
             raise ValueError("duplicate key")
         self._keys[key.key_hash] = key
 
     def find_by_hash(self, key_hash: str) -> ApiKey | None:
         """The key with this hash, or None."""
         return self._keys.get(key_hash)
+
+    def find_by_access_key(self, access_key: str) -> ApiKey | None:
+        """The AK/SK pair with this access key ID, or None."""
+        return next((k for k in self._keys.values() if k.access_key == access_key), None)
 
 
 class MemoryEvents:

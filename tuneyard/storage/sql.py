@@ -318,13 +318,22 @@ class SqlKeys(_Repo):
                 account=key.account,
                 subaccount=key.subaccount,
                 workspaces=list(key.workspaces),
+                access_key=key.access_key,
+                secret_sealed=key.secret_sealed,
             )
         )
 
     def find_by_hash(self, key_hash: str) -> ApiKey | None:
         """The key with this hash, or None."""
         t = tables.api_keys
-        rows = self._rows(sa.select(t).where(t.c.key_hash == key_hash))
+        return self._one(t.c.key_hash == key_hash)
+
+    def find_by_access_key(self, access_key: str) -> ApiKey | None:
+        """The AK/SK pair with this access key ID, or None."""
+        return self._one(tables.api_keys.c.access_key == access_key)
+
+    def _one(self, where: sa.ColumnElement[bool]) -> ApiKey | None:
+        rows = self._rows(sa.select(tables.api_keys).where(where))
         if not rows:
             return None
         fields = dict(rows[0]._mapping)

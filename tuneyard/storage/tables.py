@@ -45,6 +45,8 @@ api_keys = sa.Table(
     sa.Column("account", sa.String(64), nullable=True),
     sa.Column("subaccount", sa.String(64), nullable=True),
     sa.Column("workspaces", sa.JSON(), nullable=True),
+    sa.Column("access_key", sa.String(64), nullable=True, unique=True),
+    sa.Column("secret_sealed", sa.Text(), nullable=True),
 )
 
 files = sa.Table(
