@@ -14,6 +14,7 @@ from tuneyard import __version__, errors
 from tuneyard.api import errors as api_errors
 from tuneyard.api.dialects.clova import routes as clova
 from tuneyard.api.dialects.dashscope import routes as dashscope
+from tuneyard.api.dialects.qianfan import routes as qianfan
 from tuneyard.api.native import routes as native
 from tuneyard.core.service import Service
 from tuneyard.settings import Settings
@@ -28,6 +29,7 @@ Renderer = Callable[[Request, int, str, str, str | None], Response]
 _DIALECTS: list[tuple[str, Renderer]] = [
     (clova.PREFIX, clova.render_error),
     (dashscope.PREFIX, dashscope.render_error),
+    (qianfan.PREFIX, qianfan.render_error),
 ]
 
 
@@ -50,6 +52,7 @@ def create_app(settings: Settings, service: Service) -> FastAPI:
     app.include_router(native.router)
     app.include_router(clova.router)
     app.include_router(dashscope.router)
+    app.include_router(qianfan.router)
 
     @app.exception_handler(errors.TuneyardError)
     async def _domain(request: Request, exc: errors.TuneyardError) -> Response:
