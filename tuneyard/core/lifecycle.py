@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from tuneyard.core import checks
 from tuneyard.core import progress as protocol
+from tuneyard.core.files import StoredFile
 from tuneyard.core.jobs import Job, Progress, TrainingSpec
 from tuneyard.core.service import Service
 from tuneyard.core.states import JobStatus
@@ -81,10 +83,7 @@ class Lifecycle:
             if stored is None:
                 self.fail(job, "file.noexist", f"The {role} dataset file does not exist.")
                 return
-            path = self.ports.blobs.path(stored.blob_key)
-            fmt, problem = checks.format_for_job(
-                path, stored.filename, dialect=job.dialect, objective=job.objective
-            )
+            path, fmt, problem = self._located(job, stored)
             if problem is not None:
                 self.fail(
                     job, "file.format", problem if role == "training" else f"{role}: {problem}"
@@ -167,23 +166,15 @@ class Lifecycle:
         if stored is None:
             raise FileNotFoundError(f"file {job.training_file_id} of job {job.id} is gone")
         work_dir = self.service.job_dir(job.id)
-        path = self.ports.blobs.path(stored.blob_key)
-        fmt, _ = checks.format_for_job(
-            path, stored.filename, dialect=job.dialect, objective=job.objective
-        )
+        path, fmt, _ = self._located(job, stored)
         parent = (
             self.service.start_point(job.workspace_id, job.parent, param="parent")
             if job.parent is not None
             else None
         )
         validation = self.ports.files.get(job.validation_file_id or "")
-        validation_path = self.ports.blobs.path(validation.blob_key) if validation else None
-        validation_format = (
-            checks.format_for_job(
-                validation_path, validation.filename, dialect=job.dialect, objective=job.objective
-            )[0]
-            if validation and validation_path
-            else None
+        validation_path, validation_format, _ = (
+            self._located(job, validation) if validation else (None, None, None)
         )
         spec = TrainingSpec(
             job_id=job.id,
@@ -208,6 +199,15 @@ class Lifecycle:
         tmp.write_text(json.dumps(spec.to_dict(), indent=2))
         tmp.replace(work_dir / "spec.json")
         return spec
+
+    def _located(self, job: Job, stored: StoredFile) -> tuple[Path, str | None, str | None]:
+        """Where a file's bytes are, the format the job reads them in, and why the file
+        cannot serve the job's objective (None when it can)."""
+        path = self.ports.blobs.path(stored.blob_key)
+        fmt, problem = checks.format_for_job(
+            path, stored.filename, dialect=job.dialect, objective=job.objective
+        )
+        return path, fmt, problem
 
     def record(self, job_id: str, event: Mapping[str, Any]) -> None:
         """Apply one worker event to the job's progress and timeline."""

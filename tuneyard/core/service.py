@@ -144,19 +144,15 @@ class Service:
         The key works in `workspace_id` (its default) and in `workspaces`, for `account`
         (the main account, default: the workspace's name) or its `subaccount`.
         """
-        names = _key_workspaces(workspace_id, workspaces, account, subaccount)
         key = ids.new_api_key(prefix)
-        record = ApiKey(
-            id=ids.new_request_id()[:16],
-            workspace_id=workspace_id,
+        self._add_key(
+            workspace_id,
+            workspaces,
+            account,
+            subaccount,
             key_prefix=key[: len(prefix) + 4],
             key_hash=hash_key(key),
-            created_at=self.ports.clock.now(),
-            account=account,
-            subaccount=subaccount,
-            workspaces=names,
         )
-        self.ports.keys.add(record)
         return key
 
     def create_access_key(
@@ -172,23 +168,47 @@ class Service:
         The secret key is stored sealed (it must be recoverable to check signatures) and
         returned only this once; the rest is as `create_key`.
         """
-        names = _key_workspaces(workspace_id, workspaces, account, subaccount)
         access_key, secret_key = ids.new_access_key_pair()
+        self._add_key(
+            workspace_id,
+            workspaces,
+            account,
+            subaccount,
+            key_prefix=access_key[:8],
+            key_hash=hash_key(secret_key),
+            access_key=access_key,
+            secret_sealed=self.ports.sealer.seal(secret_key),
+        )
+        return access_key, secret_key
+
+    def _add_key(
+        self,
+        workspace_id: str,
+        workspaces: Iterable[str],
+        account: str | None,
+        subaccount: str | None,
+        *,
+        key_prefix: str,
+        key_hash: str,
+        access_key: str | None = None,
+        secret_sealed: str | None = None,
+    ) -> None:
+        """Store a credential (a bearer key, or an AK/SK pair with its sealed secret) after
+        checking the workspace and account names."""
         self.ports.keys.add(
             ApiKey(
                 id=ids.new_request_id()[:16],
                 workspace_id=workspace_id,
-                key_prefix=access_key[:8],
-                key_hash=hash_key(secret_key),
+                key_prefix=key_prefix,
+                key_hash=key_hash,
                 created_at=self.ports.clock.now(),
                 account=account,
                 subaccount=subaccount,
-                workspaces=names,
+                workspaces=_key_workspaces(workspace_id, workspaces, account, subaccount),
                 access_key=access_key,
-                secret_sealed=self.ports.sealer.seal(secret_key),
+                secret_sealed=secret_sealed,
             )
         )
-        return access_key, secret_key
 
     def access_secret(self, access_key: str) -> str | None:
         """The secret key of a live AK/SK pair, to check a signature with; None if unknown."""

@@ -42,9 +42,22 @@ class Uploads:
         description: str | None = None,
     ) -> StoredFile:
         """Store an upload; past the size limit only `limit + 1` bytes are kept (truncated)."""
+        stored = self._put(workspace_id, filename, chunks, purpose, description)
+        self.ports.files.add(stored)
+        return stored
+
+    def _put(
+        self,
+        workspace_id: str,
+        filename: str,
+        chunks: Iterable[bytes],
+        purpose: str,
+        description: str | None,
+    ) -> StoredFile:
+        """Write the bytes to the blob store; the record is not added yet."""
         file_id = ids.new_file_id()
         size, sha256, truncated = self.ports.blobs.put(file_id, chunks, limit=self.limits.max_bytes)
-        stored = StoredFile(
+        return StoredFile(
             id=file_id,
             workspace_id=workspace_id,
             filename=filename,
@@ -56,8 +69,6 @@ class Uploads:
             truncated=truncated,
             description=description,
         )
-        self.ports.files.add(stored)
-        return stored
 
     def upload_dataset(
         self,
@@ -81,9 +92,7 @@ class Uploads:
             raise errors.Conflict(
                 f"Out of number, <{max_files}> of <{max_files}> files has been uploaded."
             )
-        stored = self.upload(
-            workspace_id, filename, chunks, purpose=purpose, description=description
-        )
+        stored = self._put(workspace_id, filename, chunks, purpose, description)
         path = self.ports.blobs.path(stored.blob_key)
         fmt = validator.detect(path, filename)
         problem: str | None = None
@@ -100,9 +109,9 @@ class Uploads:
             if report.first is not None:
                 problem = f"{report.first.reason}: {report.first.describe()}"
         if problem is not None:
-            self.ports.files.mark_deleted(stored.id, self.ports.clock.now())
             self.ports.blobs.delete(stored.blob_key)
             return None, problem
+        self.ports.files.add(stored)  # only a valid dataset gets a record
         return stored, None
 
     def get_file(self, workspace_id: str, file_id: str, *, param: str | None = None) -> StoredFile:

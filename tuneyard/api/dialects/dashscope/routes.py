@@ -265,9 +265,7 @@ async def _frames(
     sent, quiet = 0, 0.0
     while True:
         try:
-            events, _ = await run_in_threadpool(
-                service.job_log, workspace, job_id, first=sent + 1, count=200
-            )
+            events = await run_in_threadpool(service.job_events, workspace, job_id, after_seq=sent)
             finished = not events and states.is_terminal(
                 (await run_in_threadpool(service.get_job, workspace, job_id)).status
             )
