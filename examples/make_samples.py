@@ -58,7 +58,19 @@ def chat_lines(conversations: int = 120, seed: int = 7) -> list[str]:
     return [json.dumps({"messages": m}, ensure_ascii=False) for m in chats.values()]
 
 
+def qianfan_lines(conversations: int = 120, seed: int = 7) -> list[str]:
+    """The same arithmetic chats as Qianfan SFT JSONL: each line an array of turns."""
+    rows = generation_rows(conversations, seed)
+    chats: dict[str, list[dict[str, str]]] = {}
+    for system, c_id, _, text, completion in rows:
+        turns = chats.setdefault(c_id, [])
+        turn = {"system": system} if not turns else {}
+        turns.append({**turn, "prompt": text, "response": completion})
+    return [json.dumps(t, ensure_ascii=False) for t in chats.values()]
+
+
 if __name__ == "__main__":
     (HERE / "chat.jsonl").write_text("\n".join(chat_lines()) + "\n", encoding="utf-8")
+    (HERE / "qianfan-sft.jsonl").write_text("\n".join(qianfan_lines()) + "\n", encoding="utf-8")
     write(HERE / "clova-generation.csv", generation_rows())
     write(HERE / "clova-classification.csv", classification_rows())

@@ -13,6 +13,7 @@
     ├── NotFound                the resource does not exist in the caller's workspace
     │   ├── JobNotFound
     │   ├── FileNotFound
+    │   ├── GroupNotFound
     │   └── CheckpointNotFound
     ├── InvalidTransition       the job's status does not allow this operation
     ├── Conflict                the resource changed under the caller; retrying will not help
@@ -33,6 +34,7 @@ __all__ = [
     "ExportFailed",
     "FileNotFound",
     "Forbidden",
+    "GroupNotFound",
     "InvalidCredentials",
     "InvalidRequest",
     "InvalidTransition",
@@ -105,6 +107,10 @@ class JobNotFound(NotFound):
 
 class FileNotFound(NotFound):
     """File not found."""
+
+
+class GroupNotFound(NotFound):
+    """No such job group."""
 
 
 class CheckpointNotFound(NotFound):

@@ -55,6 +55,7 @@ def build(settings: Settings, *, executor: Executor | None = None) -> Runtime:
         counters=counting.Counters(),
         exporter=SubprocessExporter(),
         sealer=secrets.FernetSealer(data_dir / "secret.key"),
+        groups=sql.SqlGroups(engine),
     )
     limits = Limits(max_bytes=settings.max_dataset_bytes, min_rows=settings.min_dataset_rows)
     service = Service(

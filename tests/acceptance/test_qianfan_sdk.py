@@ -1,7 +1,12 @@
-"""The real `qianfan` SDK against a real server: bce-auth-v1 signing and the first Action."""
+"""The real `qianfan` SDK against a real server: the whole fine-tuning flow of issue 11,
+configured only through its environment variables, and bce-auth-v1 refusals."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import Server, cli
+from tests.support.world import EXAMPLES
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -31,6 +37,46 @@ def pair(server: Server) -> tuple[str, str]:
         "keys", "create", "--kind", "aksk", "--workspace", "qf", data_dir=server.data_dir
     ).split()
     return access_key, secret_key
+
+
+FLOW = Path(__file__).with_name("qianfan_flow.py")
+
+
+def test_the_fine_tuning_flow_through_the_sdk(server: Server, pair: tuple[str, str]) -> None:
+    file_id = cli(
+        "files", "upload", str(EXAMPLES / "qianfan-sft.jsonl"), "--workspace", "qf",
+        data_dir=server.data_dir,
+    ).strip()  # fmt: skip
+    env = {
+        **os.environ,
+        "QIANFAN_CONSOLE_API_BASE_URL": server.base,
+        "QIANFAN_ACCESS_KEY": pair[0],
+        "QIANFAN_SECRET_KEY": pair[1],
+    }
+    run = subprocess.run(
+        [sys.executable, str(FLOW), file_id],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, f"{run.stderr}\n{server.output()}"
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    done = out["done"]
+    assert done["runStatus"] == "Done", done
+    assert "Running" in out["statuses"] and all(p.endswith("%") for p in out["progress"])
+    assert all(0 <= int(p[:-1]) <= 100 for p in out["progress"])  # the SDK trainer's parse
+    assert set(done["metrics"]) == {"BLEU-4", "ROUGE-1", "ROUGE-2", "ROUGE-L"}
+    assert all(v.endswith("%") for v in done["metrics"].values())
+    steps = [c["step"] for c in done["checkpointList"]]
+    assert steps and steps == sorted(steps)
+    assert all(c["trainingLoss"] > 0 and c["perplexity"] > 1 for c in done["checkpointList"])
+    assert done["createTime"].endswith("Z") and done["finishDate"] != "0000-00-00T00:00:00Z"
+    page = server.client.get(done["vdlLink"].removeprefix(server.base))
+    assert page.status_code == 200 and 'class="train"' in page.text
+    assert out["job_id"] in [j["jobId"] for j in out["job_list"]["jobList"]]
+    assert [t["taskId"] for t in out["task_list"]["taskList"]] == [out["task_id"]]
+    assert out["second_running"]["runStatus"] == "Running"
+    assert out["stop"] is True and out["stop_again"] is False
+    assert out["second_final"]["runStatus"] == "Stopped"
+    assert "tiny-chat" in out["models"]
 
 
 def test_support_models_through_the_sdk(pair: tuple[str, str]) -> None:

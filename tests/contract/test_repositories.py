@@ -9,7 +9,9 @@ import pytest
 
 from tests.support.world import ManualClock
 from tuneyard.core.files import StoredFile
-from tuneyard.core.jobs import Hyperparameters, Job, Method, Progress, TaskType
+from tuneyard.core.groups import JobGroup
+from tuneyard.core.jobs import Hyperparameters, Job, Method, Objective, Progress, TaskType
+from tuneyard.core.paging import Cursor
 from tuneyard.core.ports import ApiKey
 from tuneyard.core.service import Ports
 from tuneyard.core.states import JobStatus as S
@@ -225,3 +227,76 @@ def test_blob_put_keeps_at_most_limit_plus_one(ports: Ports, truncate: bool) -> 
     assert size == (1001 if truncate else 1200)
     assert ports.blobs.path("file-x").stat().st_size == size
     assert len(digest) == 64
+
+
+def test_job_slices_follow_the_stable_order_from_a_cursor(ports: Ports) -> None:
+    clock = ports.clock
+    assert isinstance(clock, ManualClock)
+    for i in range(5):
+        clock.advance(1)
+        ports.jobs.add(_job(ports, f"aaaa000{i}", group_id="job-g1" if i % 2 else None))
+    ports.jobs.add(_job(ports, "aaaa0009", created_at=clock.now()))  # same time: id breaks ties
+    ports.jobs.add(_job(ports, "bbbb0001", workspace="other", created_at=clock.now()))
+    ports.jobs.mark_deleted("aaaa0002", clock.now())
+    first = ports.jobs.slice("ws", after=None, limit=2)
+    assert ([j.id for j in first.items], first.more) == (["aaaa0009", "aaaa0004"], True)
+    last = first.items[-1]
+    rest = ports.jobs.slice("ws", after=Cursor(last.created_at, last.id), limit=9)
+    assert ([j.id for j in rest.items], rest.more) == (["aaaa0003", "aaaa0001", "aaaa0000"], False)
+    exact = ports.jobs.slice("ws", after=Cursor(last.created_at, last.id), limit=3)
+    assert exact.more is False  # exactly the rest: nothing follows
+    oldest = ports.jobs.slice("ws", after=None, limit=2, oldest_first=True)
+    assert [j.id for j in oldest.items] == ["aaaa0000", "aaaa0001"]
+    on = oldest.items[-1]
+    after = ports.jobs.slice("ws", after=Cursor(on.created_at, on.id), limit=9, oldest_first=True)
+    assert [j.id for j in after.items] == ["aaaa0003", "aaaa0004", "aaaa0009"]
+    group = ports.jobs.slice("ws", after=None, limit=9, group_id="job-g1")
+    assert [j.id for j in group.items] == ["aaaa0003", "aaaa0001"]
+    assert ports.jobs.get("aaaa0001") == _job(
+        ports, "aaaa0001", group_id="job-g1", created_at=group.items[1].created_at,
+        updated_at=group.items[1].updated_at,
+    )  # fmt: skip
+
+
+def _group(ports: Ports, group_id: str, workspace: str = "ws", **changes: object) -> JobGroup:
+    group = JobGroup(
+        id=group_id,
+        workspace_id=workspace,
+        name="n",
+        description="d",
+        base_model="tiny-chat",
+        objective=Objective.SFT,
+        created_at=ports.clock.now(),
+        created_by="alice",
+        echo={"parameterScale": "LoRA"},
+    )
+    return dataclasses.replace(group, **changes)  # type: ignore[arg-type]
+
+
+def test_groups_round_trip_filter_page_and_hide_deleted(ports: Ports) -> None:
+    clock = ports.clock
+    assert isinstance(clock, ManualClock)
+    for i, objective in enumerate([Objective.SFT, Objective.DPO, Objective.SFT, Objective.SFT]):
+        clock.advance(1)
+        ports.groups.add(_group(ports, f"job-{i:012d}", objective=objective))
+    ports.groups.add(_group(ports, "job-other0000000", workspace="other"))
+    ports.groups.add(_group(ports, "job-base00000000", base_model="other-model"))
+    assert ports.groups.get("job-000000000001") == _group(
+        ports, "job-000000000001", objective=Objective.DPO, created_at=clock.now().replace(second=8)
+    )
+    assert ports.groups.get("missing") is None
+    ports.groups.mark_deleted("job-000000000003")
+    deleted = ports.groups.get("job-000000000003")
+    assert deleted is not None and deleted.deleted
+    sft = ports.groups.slice(
+        "ws", after=None, limit=1, base_model="tiny-chat", objective=Objective.SFT
+    )
+    assert ([g.id for g in sft.items], sft.more) == (["job-000000000002"], True)
+    mark = sft.items[0]
+    rest = ports.groups.slice(
+        "ws", after=Cursor(mark.created_at, mark.id), limit=5, objective=Objective.SFT
+    )
+    assert ([g.id for g in rest.items], rest.more) == (["job-000000000000"], False)
+    everything = ports.groups.slice("ws", after=None, limit=9, oldest_first=True)
+    assert [g.id for g in everything.items][:2] == ["job-000000000000", "job-000000000001"]
+    assert len(everything.items) == 4  # the deleted and the other workspace's are hidden

@@ -72,6 +72,8 @@ def test_cancel_stops_the_worker(ports: Ports, tmp_path: Path) -> None:
     job = world.submit_sample()
     world.wait_status(job.id, S.RUNNING)
     assert world.service.cancel_job("ws", job.id).status is S.CANCELLING
+    again = world.service.cancel_job("ws", job.id)  # a second stop while it is stopping
+    assert again.status is S.CANCELLING  # not CANCELLED while the worker still runs
     world.wait_status(job.id, S.CANCELLED)
     assert executor.launched[0][1].terminated
     with pytest.raises(errors.InvalidTransition):

@@ -47,6 +47,7 @@ def make_ports(backend: str, root: Path, clock: object | None = None) -> Ports:
             memory.MemoryFiles(),
             memory.MemoryKeys(),
             memory.MemoryEvents(),
+            memory.MemoryGroups(),
         )
     else:
         engine = database.connect(f"sqlite:///{root / 'test.db'}")
@@ -56,8 +57,9 @@ def make_ports(backend: str, root: Path, clock: object | None = None) -> Ports:
             sql.SqlFiles(engine),
             sql.SqlKeys(engine),
             sql.SqlEvents(engine),
+            sql.SqlGroups(engine),
         )
-    jobs, files, keys, events = repos
+    jobs, files, keys, events, groups = repos
     return Ports(
         jobs=jobs,  # type: ignore[arg-type]
         files=files,  # type: ignore[arg-type]
@@ -70,6 +72,7 @@ def make_ports(backend: str, root: Path, clock: object | None = None) -> Ports:
         counters=counting.Counters(),
         exporter=CopyExporter(),
         sealer=secrets.FernetSealer(root / "secret.key"),
+        groups=groups,  # type: ignore[arg-type]
     )
 
 

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tuneyard import __version__, errors
 from tuneyard.api import errors as api_errors
+from tuneyard.api.console import routes as console
 from tuneyard.api.dialects.clova import routes as clova
 from tuneyard.api.dialects.dashscope import routes as dashscope
 from tuneyard.api.dialects.qianfan import routes as qianfan
@@ -30,6 +31,7 @@ _DIALECTS: list[tuple[str, Renderer]] = [
     (clova.PREFIX, clova.render_error),
     (dashscope.PREFIX, dashscope.render_error),
     (qianfan.PREFIX, qianfan.render_error),
+    (console.PREFIX, console.render_error),
 ]
 
 
@@ -53,6 +55,7 @@ def create_app(settings: Settings, service: Service) -> FastAPI:
     app.include_router(clova.router)
     app.include_router(dashscope.router)
     app.include_router(qianfan.router)
+    app.include_router(console.router)
 
     @app.exception_handler(errors.TuneyardError)
     async def _domain(request: Request, exc: errors.TuneyardError) -> Response:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tuneyard import __version__, errors, runtime
-from tuneyard.cli import validate
+from tuneyard.cli import files, validate
 from tuneyard.settings import Settings
 
 __all__ = ["main"]
@@ -127,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     _data_dir_flag(exporting)
 
     validate.add_parser(commands)
+    files.add_parser(commands)
     return parser
 
 
@@ -246,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "jobs":
             return _jobs(settings, args)
+        if args.command == "files":
+            return files.run(args, settings)
         return _models(settings, args.json)
     except errors.TuneyardError as exc:
         print(f"tuneyard: error: {exc.message}", file=sys.stderr)

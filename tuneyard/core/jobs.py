@@ -245,6 +245,8 @@ class JobSpec:
     """The main account the job belongs to (DashScope `user_identity`)."""
     created_by: str | None = None
     """The account or sub-account that created the job (DashScope `creator`)."""
+    group_id: str | None = None
+    """The job group the job runs in (a Qianfan task's job); None for a standalone job."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -325,6 +327,8 @@ class Job:
     """Who created it (an account or sub-account)."""
     modified_by: str | None = None
     """Who last changed it (cancel, delete); the creator until then."""
+    group_id: str | None = None
+    """The job group it runs in (a Qianfan task's job), if any."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

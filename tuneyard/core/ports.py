@@ -14,8 +14,10 @@ from typing import Any, Protocol
 
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
-from tuneyard.core.jobs import Job, Progress, TaskType, TrainingSpec
+from tuneyard.core.groups import JobGroup
+from tuneyard.core.jobs import Job, Objective, Progress, TaskType, TrainingSpec
 from tuneyard.core.models import BaseModel
+from tuneyard.core.paging import Cursor, Slice
 from tuneyard.core.states import JobStatus
 from tuneyard.datasets.profile import Counter
 
@@ -23,17 +25,20 @@ __all__ = [
     "ApiKey",
     "BlobStore",
     "Clock",
+    "Cursor",
     "EventRepository",
     "Executor",
     "Exporter",
     "FilePage",
     "FileRepository",
+    "GroupRepository",
     "JobRepository",
     "KeyRepository",
     "ModelCatalog",
     "ObjectStorage",
     "Page",
     "Sealer",
+    "Slice",
     "TokenCounters",
     "WorkerHandle",
 ]
@@ -108,6 +113,19 @@ class JobRepository(Protocol):
         """The workspace's live jobs (of one base model, if given), newest first."""
         ...
 
+    def slice(
+        self,
+        workspace_id: str,
+        *,
+        after: Cursor | None,
+        limit: int,
+        oldest_first: bool = False,
+        group_id: str | None = None,
+    ) -> Slice[Job]:
+        """Up to `limit` of the workspace's live jobs (of one group, if given) strictly
+        after `after`, newest first (or oldest first), and whether more follow."""
+        ...
+
     def find_by_output_name(self, workspace_id: str, output_name: str) -> Job | None:
         """The workspace's live (not deleted) job whose tuned model has this name."""
         ...
@@ -153,6 +171,32 @@ class FileRepository(Protocol):
         ...
 
     def mark_deleted(self, file_id: str, deleted_at: datetime) -> None: ...
+
+
+class GroupRepository(Protocol):
+    """Job groups (Qianfan's jobs: named containers of runs)."""
+
+    def add(self, group: JobGroup) -> None: ...
+
+    def get(self, group_id: str) -> JobGroup | None:
+        """The group, deleted or not, or None."""
+        ...
+
+    def slice(
+        self,
+        workspace_id: str,
+        *,
+        after: Cursor | None,
+        limit: int,
+        oldest_first: bool = False,
+        base_model: str | None = None,
+        objective: Objective | None = None,
+    ) -> Slice[JobGroup]:
+        """Up to `limit` of the workspace's live groups (filtered) strictly after `after`,
+        newest first (or oldest first), and whether more follow."""
+        ...
+
+    def mark_deleted(self, group_id: str) -> None: ...
 
 
 class KeyRepository(Protocol):

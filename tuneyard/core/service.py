@@ -9,8 +9,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tuneyard import errors
-from tuneyard.core import ids, states
+from tuneyard.core import ids, paging, states
 from tuneyard.core.events import JobEvent
+from tuneyard.core.groups import Groups
 from tuneyard.core.jobs import Job, JobSpec, Method, Objective, Parent, Progress, TaskType
 from tuneyard.core.models import BaseModel
 from tuneyard.core.ports import (
@@ -20,12 +21,14 @@ from tuneyard.core.ports import (
     EventRepository,
     Exporter,
     FileRepository,
+    GroupRepository,
     JobRepository,
     KeyRepository,
     ModelCatalog,
     ObjectStorage,
     Page,
     Sealer,
+    Slice,
     TokenCounters,
 )
 from tuneyard.core.states import JobStatus
@@ -61,6 +64,7 @@ class Ports:
     counters: TokenCounters
     exporter: Exporter
     sealer: Sealer
+    groups: GroupRepository
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -128,6 +132,8 @@ class Service:
         """Unfinished jobs a workspace may have at once (0: no limit)."""
         self.uploads = Uploads(ports, limits, model=self.model)
         """The dataset files: upload, check, list, get, delete."""
+        self.groups = Groups(self)
+        """Job groups (Qianfan's jobs): create, get, list, delete, list their jobs."""
 
     # -- keys ---------------------------------------------------------------------------
     def create_key(
@@ -293,6 +299,7 @@ class Service:
             account=spec.account,
             created_by=spec.created_by,
             modified_by=spec.created_by,
+            group_id=spec.group_id,
             status=_S.CREATED,
             progress=Progress(),
             created_at=now,
@@ -351,6 +358,14 @@ class Service:
         problems = spec.hyperparameters.problems()
         if problems:
             raise errors.InvalidRequest("; ".join(problems), param="hyperparameters")
+        if spec.group_id is not None:
+            group = self.groups.get(spec.workspace_id, spec.group_id, param="group")
+            if (group.base_model, group.objective) != (spec.base_model, spec.objective):
+                raise errors.InvalidRequest(
+                    f"job {group.id} trains {group.base_model} ({group.objective.value}); "
+                    f"its runs cannot train {spec.base_model} ({spec.objective.value})",
+                    param="group",
+                )
         if spec.objective is not Objective.SFT and spec.task_type is not TaskType.GENERATION:
             raise errors.UnsupportedFeature(
                 f"{spec.objective.value.upper()} trains generation models only, not CLASSIFICATION",
@@ -472,14 +487,33 @@ class Service:
         """A page of the workspace's jobs (of one base model, if given), newest first."""
         return self.ports.jobs.page(workspace_id, offset=offset, limit=limit, base_model=base_model)
 
+    def list_jobs_after(
+        self,
+        workspace_id: str,
+        *,
+        marker: str | None,
+        limit: int,
+        oldest_first: bool = False,
+        group_id: str | None = None,
+    ) -> Slice[Job]:
+        """Up to `limit` of the workspace's jobs (of one group, if given) after the job named
+        `marker` (exclusive; it may have been deleted since), newest first or oldest first."""
+        after = (
+            paging.cursor_at(marker, self.ports.jobs.get(marker), workspace_id) if marker else None
+        )
+        return self.ports.jobs.slice(
+            workspace_id, after=after, limit=limit, oldest_first=oldest_first, group_id=group_id
+        )
+
     def job_events(self, workspace_id: str, job_id: str, *, after_seq: int = 0) -> list[JobEvent]:
         """The job's timeline (validation issues, progress, outcome)."""
         self.get_job(workspace_id, job_id)
         return self.ports.events.list(job_id, after_seq=after_seq, limit=1000)
 
     def cancel_job(self, workspace_id: str, job_id: str, *, by: str | None = None) -> Job:
-        """Stop a job: RUNNING goes CANCELLING (the scheduler stops the worker), others CANCELLED.
-        `by` (who cancels) becomes the job's `modified_by`.
+        """Stop a job: RUNNING goes CANCELLING (the scheduler stops the worker), others CANCELLED;
+        a job already CANCELLING is left as it is. `by` (who cancels) becomes the job's
+        `modified_by`.
 
         Raises InvalidTransition for a finished job.
         """
@@ -487,6 +521,8 @@ class Service:
         for _ in range(5):  # the status may move under us (e.g. QUEUED -> RUNNING)
             if states.is_terminal(job.status):
                 raise errors.InvalidTransition(f"the job has already {job.status.value}")
+            if job.status is _S.CANCELLING:
+                return job  # already stopping: the worker ends at its next step boundary
             target = _S.CANCELLING if job.status is _S.RUNNING else _S.CANCELLED
             fields: dict[str, object] = {"modified_by": by} if by else {}
             if target is _S.CANCELLED:

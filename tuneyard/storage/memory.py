@@ -6,18 +6,34 @@ import copy
 import dataclasses
 import threading
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
-from tuneyard.core.jobs import Job, Progress
+from tuneyard.core.groups import JobGroup
+from tuneyard.core.jobs import Job, Objective, Progress
+from tuneyard.core.paging import Cursor, Slice
 from tuneyard.core.ports import ApiKey, FilePage, Page
 from tuneyard.core.states import TERMINAL, JobStatus
 
-__all__ = ["MemoryEvents", "MemoryFiles", "MemoryJobs", "MemoryKeys"]
+__all__ = ["MemoryEvents", "MemoryFiles", "MemoryGroups", "MemoryJobs", "MemoryKeys"]
 
 _ACTIVE = (JobStatus.RUNNING, JobStatus.CANCELLING)
 _JOB_FIELDS = {f.name for f in dataclasses.fields(Job)}
+_T = TypeVar("_T", Job, JobGroup)
+
+
+def _keyset(items: list[_T], after: Cursor | None, limit: int, oldest_first: bool) -> Slice[_T]:
+    """The items strictly after the cursor in the stable order, as SQL's keyset query."""
+    ordered = sorted(items, key=lambda i: (i.created_at, i.id), reverse=not oldest_first)
+    if after is not None:
+        mark = (after.created_at, after.id)
+        ordered = [
+            i
+            for i in ordered
+            if ((i.created_at, i.id) > mark if oldest_first else (i.created_at, i.id) < mark)
+        ]
+    return Slice(copy.deepcopy(ordered[:limit]), len(ordered) > limit)
 
 
 class MemoryJobs:
@@ -55,6 +71,26 @@ class MemoryJobs:
             ]
         live.sort(key=lambda j: (j.created_at, j.id), reverse=True)
         return Page(items=copy.deepcopy(live[offset : offset + limit]), total=len(live))
+
+    def slice(
+        self,
+        workspace_id: str,
+        *,
+        after: Cursor | None,
+        limit: int,
+        oldest_first: bool = False,
+        group_id: str | None = None,
+    ) -> Slice[Job]:
+        """Live jobs (of one group, if given) after the cursor, in the stable order."""
+        with self._lock:
+            live = [
+                j
+                for j in self._jobs.values()
+                if j.workspace_id == workspace_id
+                and not j.deleted
+                and (group_id is None or j.group_id == group_id)
+            ]
+            return _keyset(live, after, limit, oldest_first)
 
     def find_by_output_name(self, workspace_id: str, output_name: str) -> Job | None:
         """The workspace's live job with this output name, or None."""
@@ -186,6 +222,53 @@ class MemoryFiles:
     def mark_deleted(self, file_id: str, deleted_at: datetime) -> None:
         """Hide the file from its workspace."""
         self._files[file_id] = dataclasses.replace(self._files[file_id], deleted_at=deleted_at)
+
+
+class MemoryGroups:
+    """Job groups in a dict."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, JobGroup] = {}
+        self._lock = threading.Lock()
+
+    def add(self, group: JobGroup) -> None:
+        """Insert a new group."""
+        with self._lock:
+            if group.id in self._groups:
+                raise ValueError(f"duplicate group id {group.id}")
+            self._groups[group.id] = copy.deepcopy(group)
+
+    def get(self, group_id: str) -> JobGroup | None:
+        """A copy of the group (deleted or not), or None."""
+        with self._lock:
+            return copy.deepcopy(self._groups.get(group_id))
+
+    def slice(
+        self,
+        workspace_id: str,
+        *,
+        after: Cursor | None,
+        limit: int,
+        oldest_first: bool = False,
+        base_model: str | None = None,
+        objective: Objective | None = None,
+    ) -> Slice[JobGroup]:
+        """Live groups (of one base model and objective, if given) after the cursor."""
+        with self._lock:
+            live = [
+                g
+                for g in self._groups.values()
+                if g.workspace_id == workspace_id
+                and not g.deleted
+                and (base_model is None or g.base_model == base_model)
+                and (objective is None or g.objective is objective)
+            ]
+            return _keyset(live, after, limit, oldest_first)
+
+    def mark_deleted(self, group_id: str) -> None:
+        """Hide the group."""
+        with self._lock:
+            self._groups[group_id] = dataclasses.replace(self._groups[group_id], deleted=True)
 
 
 class MemoryKeys:

@@ -10,12 +10,14 @@ import sqlalchemy as sa
 from tuneyard import errors
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
+from tuneyard.core.groups import JobGroup
 from tuneyard.core.jobs import Hyperparameters, Job, Method, Objective, Parent, Progress, TaskType
+from tuneyard.core.paging import Cursor, Slice
 from tuneyard.core.ports import ApiKey, FilePage, Page
 from tuneyard.core.states import TERMINAL, JobStatus
 from tuneyard.storage import tables
 
-__all__ = ["SqlEvents", "SqlFiles", "SqlJobs", "SqlKeys"]
+__all__ = ["SqlEvents", "SqlFiles", "SqlGroups", "SqlJobs", "SqlKeys"]
 
 _ACTIVE = (JobStatus.RUNNING.value, JobStatus.CANCELLING.value)
 
@@ -53,6 +55,7 @@ def _job(row: sa.Row[Any]) -> Job:
         account=m["account"],
         created_by=m["created_by"],
         modified_by=m["modified_by"],
+        group_id=m["group_id"],
     )
 
 
@@ -88,6 +91,35 @@ class _Repo:
         )
         total = self._rows(sa.select(sa.func.count()).select_from(table).where(where))[0][0]
         return rows, int(total)
+
+    def _keyset(
+        self,
+        table: sa.Table,
+        where: sa.ColumnElement[bool],
+        *,
+        after: Cursor | None,
+        limit: int,
+        oldest_first: bool,
+    ) -> tuple[list[sa.Row[Any]], bool]:
+        """Up to `limit` rows matching `where` strictly after the cursor in the stable
+        order (created_at desc, id desc; reversed with `oldest_first`), and whether more
+        follow. One more row than asked is read to know."""
+        created, key = table.c.created_at, table.c.id
+        if after is not None:
+            if oldest_first:
+                beyond = sa.or_(
+                    created > after.created_at,
+                    sa.and_(created == after.created_at, key > after.id),
+                )
+            else:
+                beyond = sa.or_(
+                    created < after.created_at,
+                    sa.and_(created == after.created_at, key < after.id),
+                )
+            where = sa.and_(where, beyond)
+        order = (created.asc(), key.asc()) if oldest_first else (created.desc(), key.desc())
+        rows = self._rows(sa.select(table).where(where).order_by(*order).limit(limit + 1))
+        return rows[:limit], len(rows) > limit
 
     def _rows(self, statement: sa.Select[Any]) -> list[sa.Row[Any]]:
         try:
@@ -129,6 +161,7 @@ class SqlJobs(_Repo):
                 account=job.account,
                 created_by=job.created_by,
                 modified_by=job.modified_by,
+                group_id=job.group_id,
             )
         )
 
@@ -147,6 +180,23 @@ class SqlJobs(_Repo):
             where = sa.and_(where, t.c.base_model == base_model)
         rows, total = self._newest_first(t, where, offset=offset, limit=limit)
         return Page(items=[_job(r) for r in rows], total=total)
+
+    def slice(
+        self,
+        workspace_id: str,
+        *,
+        after: Cursor | None,
+        limit: int,
+        oldest_first: bool = False,
+        group_id: str | None = None,
+    ) -> Slice[Job]:
+        """Live jobs (of one group, if given) after the cursor, in the stable order."""
+        t = tables.jobs
+        where = sa.and_(t.c.workspace_id == workspace_id, t.c.deleted.is_(False))
+        if group_id is not None:
+            where = sa.and_(where, t.c.group_id == group_id)
+        rows, more = self._keyset(t, where, after=after, limit=limit, oldest_first=oldest_first)
+        return Slice([_job(r) for r in rows], more)
 
     def find_by_output_name(self, workspace_id: str, output_name: str) -> Job | None:
         """The workspace's live job with this output name, or None."""
@@ -300,6 +350,74 @@ class SqlFiles(_Repo):
         """Hide the file from its workspace."""
         t = tables.files
         self._run(t.update().where(t.c.id == file_id).values(deleted_at=deleted_at))
+
+
+def _group(row: sa.Row[Any]) -> JobGroup:
+    m = row._mapping
+    return JobGroup(
+        id=m["id"],
+        workspace_id=m["workspace_id"],
+        name=m["name"],
+        description=m["description"],
+        base_model=m["base_model"],
+        objective=Objective(m["objective"]),
+        created_at=m["created_at"],
+        created_by=m["created_by"],
+        echo=dict(m["echo"] or {}),
+        deleted=m["deleted"],
+    )
+
+
+class SqlGroups(_Repo):
+    """Job groups in SQL."""
+
+    def add(self, group: JobGroup) -> None:
+        """Insert a new group."""
+        self._run(
+            tables.job_groups.insert().values(
+                id=group.id,
+                workspace_id=group.workspace_id,
+                name=group.name,
+                description=group.description,
+                base_model=group.base_model,
+                objective=group.objective.value,
+                created_at=group.created_at,
+                created_by=group.created_by,
+                echo=dict(group.echo),
+                deleted=group.deleted,
+            )
+        )
+
+    def get(self, group_id: str) -> JobGroup | None:
+        """The group, deleted or not, or None."""
+        t = tables.job_groups
+        rows = self._rows(sa.select(t).where(t.c.id == group_id))
+        return _group(rows[0]) if rows else None
+
+    def slice(
+        self,
+        workspace_id: str,
+        *,
+        after: Cursor | None,
+        limit: int,
+        oldest_first: bool = False,
+        base_model: str | None = None,
+        objective: Objective | None = None,
+    ) -> Slice[JobGroup]:
+        """Live groups (of one base model and objective, if given) after the cursor."""
+        t = tables.job_groups
+        where = sa.and_(t.c.workspace_id == workspace_id, t.c.deleted.is_(False))
+        if base_model is not None:
+            where = sa.and_(where, t.c.base_model == base_model)
+        if objective is not None:
+            where = sa.and_(where, t.c.objective == objective.value)
+        rows, more = self._keyset(t, where, after=after, limit=limit, oldest_first=oldest_first)
+        return Slice([_group(r) for r in rows], more)
+
+    def mark_deleted(self, group_id: str) -> None:
+        """Hide the group from every listing and lookup."""
+        t = tables.job_groups
+        self._run(t.update().where(t.c.id == group_id).values(deleted=True))
 
 
 class SqlKeys(_Repo):

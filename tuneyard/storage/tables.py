@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["api_keys", "files", "job_events", "jobs", "metadata", "UTCDateTime"]
+__all__ = ["api_keys", "files", "job_events", "job_groups", "jobs", "metadata", "UTCDateTime"]
 
 
 class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
@@ -101,7 +101,9 @@ jobs = sa.Table(
     sa.Column("account", sa.String(64), nullable=True),
     sa.Column("created_by", sa.String(64), nullable=True),
     sa.Column("modified_by", sa.String(64), nullable=True),
+    sa.Column("group_id", sa.String(40), nullable=True),
     sa.Index("ix_jobs_workspace_created", "workspace_id", "deleted", "created_at", "id"),
+    sa.Index("ix_jobs_group_created", "group_id", "created_at", "id"),
     sa.Index("ix_jobs_status_queued", "status", "queued_at"),
 )
 
@@ -115,4 +117,20 @@ job_events = sa.Table(
     sa.Column("type", sa.String(16), nullable=False),
     sa.Column("message", sa.Text(), nullable=False),
     sa.Column("data", sa.JSON(), nullable=True),
+)
+
+job_groups = sa.Table(
+    "job_groups",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.Column("base_model", sa.String(256), nullable=False),
+    sa.Column("objective", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=True),
+    sa.Column("echo", sa.JSON(), nullable=True),
+    sa.Column("deleted", sa.Boolean(), nullable=False),
+    sa.Index("ix_job_groups_workspace_created", "workspace_id", "deleted", "created_at", "id"),
 )

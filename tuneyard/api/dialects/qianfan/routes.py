@@ -6,8 +6,10 @@ HTTP status set (spec §3.4). Thin: verify the signature, parse, call, render.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -15,15 +17,19 @@ from fastapi.responses import JSONResponse, Response
 
 from tuneyard import errors
 from tuneyard.api import bodies
+from tuneyard.api.console.routes import CURVES
 from tuneyard.api.deps import ServiceDep
-from tuneyard.api.dialects.qianfan import signature, translate
-from tuneyard.core import ids
+from tuneyard.api.dialects.qianfan import catalogue, create, signature, translate, wire
+from tuneyard.core import ids, sharing, states
+from tuneyard.core.groups import JobGroup
+from tuneyard.core.jobs import Job, Objective
 from tuneyard.core.service import Caller, Service
 
 __all__ = ["PREFIX", "render_error", "router"]
 
 PREFIX = "/v2/finetuning"
 REQUEST_ID = "x-bce-request-id"
+_MAX_KEYS = 100
 
 router = APIRouter(tags=["qianfan"])
 
@@ -45,6 +51,20 @@ def _caller(request: Request, service: ServiceDep) -> Caller:
 CallerDep = Annotated[Caller, Depends(_caller)]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Call:
+    """One Action call: the service, who signed it, its body, and the server's base URL."""
+
+    service: Service
+    caller: Caller
+    body: dict[str, Any]
+    base_url: str
+
+    @property
+    def workspace(self) -> str:
+        return self.caller.workspace_id
+
+
 def _respond(body: dict[str, Any], status_code: int = 200) -> JSONResponse:
     request_id = ids.new_request_id()
     response = JSONResponse({"requestId": request_id, **body}, status_code=status_code)
@@ -63,11 +83,141 @@ def render_error(
     return response
 
 
-def _support_models(service: Service, caller: Caller, body: dict[str, Any]) -> Any:
-    return translate.support_models(service.ports.catalog.all())
+def _max_keys(value: int) -> int:
+    if not 1 <= value <= _MAX_KEYS:
+        raise errors.InvalidRequest(f"maxKeys must be 1-{_MAX_KEYS}", param="maxKeys")
+    return value
 
 
-_ACTIONS: dict[str, Callable[[Service, Caller, dict[str, Any]], Any]] = {
+def _task(call: _Call, task_id: str) -> tuple[Job, JobGroup]:
+    """A task of the caller's workspace and the job (group) it belongs to."""
+    try:
+        job = call.service.get_job(call.workspace, task_id)
+    except errors.JobNotFound:
+        job = None
+    if job is None or job.group_id is None:
+        raise errors.JobNotFound(f"task {task_id} does not exist", param="taskId")
+    return job, call.service.groups.get(call.workspace, job.group_id)
+
+
+def _create_job(call: _Call) -> Any:
+    fields = create.group_fields(wire.parse(wire.CreateJob, call.body))
+    group = call.service.groups.create(
+        call.workspace,
+        name=fields.name,
+        description=fields.description,
+        base_model=fields.base_model,
+        objective=fields.objective,
+        created_by=call.caller.actor,
+        echo=fields.echo,
+    )
+    return {"jobId": group.id}
+
+
+def _create_task(call: _Call) -> Any:
+    request = wire.parse(wire.CreateTask, call.body)
+    group = call.service.groups.get(call.workspace, request.jobId, param="jobId")
+    source = create.training_source(request.datasetConfig)
+    file_id = source if isinstance(source, str) else None
+    spec = create.task_spec(request, group, call.caller, training_file_id=file_id)
+    if isinstance(source, str):
+        job = call.service.create_job(spec)
+    else:
+        job = call.service.submit_job(spec, source)
+    return {"jobId": group.id, "taskId": job.id}
+
+
+def _list_jobs(call: _Call) -> Any:
+    request = wire.parse(wire.ListJobs, call.body)
+    mode = request.trainMode or request.trainModel
+    objective: Objective | None = None
+    if mode:
+        try:
+            objective = catalogue.objective(mode)
+        except errors.UnsupportedFeature:  # a mode tuneyard does not train has no jobs
+            return {"jobList": [], "pageInfo": _empty_page(request)}
+    found = call.service.groups.list(
+        call.workspace,
+        marker=request.marker,
+        limit=_max_keys(request.maxKeys),
+        oldest_first=request.pageReverse,
+        base_model=request.model,
+        objective=objective,
+    )
+    return {
+        "jobList": [translate.group(g) for g in found.items],
+        "pageInfo": translate.page_info(request.marker, request.maxKeys, found),
+    }
+
+
+def _empty_page(request: wire.ListJobs) -> dict[str, Any]:
+    return {
+        "marker": request.marker or "",
+        "maxKeys": request.maxKeys,
+        "isTruncated": False,
+        "nextMarker": "",
+    }
+
+
+def _list_tasks(call: _Call) -> Any:
+    request = wire.parse(wire.ListTasks, call.body)
+    group = call.service.groups.get(call.workspace, request.jobId, param="jobId")
+    found = call.service.groups.jobs(
+        call.workspace,
+        group.id,
+        marker=request.marker,
+        limit=_max_keys(request.maxKeys),
+        oldest_first=request.pageReverse,
+    )
+    return {
+        "taskList": [translate.task_summary(job, group) for job in found.items],
+        "pageInfo": translate.page_info(request.marker, request.maxKeys, found),
+    }
+
+
+def _task_detail(call: _Call) -> Any:
+    job, group = _task(call, wire.parse(wire.TaskRef, call.body).taskId)
+    query = urlencode({"displayToken": sharing.token(call.service, job)})
+    return translate.task(job, group, vdl_link=f"{call.base_url}{CURVES}?{query}")
+
+
+def _stop_task(call: _Call) -> Any:
+    job, _ = _task(call, wire.parse(wire.TaskRef, call.body).taskId)
+    if states.is_terminal(job.status):
+        return False  # it had already finished: nothing was stopped
+    try:
+        call.service.cancel_job(call.workspace, job.id, by=call.caller.actor)
+    except errors.InvalidTransition:
+        return False  # it finished while we were stopping it
+    return True
+
+
+def _delete_task(call: _Call) -> Any:
+    job, _ = _task(call, wire.parse(wire.TaskRef, call.body).taskId)
+    call.service.delete_job(call.workspace, job.id, by=call.caller.actor)
+    return True
+
+
+def _delete_job(call: _Call) -> Any:
+    request = wire.parse(wire.JobRef, call.body)
+    call.service.groups.get(call.workspace, request.jobId, param="jobId")
+    call.service.groups.delete(call.workspace, request.jobId, by=call.caller.actor)
+    return True
+
+
+def _support_models(call: _Call) -> Any:
+    return catalogue.support_models(call.service.ports.catalog.all())
+
+
+_ACTIONS: dict[str, Callable[[_Call], Any]] = {
+    "CreateFineTuningJob": _create_job,
+    "CreateFineTuningTask": _create_task,
+    "DescribeFineTuningJobs": _list_jobs,
+    "DescribeFineTuningTasks": _list_tasks,
+    "DescribeFineTuningTask": _task_detail,
+    "StopFineTuningTask": _stop_task,
+    "DeleteFineTuningTask": _delete_task,
+    "DeleteFineTuningJob": _delete_job,
     "DescribeFineTuningSupportModels": _support_models,
 }
 
@@ -83,5 +233,6 @@ async def finetuning(request: Request, service: ServiceDep, caller: CallerDep) -
             param="Action",
         )
     body = await bodies.json_object(request) if (await request.body()).strip() else {}
-    result = await run_in_threadpool(handler, service, caller, body)
+    call = _Call(service, caller, body, str(request.base_url).rstrip("/"))
+    result = await run_in_threadpool(handler, call)
     return _respond({"result": result})

@@ -1,14 +1,32 @@
-"""Neutral → Qianfan: pure rendering of errors and the fine-tuning model catalogue (spec §3)."""
+"""Neutral → Qianfan: pure rendering of errors, jobs (groups), tasks and paging (spec §3)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from datetime import UTC, datetime
 from typing import Any
 
-from tuneyard.core.jobs import TaskType
-from tuneyard.core.models import BaseModel
+from tuneyard.core.groups import JobGroup
+from tuneyard.core.jobs import Job, Method
+from tuneyard.core.paging import Slice
+from tuneyard.core.states import JobStatus
 
-__all__ = ["ERRORS", "HYPERPARAMETERS", "PARAMETER_SCALES", "error_body", "support_models"]
+__all__ = [
+    "ERRORS",
+    "ERROR_CODES",
+    "RUN_STATUS",
+    "UNSET_TIME",
+    "checkpoint_list",
+    "error_body",
+    "error_fields",
+    "group",
+    "iso",
+    "metrics",
+    "page_info",
+    "run_progress",
+    "task",
+    "task_summary",
+]
 
 ERRORS: dict[str, tuple[int, str, str]] = {
     "validation": (400, "InappropriateJSON", "The request is not valid."),
@@ -32,44 +50,6 @@ ERRORS: dict[str, tuple[int, str, str]] = {
 }
 """Neutral error code → (HTTP status, BCE code, default message) (spec §3.4, §5.5, §7)."""
 
-PARAMETER_SCALES = {"FullFineTuning": "full", "LoRA": "lora"}
-"""Qianfan `parameterScale` → tuneyard method."""
-
-HYPERPARAMETERS: list[dict[str, Any]] = [
-    {"key": "epoch", "type": "int", "checkType": "range", "checkValue": [1, 100], "default": 1,
-     "name": "Epochs", "description": "Passes over the training set."},
-    {"key": "learningRate", "type": "float", "checkType": "range", "checkValue": [1e-7, 1],
-     "default": 3e-4, "name": "Learning rate", "description": "Peak learning rate of AdamW."},
-    {"key": "batchSize", "type": "int", "checkType": "range", "checkValue": [1, 1024],
-     "default": 8, "name": "Batch size", "description": "Examples per micro-batch."},
-    {"key": "maxSeqLen", "type": "int", "checkType": "range", "checkValue": [16, 131072],
-     "default": 4096, "name": "Max sequence length",
-     "description": "Tokens per example; longer ones are truncated, the prompt side first."},
-    {"key": "warmupRatio", "type": "float", "checkType": "range", "checkValue": [0, 0.99],
-     "default": 0.1, "name": "Warm-up ratio", "description": "Share of steps spent warming up."},
-    {"key": "weightDecay", "type": "float", "checkType": "range", "checkValue": [0, 1],
-     "default": 0.01, "name": "Weight decay", "description": "AdamW weight decay."},
-    {"key": "schedulerName", "type": "string", "checkType": "choice",
-     "checkValue": ["linear", "cosine", "constant"], "default": "cosine",
-     "name": "Scheduler", "description": "Learning-rate schedule after warm-up."},
-    {"key": "saveStep", "type": "int", "checkType": "range", "checkValue": [0, 1000000],
-     "default": 0, "name": "Save every N steps",
-     "description": "Checkpoint every N steps; 0 saves one per epoch."},
-    {"key": "checkpointCount", "type": "int", "checkType": "range", "checkValue": [1, 100],
-     "default": 3, "name": "Checkpoints kept",
-     "description": "The last N checkpoints, plus the best one, are kept."},
-]  # fmt: skip
-"""The hyperparameters every train mode takes (keys as the vendor spells them)."""
-
-_LORA_ONLY: list[dict[str, Any]] = [
-    {"key": "loraRank", "type": "int", "checkType": "choice", "checkValue": [4, 8, 16, 32, 64],
-     "default": 8, "name": "LoRA rank", "description": "Rank r of the adapters."},
-    {"key": "loraAlpha", "type": "int", "checkType": "range", "checkValue": [1, 4096],
-     "default": 32, "name": "LoRA alpha", "description": "Scaling alpha of the adapters."},
-    {"key": "loraDropout", "type": "float", "checkType": "range", "checkValue": [0, 0.99],
-     "default": 0.0, "name": "LoRA dropout", "description": "Dropout on the adapter path."},
-]  # fmt: skip
-
 
 def error_body(code: str, message: str, request_id: str) -> tuple[int, dict[str, Any]]:
     """(HTTP status, `{requestId, code, message}`) for a neutral error code."""
@@ -77,28 +57,156 @@ def error_body(code: str, message: str, request_id: str) -> tuple[int, dict[str,
     return status, {"requestId": request_id, "code": vendor_code, "message": message or default}
 
 
-def support_models(models: Sequence[BaseModel]) -> list[dict[str, Any]]:
-    """`DescribeFineTuningSupportModels`: each chat model, its train mode (SFT) and, per
-    parameter scale, the hyperparameters it takes with their checks and defaults."""
-    return [
-        {
-            "model": model.name,
-            "modelType": "text2text",
-            "baseModel": model.name,
-            "supportTrainMode": [
-                {
-                    "trainMode": "SFT",
-                    "supportParameterScale": [
-                        {
-                            "parameterScale": scale,
-                            "supportHyperParameterConfig": HYPERPARAMETERS
-                            + (_LORA_ONLY if scale == "LoRA" else []),
-                        }
-                        for scale in PARAMETER_SCALES
-                    ],
-                }
-            ],
-        }
-        for model in models
-        if TaskType.GENERATION in model.task_types
-    ]
+UNSET_TIME = "0000-00-00T00:00:00Z"
+"""How the vendor writes a time that has not happened yet (the SDK's mock server)."""
+
+RUN_STATUS: dict[JobStatus, str] = {
+    JobStatus.CREATED: "Waiting",
+    JobStatus.VALIDATING: "Waiting",
+    JobStatus.QUEUED: "Waiting",
+    JobStatus.PAUSED: "Waiting",
+    JobStatus.RUNNING: "Running",
+    JobStatus.CANCELLING: "Running",
+    JobStatus.SUCCEEDED: "Done",
+    JobStatus.FAILED: "Failed",
+    JobStatus.CANCELLED: "Stopped",
+}
+"""Neutral status → `runStatus` (spec §5.2)."""
+
+ERROR_CODES: dict[str, int] = {
+    "file.extension": 1001,
+    "file.size": 1002,
+    "file.encoding": 1003,
+    "file.format": 1004,
+    "file.noexist": 1005,
+    "File not found": 1005,
+    "file.error": 1006,
+    "train.unknown": 2001,
+}
+"""A failed task's `errorCode` by failure reason (the vendor publishes none; README)."""
+
+_OTHER_ERROR = 2000
+
+_METRICS = (
+    ("BLEU-4", "bleu4"),
+    ("ROUGE-1", "rouge1"),
+    ("ROUGE-2", "rouge2"),
+    ("ROUGE-L", "rougeL"),
+)
+
+
+def iso(moment: datetime | None) -> str:
+    """`2024-01-16T09:48:35Z` (UTC), or the vendor's zero time when unset."""
+    if moment is None:
+        return UNSET_TIME
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _times(created: datetime | None, finished: datetime | None) -> dict[str, str]:
+    """Both spellings the vendor uses (spec §3.3): `createTime` and `createDate`, …"""
+    return {
+        "createTime": iso(created),
+        "finishTime": iso(finished),
+        "createDate": iso(created),
+        "finishDate": iso(finished),
+    }
+
+
+def group(item: JobGroup) -> dict[str, Any]:
+    """A job (group) as `DescribeFineTuningJobs` lists it."""
+    return {
+        "jobId": item.id,
+        "name": item.name,
+        "description": item.description,
+        "model": item.base_model,
+        "trainMode": item.echo.get("trainMode", "SFT"),
+        "createTime": iso(item.created_at),
+        "createDate": iso(item.created_at),
+    }
+
+
+def run_progress(job: Job) -> str:
+    """`NN%`: whole percent of the optimizer steps done (the SDK reads `int(p[:-1])`)."""
+    step, total = job.progress.step or 0, job.progress.total_steps or 0
+    return f"{min(100, step * 100 // total) if total else 0}%"
+
+
+def task_summary(job: Job, owner: JobGroup) -> dict[str, Any]:
+    """A task as `DescribeFineTuningTasks` lists it."""
+    return {
+        "taskId": job.id,
+        "jobId": owner.id,
+        "jobName": owner.name,
+        "jobDescription": owner.description,
+        "model": owner.base_model,
+        "trainMode": owner.echo.get("trainMode", "SFT"),
+        "parameterScale": job.echo.get("parameterScale", _scale(job.method)),
+        "runStatus": RUN_STATUS[job.status],
+        **_times(job.created_at, job.finished_at),
+    }
+
+
+def _scale(method: Method) -> str:
+    return "LoRA" if method is Method.LORA else "FullFineTuning"
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.2f}%"
+
+
+def metrics(job: Job) -> dict[str, str] | None:
+    """BLEU-4 and ROUGE-1/2/L of the final evaluation as `"16.56%"`; None until Done."""
+    found = job.progress.metrics or {}
+    if job.status is not JobStatus.SUCCEEDED or not any(k in found for _, k in _METRICS):
+        return None
+    return {name: _percent(float(found[key])) for name, key in _METRICS if key in found}
+
+
+def checkpoint_list(job: Job) -> list[dict[str, Any]]:
+    """The checkpoints on disk, oldest first: `step`, `perplexity` (on the held-out split;
+    exp(trainingLoss) when nothing is held out) and `trainingLoss`."""
+    listed = []
+    for saved in job.progress.checkpoints:
+        loss = saved.get("train_loss")
+        perplexity = saved.get("perplexity")
+        if perplexity is None and loss is not None:
+            perplexity = round(math.exp(min(float(loss), 50.0)), 4)
+        listed.append({"step": saved.get("step"), "perplexity": perplexity, "trainingLoss": loss})
+    return listed
+
+
+def error_fields(job: Job) -> dict[str, Any]:
+    """`errorCode` (0: none) and `errorMessage` ("" unless the task failed)."""
+    if job.status is not JobStatus.FAILED:
+        return {"errorCode": 0, "errorMessage": ""}
+    reason = job.error_code or ""
+    message = job.error_message or "The task failed."
+    if reason and not message.startswith(reason):
+        message = f"{reason}: {message}"
+    return {"errorCode": ERROR_CODES.get(reason, _OTHER_ERROR), "errorMessage": message}
+
+
+def task(job: Job, owner: JobGroup, *, vdl_link: str) -> dict[str, Any]:
+    """`DescribeFineTuningTask` (seed 003): `runProgress` only while Running, `metrics` only
+    when Done, the checkpoints, the link to the loss curve, both timestamp spellings."""
+    detail = task_summary(job, owner)
+    if detail["runStatus"] == "Running":
+        detail["runProgress"] = run_progress(job)
+    detail["vdlLink"] = vdl_link
+    scores = metrics(job)
+    if scores is not None:
+        detail["metrics"] = scores
+    detail["checkpointList"] = checkpoint_list(job)
+    detail.update(error_fields(job))
+    return detail
+
+
+def page_info(marker: str | None, max_keys: int, found: Slice[Any]) -> dict[str, Any]:
+    """`pageInfo` (spec §7): `marker` as sent, `nextMarker` the id of the last item on this
+    page (exclusive: the next page starts after it), `isTruncated` whether more follow."""
+    return {
+        "marker": marker or "",
+        "maxKeys": max_keys,
+        "isTruncated": found.more,
+        "nextMarker": found.items[-1].id if found.items else "",
+    }

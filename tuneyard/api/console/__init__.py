@@ -1,0 +1,1 @@
+"""Server-rendered pages for people (a browser, no API key): the training-curve page."""

@@ -1,0 +1,149 @@
+"""Qianfan wire models: the bodies of the fine-tuning Actions, the vendor's keys exactly
+(spec §3.2). Unknown top-level keys are ignored (the SDK adds its own keyword arguments to
+every body); unknown `hyperParameterConfig` keys are refused, since a misspelt knob that
+is silently ignored trains the wrong model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tuneyard import errors
+from tuneyard.api.dialects.values import Float, Int, OptStr
+
+__all__ = [
+    "CreateJob",
+    "CreateTask",
+    "DatasetConfig",
+    "DatasetVersion",
+    "HyperParameterConfig",
+    "JobRef",
+    "ListJobs",
+    "ListTasks",
+    "TaskRef",
+    "parse",
+]
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class CreateJob(_Body):
+    """`CreateFineTuningJob`."""
+
+    name: str
+    description: str = ""
+    model: str
+    trainMode: str
+    parameterScale: OptStr = None
+    hyperParameterConfig: dict[str, Any] | None = None
+
+
+class HyperParameterConfig(BaseModel):
+    """`hyperParameterConfig` (camelCase, `Packing` with a capital P, spec §3.2)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    epoch: Int | None = None
+    learningRate: Float | None = None
+    batchSize: Int | None = None
+    maxSeqLen: Int | None = None
+    loggingSteps: Int | None = None
+    warmupRatio: Float | None = None
+    weightDecay: Float | None = None
+    loraRank: Int | None = None
+    loraAlpha: Int | None = None
+    loraDropout: Float | None = None
+    loraAllLinear: bool | str | None = None
+    loraTargetModules: list[str] | str | None = None
+    schedulerName: OptStr = None
+    gradientAccumulationSteps: Int | None = None
+    pseudoSamplingProb: Float | None = None
+    checkpointCount: Int | None = None
+    saveStep: Int | None = None
+    dpoBeta: Float | None = None
+    packing: bool | str | None = Field(default=None, alias="Packing")
+    seed: Int | None = None
+
+
+class DatasetVersion(_Body):
+    """One entry of `datasetConfig.versions`."""
+
+    versionId: OptStr = None
+    storagePath: OptStr = None
+    versionBosUri: OptStr = None
+    samplingRate: Float | None = None
+
+
+class DatasetConfig(_Body):
+    """`datasetConfig`: where the training data is and how much is held out."""
+
+    sourceType: str = "Platform"
+    versions: list[DatasetVersion] = []
+    splitRatio: Int | None = None
+
+
+class CreateTask(_Body):
+    """`CreateFineTuningTask`."""
+
+    jobId: str
+    parameterScale: OptStr = None
+    hyperParameterConfig: dict[str, Any] | None = None
+    datasetConfig: DatasetConfig
+    incrementTaskId: OptStr = None
+    incrementCheckpointStep: Int | None = None
+    corpusConfig: dict[str, Any] | None = None
+    modelConfig: dict[str, Any] | None = None
+    resourceConfig: dict[str, Any] | None = None
+
+
+class _Paged(_Body):
+    marker: OptStr = None
+    maxKeys: Int = 10
+    pageReverse: bool = False
+
+
+class ListJobs(_Paged):
+    """`DescribeFineTuningJobs`; `trainModel` is how the SDK spells `trainMode`."""
+
+    trainMode: OptStr = None
+    trainModel: OptStr = None
+    model: OptStr = None
+
+
+class ListTasks(_Paged):
+    """`DescribeFineTuningTasks`."""
+
+    jobId: str
+
+
+class TaskRef(_Body):
+    """`DescribeFineTuningTask`, `StopFineTuningTask`, `DeleteFineTuningTask`."""
+
+    taskId: str
+
+
+class JobRef(_Body):
+    """`DeleteFineTuningJob`."""
+
+    jobId: str
+
+
+def parse(model: type[_M], body: dict[str, Any], prefix: str = "") -> _M:
+    """Validate a body; every problem is reported at once as InvalidRequest."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        problems = [
+            f"{prefix}{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        first = exc.errors()[0]["loc"]
+        raise errors.InvalidRequest(
+            "; ".join(problems), param=f"{prefix}{first[0]}" if first else None
+        ) from exc
