@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import gc
 import re
-import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.server import Server, cli
+from tests.support.server import Server, cli, poll
 from tests.support.world import EXAMPLES
 
 pytestmark = [
@@ -82,17 +81,6 @@ def dataset(tmp_path: Path) -> Path:
     path = tmp_path / "sums.jsonl"
     path.write_bytes((EXAMPLES / "chat.jsonl").read_bytes())
     return path
-
-
-def poll(read: Callable[[], Any], done: Callable[[Any], bool], *, timeout: float = 300) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting; last seen {value}")
-        time.sleep(0.3)
 
 
 def test_v1_module_api(server: Server, key: str, sub_key: str, dataset: Path) -> None:

@@ -300,3 +300,50 @@ def test_groups_round_trip_filter_page_and_hide_deleted(ports: Ports) -> None:
     everything = ports.groups.slice("ws", after=None, limit=9, oldest_first=True)
     assert [g.id for g in everything.items][:2] == ["job-000000000000", "job-000000000001"]
     assert len(everything.items) == 4  # the deleted and the other workspace's are hidden
+
+
+def test_jobs_filter_by_metadata(ports: Ports) -> None:
+    clock = ports.clock
+    assert isinstance(clock, ManualClock)
+    for i, metadata in enumerate([{"team": "a", "run": "1"}, {"team": "b"}, None, {"team": "a"}]):
+        clock.advance(1)
+        ports.jobs.add(_job(ports, f"aaaa000{i}", metadata=metadata))
+    both = ports.jobs.slice("ws", after=None, limit=9, metadata={"team": "a"})
+    assert [j.id for j in both.items] == ["aaaa0003", "aaaa0000"]
+    one = ports.jobs.slice("ws", after=None, limit=9, metadata={"team": "a", "run": "1"})
+    assert [j.id for j in one.items] == ["aaaa0000"]
+    assert ports.jobs.slice("ws", after=None, limit=9, metadata={"team": "c"}).items == []
+    stored = ports.jobs.get("aaaa0000")
+    assert stored is not None and stored.metadata == {"team": "a", "run": "1"}
+
+
+def test_files_slice_by_purpose_and_status_round_trip(ports: Ports) -> None:
+    clock = ports.clock
+    assert isinstance(clock, ManualClock)
+    for i, purpose in enumerate(["fine-tune", "fine-tune-results", "fine-tune"]):
+        clock.advance(1)
+        ports.files.add(
+            StoredFile(
+                id=f"file-{i}", workspace_id="ws", filename="f.jsonl", bytes=1, sha256="0" * 64,
+                purpose=purpose, blob_key=f"file-{i}", created_at=clock.now(),
+                status="error" if i == 2 else "processed",
+                status_details="file.format: line 1: x" if i == 2 else None,
+            )
+        )  # fmt: skip
+    newest = ports.files.slice("ws", after=None, limit=1, purpose="fine-tune")
+    assert ([f.id for f in newest.items], newest.more) == (["file-2"], True)
+    assert newest.items[0].status_details == "file.format: line 1: x"
+    mark = newest.items[0]
+    rest = ports.files.slice("ws", after=Cursor(mark.created_at, mark.id), limit=5)
+    assert [f.id for f in rest.items] == ["file-1", "file-0"]
+    oldest = ports.files.slice("ws", after=None, limit=5, oldest_first=True)
+    assert [f.id for f in oldest.items] == ["file-0", "file-1", "file-2"]
+
+
+def test_events_newest_first_before_a_position(ports: Ports) -> None:
+    now = ports.clock.now()
+    for i in range(5):
+        ports.events.append("aaaa0001", created_at=now, level="info", type="m", message=f"m{i}")
+    assert [e.seq for e in ports.events.latest("aaaa0001", limit=2)] == [5, 4]
+    assert [e.seq for e in ports.events.latest("aaaa0001", before_seq=4, limit=9)] == [3, 2, 1]
+    assert ports.events.latest("none0001") == []

@@ -309,3 +309,57 @@ def test_access_key_pairs_keep_the_secret_sealed(world: World, tmp_path: Path) -
     assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
     with pytest.raises(errors.StorageError):  # sealed under another key file
         secrets.FernetSealer(tmp_path / "other.key").open(stored.secret_sealed)
+
+
+def test_pause_saves_and_frees_the_worker_then_resume_runs_again(
+    ports: Ports, tmp_path: Path
+) -> None:
+    executor = FakeExecutor(hold=True)
+    world = World(ports, tmp_path, executor)
+    job = world.submit_sample()
+    with pytest.raises(errors.InvalidTransition):
+        world.service.pause_job("ws", job.id)  # not running yet
+    world.wait_status(job.id, S.RUNNING)
+    assert world.service.pause_job("ws", job.id).status is S.PAUSING
+    assert world.service.pause_job("ws", job.id).status is S.PAUSING  # asked twice: the same
+    with pytest.raises(errors.Conflict):
+        world.service.resume_job("ws", job.id)  # still pausing
+    paused = world.wait_status(job.id, S.PAUSED)
+    assert executor.launched[0][1].paused and ports.jobs.running_count() == 0
+    assert paused.finished_at is None
+    events = [e.message for e in ports.events.list(job.id)]
+    assert any(m.startswith("Paused at step") for m in events)
+    assert world.service.resume_job("ws", job.id).status is S.QUEUED
+    world.wait_status(job.id, S.RUNNING)
+    assert len(executor.launched) == 2
+    executor.launched[1][1].release()
+    world.wait_status(job.id, S.SUCCEEDED)
+    with pytest.raises(errors.InvalidTransition):
+        world.service.resume_job("ws", job.id)
+
+
+def test_a_paused_job_cancels_at_once_and_a_pausing_one_stops(ports: Ports, tmp_path: Path) -> None:
+    executor = FakeExecutor(hold=True)
+    world = World(ports, tmp_path, executor)
+    job = world.submit_sample()
+    world.wait_status(job.id, S.RUNNING)
+    world.service.pause_job("ws", job.id)
+    world.wait_status(job.id, S.PAUSED)
+    assert world.service.cancel_job("ws", job.id).status is S.CANCELLED
+    other = world.submit_sample()
+    world.wait_status(other.id, S.RUNNING)
+    world.service.pause_job("ws", other.id)
+    assert world.service.cancel_job("ws", other.id).status is S.CANCELLING  # before it paused
+    world.wait_status(other.id, S.CANCELLED)
+
+
+def test_a_lost_pausing_worker_leaves_the_job_paused(world: World) -> None:
+    job = world.submit_sample()  # moved by hand below: no scheduler tick runs it
+    world.service.move(job, S.VALIDATING)
+    world.service.move(world.service.get_job("ws", job.id), S.QUEUED)
+    now = world.ports.clock.now()
+    world.ports.jobs.claim_next("gone", now, now)  # a scheduler that died holding it
+    running = world.service.get_job("ws", job.id)
+    world.service.move(running, S.PAUSING)
+    world.lifecycle.reap(world.service.get_job("ws", job.id))
+    assert world.service.get_job("ws", job.id).status is S.PAUSED

@@ -16,6 +16,8 @@ _VOLATILE = [
     (re.compile(r"^[0-9a-f]{32}$"), "<request-id>"),
     (re.compile(r"ft-\d{12}-[a-z0-9]{4}"), "<new-job-id>"),  # DashScope ids not yet named
     (re.compile(r"\b(?:job|task)-[a-z0-9]{12}\b"), "<new-qianfan-id>"),  # not yet named
+    (re.compile(r"\bfile-[a-z0-9]{24}\b"), "<new-file-id>"),  # not yet named
+    (re.compile(r"\bftjob-[a-z0-9]{8}\b"), "<new-ftjob-id>"),  # not yet named
     (re.compile(r"(?<=displayToken=)[A-Za-z0-9_%=-]+"), "<display-token>"),  # sealed, random
 ]
 

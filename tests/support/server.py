@@ -8,10 +8,23 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+
+def poll(read: Callable[[], Any], done: Callable[[Any], bool], *, timeout: float = 300) -> Any:
+    """Call `read` every 0.3 s until `done(value)`; the value (fails after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting; last seen {value}")
+        time.sleep(0.3)
 
 
 def free_port() -> int:

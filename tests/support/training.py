@@ -57,20 +57,31 @@ def training_spec(
 
 
 def run_recipe(
-    spec: jobs.TrainingSpec, examples: Sequence[Example], stop_at_checkpoint: int | None = None
+    spec: jobs.TrainingSpec,
+    examples: Sequence[Example],
+    stop_at_checkpoint: int | None = None,
+    *,
+    pause_after_step: int | None = None,
 ) -> list[dict[str, Any]]:
     """The protocol events of `recipe.run` on `examples`; with `stop_at_checkpoint` the run
-    is cancelled right after saving that step's checkpoint."""
+    is cancelled right after saving that step's checkpoint, with `pause_after_step` it is
+    paused (as by SIGUSR1) at the boundary after that step."""
     stream = io.StringIO()
+    boundaries = 0
 
     def stop() -> bool:
         marker = f'"event": "checkpoint", "step": {stop_at_checkpoint},'
         return stop_at_checkpoint is not None and marker in stream.getvalue()
 
+    def pause() -> bool:
+        nonlocal boundaries
+        boundaries += 1  # asked once per step boundary: after step 0, 1, 2, …
+        return pause_after_step is not None and boundaries == pause_after_step + 1
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(data, "load_examples", lambda spec: list(examples))
-        with contextlib.suppress(report.Cancelled):
-            recipe.run(spec, report.Reporter(stream), stop)
+        with contextlib.suppress(report.Cancelled, report.Paused):
+            recipe.run(spec, report.Reporter(stream), stop, pause)
     return [e for e in map(progress.decode, stream.getvalue().splitlines()) if e is not None]
 
 

@@ -422,6 +422,24 @@ def test_worker_stops_on_sigterm_without_output(tiny_dir: Path, tmp_path: Path) 
 
 
 @pytest.mark.integration
+def test_worker_pauses_on_sigusr1_with_a_checkpoint(tiny_dir: Path, tmp_path: Path) -> None:
+    base = jobs.BaseModelRef("tiny-chat", "tiny-chat", str(tiny_dir))
+    dataset = write_clova_jsonl(tmp_path / "train.jsonl", conversations=50)
+    spec = make_spec(tmp_path / "out", base=base, dataset=dataset, n_epochs=100)
+    with worker_for(spec, tmp_path) as worker:
+        events = worker.events()
+        started = next(e for e in events if e["event"] in ("progress", "failed"))
+        assert started["event"] == "progress", worker.describe()
+        worker.process.send_signal(signal.SIGUSR1)
+        rest = list(events)
+        assert rest[-1]["event"] == "paused", worker.describe()
+        step = rest[-1]["step"]
+        assert step >= 1 and [e["step"] for e in rest if e["event"] == "checkpoint"][-1] == step
+        assert worker.process.wait(timeout=30) == progress.EXIT_PAUSED
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.integration
 def test_worker_fails_on_a_missing_base_model(tmp_path: Path) -> None:
     base = jobs.BaseModelRef("mine", "path", str(tmp_path / "no-such-model"))
     with worker_for(make_spec(tmp_path / "out", base=base), tmp_path) as worker:

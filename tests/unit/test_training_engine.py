@@ -146,8 +146,17 @@ def make_spec(work: Path, tiny_dir: Path, **hp: Any) -> jobs.TrainingSpec:
     return training_spec(work, tiny_dir, **{**settings, **hp})
 
 
-def run(spec: jobs.TrainingSpec, stop_after_checkpoint: int | None = None) -> list[dict[str, Any]]:
-    return run_recipe(spec, [conversation(i) for i in range(14)], stop_after_checkpoint)
+def run(
+    spec: jobs.TrainingSpec,
+    stop_after_checkpoint: int | None = None,
+    pause_after_step: int | None = None,
+) -> list[dict[str, Any]]:
+    return run_recipe(
+        spec,
+        [conversation(i) for i in range(14)],
+        stop_after_checkpoint,
+        pause_after_step=pause_after_step,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +202,30 @@ def test_a_stopped_run_resumes_to_the_same_weights(
     reference = next(e for e in straight_events if e["event"] == "succeeded")
     assert done["trained_tokens"] == reference["trained_tokens"]
     assert done["train_loss"] == pytest.approx(reference["train_loss"], rel=1e-4)
+
+
+def test_a_paused_run_saves_its_step_and_resumes_to_the_same_weights(
+    tiny_dir: Path, tmp_path: Path, straight: tuple[Path, list[Any]]
+) -> None:
+    straight_work, _ = straight
+    spec = make_spec(tmp_path, tiny_dir)
+    first = run(spec, pause_after_step=5)  # between two save points (every 2 steps)
+    saved = [e for e in first if e["event"] == "checkpoint"]
+    assert [e["step"] for e in saved] == [2, 4, 5] and saved[-1]["valid_loss"] is not None
+    assert not (tmp_path / "output").exists()
+    reported = [e for e in first if e["event"] == "progress"]
+    assert all(0 <= e["accuracy"] <= 1 for e in reported)  # the step's token accuracy
+    second = run(spec)
+    (resumed,) = [e for e in second if e["event"] == "resumed"]
+    assert resumed["step"] == 5
+    final, expected = adapter(tmp_path / "output"), adapter(straight_work / "output")
+    for name, tensor in expected.items():
+        assert torch.allclose(final[name], tensor, atol=1e-6), name
+
+
+def test_a_pause_right_after_a_save_saves_nothing_more(tiny_dir: Path, tmp_path: Path) -> None:
+    events = run(make_spec(tmp_path, tiny_dir), pause_after_step=4)
+    assert [e["step"] for e in events if e["event"] == "checkpoint"] == [2, 4]
 
 
 # --- what the service records --------------------------------------------------------------

@@ -15,6 +15,7 @@ from tuneyard.api import errors as api_errors
 from tuneyard.api.console import routes as console
 from tuneyard.api.dialects.clova import routes as clova
 from tuneyard.api.dialects.dashscope import routes as dashscope
+from tuneyard.api.dialects.openai import routes as openai
 from tuneyard.api.dialects.qianfan import routes as qianfan
 from tuneyard.api.native import routes as native
 from tuneyard.core.service import Service
@@ -32,6 +33,7 @@ _DIALECTS: list[tuple[str, Renderer]] = [
     (dashscope.PREFIX, dashscope.render_error),
     (qianfan.PREFIX, qianfan.render_error),
     (console.PREFIX, console.render_error),
+    (openai.PREFIX + "/", openai.render_error),
 ]
 
 
@@ -56,6 +58,7 @@ def create_app(settings: Settings, service: Service) -> FastAPI:
     app.include_router(dashscope.router)
     app.include_router(qianfan.router)
     app.include_router(console.router)
+    app.include_router(openai.router)
 
     @app.exception_handler(errors.TuneyardError)
     async def _domain(request: Request, exc: errors.TuneyardError) -> Response:

@@ -28,3 +28,7 @@ class StoredFile:
     truncated: bool = False
     description: str | None = None
     deleted_at: datetime | None = None
+    status: str = "processed"
+    """"uploaded" (not checked yet), "processed" (a valid dataset) or "error"."""
+    status_details: str | None = None
+    """Why a file is "error": the first problem, "reason: line N: message"."""

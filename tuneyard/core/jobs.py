@@ -247,6 +247,8 @@ class JobSpec:
     """The account or sub-account that created the job (DashScope `creator`)."""
     group_id: str | None = None
     """The job group the job runs in (a Qianfan task's job); None for a standalone job."""
+    metadata: Mapping[str, str] | None = None
+    """The client's own key-value pairs (OpenAI `metadata`); jobs can be listed by them."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -274,6 +276,8 @@ class Progress:
     reward_margin (DPO)."""
     hyperparameters: dict[str, Any] | None = None
     """The hyperparameters the run uses, "auto" values resolved (None until it starts)."""
+    result_files: list[str] = dataclasses.field(default_factory=list)
+    """Files the finished run left in its workspace: the per-step metrics CSV."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""
@@ -329,6 +333,12 @@ class Job:
     """Who last changed it (cancel, delete); the creator until then."""
     group_id: str | None = None
     """The job group it runs in (a Qianfan task's job), if any."""
+    metadata: dict[str, str] | None = None
+    """The client's key-value pairs (OpenAI `metadata`)."""
+    error_kind: str | None = None
+    """What broke a failed dataset check, vendor-neutral (`invalid_n_examples`, …)."""
+    error_param: str | None = None
+    """Which input a failure is about: "training_file" or "validation_file"."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tuneyard.core import checks
+from tuneyard.core import checks, results
 from tuneyard.core import progress as protocol
 from tuneyard.core.files import StoredFile
 from tuneyard.core.jobs import Job, Progress, TrainingSpec
@@ -80,14 +80,15 @@ class Lifecycle:
             files.append((job.validation_file_id, "validation"))
         for file_id, role in files:
             stored = self.ports.files.get(file_id or "")
+            param = f"{role}_file"
             if stored is None:
-                self.fail(job, "file.noexist", f"The {role} dataset file does not exist.")
+                message = f"The {role} dataset file does not exist."
+                self.fail(job, "file.noexist", message, param=param)
                 return
             path, fmt, problem = self._located(job, stored)
             if problem is not None:
-                self.fail(
-                    job, "file.format", problem if role == "training" else f"{role}: {problem}"
-                )
+                message = problem if role == "training" else f"{role}: {problem}"
+                self.fail(job, "file.format", message, kind="wrong_objective", param=param)
                 return
             limits = self.service.limits
             check = checks.check_dataset(
@@ -109,7 +110,11 @@ class Lifecycle:
                 assert first is not None
                 message = failure_message(report)
                 self.fail(
-                    job, first.reason, message if role == "training" else f"{role}: {message}"
+                    job,
+                    first.reason,
+                    message if role == "training" else f"{role}: {message}",
+                    kind=first.kind,
+                    param=param,
                 )
                 return
         self.service.move(job, _S.QUEUED, queued_at=self.ports.clock.now())
@@ -252,14 +257,19 @@ class Lifecycle:
     ) -> None:
         """Settle a job whose worker has exited, from its last event and exit status."""
         job = self.ports.jobs.get(job_id)
-        if job is None or job.status not in (_S.RUNNING, _S.CANCELLING):
+        if job is None or job.status not in (_S.RUNNING, _S.CANCELLING, _S.PAUSING):
             return
         kind = final.get("event") if final else None
         now = self.ports.clock.now()
         if job.status is _S.CANCELLING:
             self.service.move(job, _S.CANCELLED, finished_at=now, lease_owner=None)
+        elif job.status is _S.PAUSING and kind not in ("succeeded", "failed"):
+            self._paused(job, final)
         elif kind == "succeeded" and exit_code == protocol.EXIT_OK:
-            progress = dataclasses.replace(job.progress, weights_saved=True)
+            metrics_file = results.store(self.service, job)
+            progress = dataclasses.replace(
+                job.progress, weights_saved=True, result_files=[metrics_file.id]
+            )
             self.ports.jobs.save_progress(job.id, progress, now)
             self.service.move(
                 job,
@@ -301,18 +311,47 @@ class Lifecycle:
             message=reason,
         )
 
+    def _paused(self, job: Job, final: Mapping[str, Any] | None) -> None:
+        """PAUSING -> PAUSED once the worker is gone; resuming starts from the newest
+        checkpoint (the one the worker saved as it paused, if it got to)."""
+        self.service.move(job, _S.PAUSED, lease_owner=None)
+        step = final.get("step") if final and final.get("event") == "paused" else None
+        self.ports.events.append(
+            job.id,
+            created_at=self.ports.clock.now(),
+            level="info",
+            type="message",
+            message=(
+                f"Paused at step {step}; resuming continues from there"
+                if step is not None
+                else "Paused; resuming continues from the newest checkpoint"
+            ),
+            data={"step": step},
+        )
+
     def reap(self, job: Job) -> None:
         """Settle a job whose lease expired: its worker and scheduler are gone."""
         if job.status is _S.CANCELLING:
             self.service.move(job, _S.CANCELLED, finished_at=self.ports.clock.now())
+        elif job.status is _S.PAUSING:
+            self._paused(job, None)
         else:
             self.requeue(
                 job, "The worker was lost (lease expired); the job will run again", lost=True
             )
 
     # -- helpers ------------------------------------------------------------------------
-    def fail(self, job: Job, code: str, message: str) -> None:
-        """Move a job to FAILED with a failure reason and message."""
+    def fail(
+        self,
+        job: Job,
+        code: str,
+        message: str,
+        *,
+        kind: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        """Move a job to FAILED with a failure reason and message (and, for a dataset, the
+        problem's kind and the input it is about)."""
         job = self._reload(job)
         progress = dataclasses.replace(job.progress, weights_saved=False)
         self.ports.jobs.save_progress(job.id, progress, self.ports.clock.now())
@@ -321,6 +360,8 @@ class Lifecycle:
             _S.FAILED,
             error_code=code,
             error_message=message,
+            error_kind=kind,
+            error_param=param,
             finished_at=self.ports.clock.now(),
             lease_owner=None,
         )

@@ -6,8 +6,9 @@ fake`) that passes the same contract tests as the real backend.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -121,9 +122,11 @@ class JobRepository(Protocol):
         limit: int,
         oldest_first: bool = False,
         group_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> Slice[Job]:
-        """Up to `limit` of the workspace's live jobs (of one group, if given) strictly
-        after `after`, newest first (or oldest first), and whether more follow."""
+        """Up to `limit` of the workspace's live jobs (of one group, with every one of these
+        metadata pairs, if given) strictly after `after`, newest first (or oldest first),
+        and whether more follow."""
         ...
 
     def find_by_output_name(self, workspace_id: str, output_name: str) -> Job | None:
@@ -147,7 +150,7 @@ class JobRepository(Protocol):
     def renew_lease(self, job_id: str, owner: str, lease_until: datetime) -> bool: ...
 
     def expired_leases(self, now: datetime) -> list[Job]:
-        """RUNNING or CANCELLING jobs whose lease ran out (their worker is gone)."""
+        """RUNNING, CANCELLING or PAUSING jobs whose lease ran out (their worker is gone)."""
         ...
 
     def running_count(self) -> int: ...
@@ -168,6 +171,18 @@ class FileRepository(Protocol):
 
     def page(self, workspace_id: str, *, offset: int, limit: int) -> FilePage:
         """The workspace's files that are not deleted, newest first."""
+        ...
+
+    def slice(
+        self,
+        workspace_id: str,
+        *,
+        after: Cursor | None,
+        limit: int,
+        oldest_first: bool = False,
+        purpose: str | None = None,
+    ) -> Slice[StoredFile]:
+        """Up to `limit` live files (of one purpose, if given) strictly after `after`."""
         ...
 
     def mark_deleted(self, file_id: str, deleted_at: datetime) -> None: ...
@@ -225,6 +240,12 @@ class EventRepository(Protocol):
 
     def list(self, job_id: str, *, after_seq: int = 0, limit: int = 100) -> list[JobEvent]: ...
 
+    def latest(
+        self, job_id: str, *, before_seq: int | None = None, limit: int = 100
+    ) -> builtins.list[JobEvent]:
+        """Up to `limit` events before `before_seq` (all, if None), newest first."""
+        ...
+
     def count(self, job_id: str) -> int:
         """How many events the job's timeline holds (its last `seq`)."""
         ...
@@ -281,6 +302,10 @@ class WorkerHandle(Protocol):
 
     def lines(self) -> Iterator[str]:
         """The worker's protocol lines until it exits (see `tuneyard.core.progress`)."""
+        ...
+
+    def pause(self) -> None:
+        """Ask the worker to save a checkpoint at its next step boundary and exit."""
         ...
 
     def terminate(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from tuneyard import errors
@@ -300,6 +300,7 @@ class Service:
             created_by=spec.created_by,
             modified_by=spec.created_by,
             group_id=spec.group_id,
+            metadata=dict(spec.metadata) if spec.metadata is not None else None,
             status=_S.CREATED,
             progress=Progress(),
             created_at=now,
@@ -495,15 +496,31 @@ class Service:
         limit: int,
         oldest_first: bool = False,
         group_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> Slice[Job]:
-        """Up to `limit` of the workspace's jobs (of one group, if given) after the job named
-        `marker` (exclusive; it may have been deleted since), newest first or oldest first."""
+        """Up to `limit` of the workspace's jobs (of one group, with these metadata pairs,
+        if given) after the job named `marker` (exclusive; it may have been deleted since),
+        newest first or oldest first."""
         after = (
             paging.cursor_at(marker, self.ports.jobs.get(marker), workspace_id) if marker else None
         )
         return self.ports.jobs.slice(
-            workspace_id, after=after, limit=limit, oldest_first=oldest_first, group_id=group_id
+            workspace_id,
+            after=after,
+            limit=limit,
+            oldest_first=oldest_first,
+            group_id=group_id,
+            metadata=metadata,
         )
+
+    def latest_events(
+        self, workspace_id: str, job_id: str, *, before_seq: int | None, limit: int
+    ) -> Slice[JobEvent]:
+        """Up to `limit` of the job's events before `before_seq` (from the newest, if None),
+        newest first, and whether older ones follow."""
+        self.get_job(workspace_id, job_id)
+        found = self.ports.events.latest(job_id, before_seq=before_seq, limit=limit + 1)
+        return Slice(found[:limit], len(found) > limit)
 
     def job_events(self, workspace_id: str, job_id: str, *, after_seq: int = 0) -> list[JobEvent]:
         """The job's timeline (validation issues, progress, outcome)."""
@@ -523,7 +540,8 @@ class Service:
                 raise errors.InvalidTransition(f"the job has already {job.status.value}")
             if job.status is _S.CANCELLING:
                 return job  # already stopping: the worker ends at its next step boundary
-            target = _S.CANCELLING if job.status is _S.RUNNING else _S.CANCELLED
+            alive = job.status in (_S.RUNNING, _S.PAUSING)  # a worker must be stopped
+            target = _S.CANCELLING if alive else _S.CANCELLED
             fields: dict[str, object] = {"modified_by": by} if by else {}
             if target is _S.CANCELLED:
                 fields["finished_at"] = self.ports.clock.now()
@@ -531,6 +549,40 @@ class Service:
                 return self.get_job(workspace_id, job_id)
             job = self.get_job(workspace_id, job_id)
         raise errors.Conflict("the job changed state repeatedly; try again")
+
+    def pause_job(self, workspace_id: str, job_id: str, *, by: str | None = None) -> Job:
+        """Pause a RUNNING job: it goes PAUSING, its worker saves a checkpoint at the next
+        step boundary and exits, and the job is PAUSED (its worker slot freed). A job
+        already pausing or paused is returned as it is; others raise InvalidTransition."""
+        job = self.get_job(workspace_id, job_id)
+        if job.status in (_S.PAUSING, _S.PAUSED):
+            return job
+        if job.status is not _S.RUNNING:
+            raise errors.InvalidTransition(
+                f"only a running job can be paused; it is {job.status.value}"
+            )
+        fields: dict[str, object] = {"modified_by": by} if by else {}
+        if not self.move(job, _S.PAUSING, **fields):
+            raise errors.Conflict("the job changed state meanwhile; try again")
+        return self.get_job(workspace_id, job_id)
+
+    def resume_job(self, workspace_id: str, job_id: str, *, by: str | None = None) -> Job:
+        """Queue a PAUSED job again; its worker resumes from the newest checkpoint. A job
+        still PAUSING raises Conflict (retry once it is paused); a RUNNING or QUEUED job
+        is returned as it is; a finished one raises InvalidTransition."""
+        job = self.get_job(workspace_id, job_id)
+        if job.status in (_S.RUNNING, _S.QUEUED):
+            return job
+        if job.status is _S.PAUSING:
+            raise errors.Conflict("the job is still pausing; resume it once it is paused")
+        if job.status is not _S.PAUSED:
+            raise errors.InvalidTransition(
+                f"only a paused job can be resumed; it is {job.status.value}"
+            )
+        fields: dict[str, object] = {"modified_by": by} if by else {}
+        if not self.move(job, _S.QUEUED, queued_at=self.ports.clock.now(), **fields):
+            raise errors.Conflict("the job changed state meanwhile; try again")
+        return self.get_job(workspace_id, job_id)
 
     def delete_job(self, workspace_id: str, job_id: str, *, by: str | None = None) -> None:
         """Delete a job; a job still in progress is cancelled first (CLOVA's DELETE)."""

@@ -16,6 +16,7 @@ class JobStatus(enum.StrEnum):
     VALIDATING = "validating"
     QUEUED = "queued"
     RUNNING = "running"
+    PAUSING = "pausing"
     PAUSED = "paused"
     CANCELLING = "cancelling"
     SUCCEEDED = "succeeded"
@@ -31,7 +32,9 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     _S.VALIDATING: frozenset({_S.QUEUED, _S.FAILED, _S.CANCELLED}),
     _S.QUEUED: frozenset({_S.RUNNING, _S.CANCELLED, _S.FAILED}),
     # RUNNING -> QUEUED: the worker was stopped by a shutdown or lost its lease; run again.
-    _S.RUNNING: frozenset({_S.SUCCEEDED, _S.FAILED, _S.CANCELLING, _S.PAUSED, _S.QUEUED}),
+    _S.RUNNING: frozenset({_S.SUCCEEDED, _S.FAILED, _S.CANCELLING, _S.PAUSING, _S.QUEUED}),
+    # PAUSING: the worker saves a checkpoint at its next step boundary and exits.
+    _S.PAUSING: frozenset({_S.PAUSED, _S.CANCELLING, _S.FAILED, _S.SUCCEEDED}),
     _S.PAUSED: frozenset({_S.QUEUED, _S.CANCELLED, _S.FAILED}),
     _S.CANCELLING: frozenset({_S.CANCELLED, _S.FAILED}),
     _S.SUCCEEDED: frozenset(),

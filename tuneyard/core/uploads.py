@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuneyard import errors
-from tuneyard.core import checks, ids
+from tuneyard.core import checks, ids, paging
 from tuneyard.core.files import StoredFile
 from tuneyard.core.jobs import TaskType
 from tuneyard.core.models import BaseModel
+from tuneyard.core.paging import Slice
 from tuneyard.core.ports import FilePage
 from tuneyard.datasets import validator
 from tuneyard.datasets.report import Limits
@@ -93,26 +94,75 @@ class Uploads:
                 f"Out of number, <{max_files}> of <{max_files}> files has been uploaded."
             )
         stored = self._put(workspace_id, filename, chunks, purpose, description)
-        path = self.ports.blobs.path(stored.blob_key)
-        fmt = validator.detect(path, filename)
-        problem: str | None = None
-        if fmt is not None and fmt not in formats:
-            problem = f"file.format: a {fmt} file; this API reads {', '.join(sorted(formats))}"
-        else:
-            report = validator.validate(
-                path,
-                filename=filename,
-                fmt=fmt,
-                task_type=TaskType.GENERATION,
-                limits=dataclasses.replace(self.limits, min_rows=1, max_issues=1),
-            )
-            if report.first is not None:
-                problem = f"{report.first.reason}: {report.first.describe()}"
+        problem = self._problem(stored, formats)
         if problem is not None:
             self.ports.blobs.delete(stored.blob_key)
             return None, problem
         self.ports.files.add(stored)  # only a valid dataset gets a record
         return stored, None
+
+    def upload_checked(
+        self,
+        workspace_id: str,
+        filename: str,
+        chunks: Iterable[bytes],
+        *,
+        formats: Collection[str],
+        purpose: str = "fine-tune",
+    ) -> StoredFile:
+        """Store an upload whatever it holds, with its check's outcome: status "processed"
+        (a valid dataset in one of `formats`) or "error" with the first problem in
+        `status_details` (OpenAI's files: a job on an "error" file is refused)."""
+        stored = self._put(workspace_id, filename, chunks, purpose, None)
+        problem = self._problem(stored, formats)
+        if problem is not None:
+            stored = dataclasses.replace(stored, status="error", status_details=problem)
+        self.ports.files.add(stored)
+        return stored
+
+    def _problem(self, stored: StoredFile, formats: Collection[str]) -> str | None:
+        """The first problem of a stored dataset ("reason: line N: message"), or None."""
+        path = self.ports.blobs.path(stored.blob_key)
+        fmt = validator.detect(path, stored.filename)
+        if fmt is not None and fmt not in formats:
+            return f"file.format: a {fmt} file; this API reads {', '.join(sorted(formats))}"
+        report = validator.validate(
+            path,
+            filename=stored.filename,
+            fmt=fmt,
+            task_type=TaskType.GENERATION,
+            limits=dataclasses.replace(self.limits, min_rows=1, max_issues=1),
+        )
+        if report.first is None:
+            return None
+        return f"{report.first.reason}: {report.first.describe()}"
+
+    def put_bytes(
+        self, workspace_id: str, filename: str, data: bytes, *, purpose: str
+    ) -> StoredFile:
+        """Store bytes tuneyard wrote itself (e.g. a job's results) as a workspace file."""
+        return self.upload(workspace_id, filename, [data], purpose=purpose)
+
+    def list_after(
+        self,
+        workspace_id: str,
+        *,
+        marker: str | None,
+        limit: int,
+        oldest_first: bool = False,
+        purpose: str | None = None,
+    ) -> Slice[StoredFile]:
+        """Up to `limit` of the workspace's files after the one named `marker` (exclusive)."""
+        after = (
+            paging.cursor_at(marker, self.ports.files.get(marker), workspace_id) if marker else None
+        )
+        return self.ports.files.slice(
+            workspace_id, after=after, limit=limit, oldest_first=oldest_first, purpose=purpose
+        )
+
+    def read(self, workspace_id: str, file_id: str) -> Path:
+        """Where a live file's bytes are on disk."""
+        return self.ports.blobs.path(self.get_file(workspace_id, file_id).blob_key)
 
     def get_file(self, workspace_id: str, file_id: str, *, param: str | None = None) -> StoredFile:
         """A live file of the workspace; raises FileNotFound (naming it when `param` is given)."""

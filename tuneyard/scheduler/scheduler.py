@@ -26,8 +26,10 @@ __all__ = ["Scheduler"]
 
 log = logging.getLogger(__name__)
 
-_FINAL = ("succeeded", "failed", "cancelled")
+_FINAL = ("succeeded", "failed", "cancelled", "paused")
 _KILL_AFTER_S = 10.0
+_PAUSE_KILL_AFTER_S = 600.0
+"""How long a pausing worker may take to save its checkpoint before it is killed."""
 
 
 class _Running:
@@ -35,6 +37,8 @@ class _Running:
         self.job_id = job_id
         self.handle = handle
         self.terminated_at: float | None = None
+        self.paused_only = False
+        """The worker was asked to pause (SIGUSR1) and has not been told to stop since."""
         self.thread: threading.Thread | None = None
 
 
@@ -142,17 +146,26 @@ class Scheduler:
                 self._validating.discard(job.id)
 
     def _stop_cancelled(self) -> None:
+        """Stop the workers of CANCELLING jobs (SIGTERM, then SIGKILL) and PAUSING ones
+        (SIGUSR1: save a checkpoint and exit; SIGKILL if that takes far too long)."""
         with self._lock:
             running = list(self._running.values())
         for run in running:
             job = self.ports.jobs.get(run.job_id)
-            if job is None or job.status is not JobStatus.CANCELLING:
+            if job is None or job.status not in (JobStatus.CANCELLING, JobStatus.PAUSING):
                 continue
-            if run.terminated_at is None:
-                log.info("cancelling job %s", run.job_id)
-                run.handle.terminate()
+            pausing = job.status is JobStatus.PAUSING
+            if run.terminated_at is None or (not pausing and run.paused_only):
+                log.info("%s job %s", "pausing" if pausing else "cancelling", run.job_id)
+                if pausing:
+                    run.handle.pause()
+                else:
+                    run.handle.terminate()
                 run.terminated_at = time.monotonic()
-            elif time.monotonic() - run.terminated_at > _KILL_AFTER_S:
+                run.paused_only = pausing
+            elif time.monotonic() - run.terminated_at > (
+                _PAUSE_KILL_AFTER_S if pausing else _KILL_AFTER_S
+            ):
                 run.handle.kill()
 
     def _renew_leases(self) -> None:
@@ -217,7 +230,11 @@ class Scheduler:
         except Exception:
             log.exception("watching job %s failed", run.job_id)
             job = self.ports.jobs.get(run.job_id)
-            if job is not None and job.status in (JobStatus.RUNNING, JobStatus.CANCELLING):
+            if job is not None and job.status in (
+                JobStatus.RUNNING,
+                JobStatus.CANCELLING,
+                JobStatus.PAUSING,
+            ):
                 self.lifecycle.fail(job, "train.unknown", "The scheduler lost track of the worker")
         finally:
             with self._lock:

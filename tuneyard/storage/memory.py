@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
 import dataclasses
 import threading
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -18,9 +20,9 @@ from tuneyard.core.states import TERMINAL, JobStatus
 
 __all__ = ["MemoryEvents", "MemoryFiles", "MemoryGroups", "MemoryJobs", "MemoryKeys"]
 
-_ACTIVE = (JobStatus.RUNNING, JobStatus.CANCELLING)
+_ACTIVE = (JobStatus.RUNNING, JobStatus.CANCELLING, JobStatus.PAUSING)
 _JOB_FIELDS = {f.name for f in dataclasses.fields(Job)}
-_T = TypeVar("_T", Job, JobGroup)
+_T = TypeVar("_T", Job, JobGroup, StoredFile)
 
 
 def _keyset(items: list[_T], after: Cursor | None, limit: int, oldest_first: bool) -> Slice[_T]:
@@ -80,8 +82,11 @@ class MemoryJobs:
         limit: int,
         oldest_first: bool = False,
         group_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> Slice[Job]:
-        """Live jobs (of one group, if given) after the cursor, in the stable order."""
+        """Live jobs (of one group, with these metadata pairs, if given) after the cursor,
+        in the stable order."""
+        pairs = dict(metadata or {}).items()
         with self._lock:
             live = [
                 j
@@ -89,6 +94,7 @@ class MemoryJobs:
                 if j.workspace_id == workspace_id
                 and not j.deleted
                 and (group_id is None or j.group_id == group_id)
+                and pairs <= (j.metadata or {}).items()
             ]
             return _keyset(live, after, limit, oldest_first)
 
@@ -219,6 +225,25 @@ class MemoryFiles:
         live.sort(key=lambda f: (f.created_at, f.id), reverse=True)
         return FilePage(items=live[offset : offset + limit], total=len(live))
 
+    def slice(
+        self,
+        workspace_id: str,
+        *,
+        after: Cursor | None,
+        limit: int,
+        oldest_first: bool = False,
+        purpose: str | None = None,
+    ) -> Slice[StoredFile]:
+        """Live files (of one purpose, if given) after the cursor, in the stable order."""
+        live = [
+            f
+            for f in self._files.values()
+            if f.workspace_id == workspace_id
+            and f.deleted_at is None
+            and (purpose is None or f.purpose == purpose)
+        ]
+        return _keyset(live, after, limit, oldest_first)
+
     def mark_deleted(self, file_id: str, deleted_at: datetime) -> None:
         """Hide the file from its workspace."""
         self._files[file_id] = dataclasses.replace(self._files[file_id], deleted_at=deleted_at)
@@ -322,6 +347,16 @@ class MemoryEvents:
         """Events after `after_seq`, oldest first."""
         with self._lock:
             return [e for e in self._events.get(job_id, []) if e.seq > after_seq][:limit]
+
+    def latest(
+        self, job_id: str, *, before_seq: int | None = None, limit: int = 100
+    ) -> builtins.list[JobEvent]:
+        """Events before `before_seq` (all, if None), newest first."""
+        with self._lock:
+            found = [
+                e for e in self._events.get(job_id, []) if before_seq is None or e.seq < before_seq
+            ]
+        return found[::-1][:limit]
 
     def count(self, job_id: str) -> int:
         """How many events the job has."""

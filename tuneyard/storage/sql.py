@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +21,7 @@ from tuneyard.storage import tables
 
 __all__ = ["SqlEvents", "SqlFiles", "SqlGroups", "SqlJobs", "SqlKeys"]
 
-_ACTIVE = (JobStatus.RUNNING.value, JobStatus.CANCELLING.value)
+_ACTIVE = (JobStatus.RUNNING.value, JobStatus.CANCELLING.value, JobStatus.PAUSING.value)
 
 
 def _job(row: sa.Row[Any]) -> Job:
@@ -56,6 +58,9 @@ def _job(row: sa.Row[Any]) -> Job:
         created_by=m["created_by"],
         modified_by=m["modified_by"],
         group_id=m["group_id"],
+        metadata=m["user_metadata"],
+        error_kind=m["error_kind"],
+        error_param=m["error_param"],
     )
 
 
@@ -162,6 +167,7 @@ class SqlJobs(_Repo):
                 created_by=job.created_by,
                 modified_by=job.modified_by,
                 group_id=job.group_id,
+                user_metadata=job.metadata,
             )
         )
 
@@ -189,12 +195,16 @@ class SqlJobs(_Repo):
         limit: int,
         oldest_first: bool = False,
         group_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> Slice[Job]:
-        """Live jobs (of one group, if given) after the cursor, in the stable order."""
+        """Live jobs (of one group, with these metadata pairs, if given) after the cursor,
+        in the stable order."""
         t = tables.jobs
         where = sa.and_(t.c.workspace_id == workspace_id, t.c.deleted.is_(False))
         if group_id is not None:
             where = sa.and_(where, t.c.group_id == group_id)
+        for key, value in (metadata or {}).items():
+            where = sa.and_(where, t.c.user_metadata[key].as_string() == value)
         rows, more = self._keyset(t, where, after=after, limit=limit, oldest_first=oldest_first)
         return Slice([_job(r) for r in rows], more)
 
@@ -331,6 +341,8 @@ class SqlFiles(_Repo):
                 created_at=file.created_at,
                 description=file.description,
                 deleted_at=file.deleted_at,
+                status=file.status,
+                status_details=file.status_details,
             )
         )
 
@@ -345,6 +357,23 @@ class SqlFiles(_Repo):
         where = sa.and_(t.c.workspace_id == workspace_id, t.c.deleted_at.is_(None))
         rows, total = self._newest_first(t, where, offset=offset, limit=limit)
         return FilePage(items=[StoredFile(**r._mapping) for r in rows], total=total)
+
+    def slice(
+        self,
+        workspace_id: str,
+        *,
+        after: Cursor | None,
+        limit: int,
+        oldest_first: bool = False,
+        purpose: str | None = None,
+    ) -> Slice[StoredFile]:
+        """Live files (of one purpose, if given) after the cursor, in the stable order."""
+        t = tables.files
+        where = sa.and_(t.c.workspace_id == workspace_id, t.c.deleted_at.is_(None))
+        if purpose is not None:
+            where = sa.and_(where, t.c.purpose == purpose)
+        rows, more = self._keyset(t, where, after=after, limit=limit, oldest_first=oldest_first)
+        return Slice([StoredFile(**r._mapping) for r in rows], more)
 
     def mark_deleted(self, file_id: str, deleted_at: datetime) -> None:
         """Hide the file from its workspace."""
@@ -511,6 +540,17 @@ class SqlEvents(_Repo):
             .order_by(t.c.seq)
             .limit(limit)
         )
+        return [JobEvent(**r._mapping) for r in rows]
+
+    def latest(
+        self, job_id: str, *, before_seq: int | None = None, limit: int = 100
+    ) -> builtins.list[JobEvent]:
+        """Events before `before_seq` (all, if None), newest first."""
+        t = tables.job_events
+        where = t.c.job_id == job_id
+        if before_seq is not None:
+            where = sa.and_(where, t.c.seq < before_seq)
+        rows = self._rows(sa.select(t).where(where).order_by(t.c.seq.desc()).limit(limit))
         return [JobEvent(**r._mapping) for r in rows]
 
     def count(self, job_id: str) -> int:

@@ -63,6 +63,8 @@ files = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("description", sa.Text(), nullable=True),
     sa.Column("deleted_at", UTCDateTime(), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False, server_default="processed"),
+    sa.Column("status_details", sa.Text(), nullable=True),
 )
 
 jobs = sa.Table(
@@ -102,6 +104,9 @@ jobs = sa.Table(
     sa.Column("created_by", sa.String(64), nullable=True),
     sa.Column("modified_by", sa.String(64), nullable=True),
     sa.Column("group_id", sa.String(40), nullable=True),
+    sa.Column("user_metadata", sa.JSON(), nullable=True),
+    sa.Column("error_kind", sa.String(64), nullable=True),
+    sa.Column("error_param", sa.String(64), nullable=True),
     sa.Index("ix_jobs_workspace_created", "workspace_id", "deleted", "created_at", "id"),
     sa.Index("ix_jobs_group_created", "group_id", "created_at", "id"),
     sa.Index("ix_jobs_status_queued", "status", "queued_at"),

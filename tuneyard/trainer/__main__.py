@@ -2,7 +2,8 @@
 
 stdout carries protocol lines only: the real stdout is kept for them and fd 1 (with
 `sys.stdout`) is pointed at stderr, so whatever a library prints lands on stderr. SIGTERM
-sets a flag the run checks at every step boundary. Any unexpected exception becomes a
+sets a flag the run checks at every step boundary (SIGUSR1 one that pauses it: a checkpoint
+is saved, then it exits). Any unexpected exception becomes a
 `failed` event with code `train.unknown`; the exit status follows `tuneyard.core.progress`,
 and the process exits right after its final line (no interpreter teardown).
 """
@@ -37,11 +38,16 @@ _LIBRARY_ENVIRONMENT = {
 def main(argv: list[str] | None = None) -> int:
     """Run the training job described by the spec file; return the protocol's exit status."""
     stop = threading.Event()
+    pause = threading.Event()
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    def on_sigusr1(signum: int, frame: FrameType | None) -> None:
+        pause.set()
+
     signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGUSR1, on_sigusr1)
     args = _parser().parse_args(argv)
     stream = _claim_stdout()
     for key, value in _LIBRARY_ENVIRONMENT.items():
@@ -54,10 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         from tuneyard.trainer import recipe
 
         spec = jobs.TrainingSpec.from_dict(json.loads(Path(args.spec).read_text("utf-8")))
-        recipe.run(spec, reporter, stop.is_set)
+        recipe.run(spec, reporter, stop.is_set, pause.is_set)
     except report.Cancelled as exc:
         reporter.emit("cancelled", step=exc.step)
         return progress.EXIT_CANCELLED
+    except report.Paused as exc:
+        reporter.emit("paused", step=exc.step)
+        return progress.EXIT_PAUSED
     except report.Failed as exc:
         reporter.emit("failed", code=exc.code, message=exc.message)
         return progress.EXIT_FAILED

@@ -45,8 +45,17 @@ _VALIDATION_COST = 1 / 3
 """Cost of a validation token relative to a training token (forward only)."""
 
 
-def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], bool]) -> None:
-    """Train the spec's model on its training file and save it into `spec.output_dir`."""
+def run(
+    spec: jobs.TrainingSpec,
+    reporter: report.Reporter,
+    stop: Callable[[], bool],
+    pause: Callable[[], bool] = lambda: False,
+) -> None:
+    """Train the spec's model on its training file and save it into `spec.output_dir`.
+
+    At every step boundary: `stop()` true ends the run with `report.Cancelled` (nothing
+    saved); `pause()` true saves a checkpoint of the steps done and ends it with
+    `report.Paused` (the job resumes from that checkpoint)."""
     problems = spec.hyperparameters.problems()
     if problems:
         raise ValueError("invalid hyperparameters: " + "; ".join(problems))
@@ -236,23 +245,45 @@ def run(spec: jobs.TrainingSpec, reporter: report.Reporter, stop: Callable[[], b
     net.train()
     step = 0
     latest_validation: dict[str, float] | None = None
+    saved_at = done
+    previous_epoch = 0
+
+    def pause_here(at: int) -> None:
+        if not pause():
+            return
+        if at > saved_at:  # save the steps done since the last checkpoint
+            with reporter.saving():
+                save_checkpoint(at, previous_epoch, reporter.epoch_loss() or 0.0)
+        raise report.Paused(at)
+
     for epoch, groups in enumerate(plan, start=1):
         for group in groups:
             step += 1
             if step <= done:
                 continue
             _check(stop, step=step - 1)
+            pause_here(step - 1)
             batches = [[train[i] for i in batch] for batch in group]
             targets = sum(target_counts[i] for batch in group for i in batch)
-            step_loss, tokens = _optimizer_step(
-                net, trainable, batches, targets, optimizer, schedule, score, device
+            step_loss, tokens, hits = _optimizer_step(
+                net,
+                trainable,
+                batches,
+                targets,
+                optimizer,
+                schedule,
+                score,
+                device,
+                with_accuracy=reporter.due(step),
             )
-            reporter.step(step, epoch, step_loss, tokens)
+            reporter.step(step, epoch, step_loss, tokens, accuracy=hits)
             if group is groups[-1]:
                 reporter.end_epoch(epoch, step)
+            previous_epoch = epoch
             if step in save_at:
                 with reporter.saving():
                     latest_validation = save_checkpoint(step, epoch, reporter.epoch_loss() or 0.0)
+                saved_at = step
     _check(stop, step=step)
 
     # -- evaluation and the result ----------------------------------------------------------
@@ -368,23 +399,29 @@ def _optimizer_step(
     schedule: Any,
     score: Callable[..., loss.Scored],
     device: torch.device,
-) -> tuple[torch.Tensor, int]:
+    *,
+    with_accuracy: bool,
+) -> tuple[torch.Tensor, int, torch.Tensor | None]:
     """Forward/backward each micro-batch, then one optimizer step.
 
     The loss is the mean over every learnt token (or example) of the step, however the
-    micro-batches cut them (`targets` of them in all); returns it (on the device) and the
-    step's real tokens.
+    micro-batches cut them (`targets` of them in all); returns it and the share of targets
+    predicted right (if asked: it costs a pass over the logits; both on the device, nothing
+    waits for them) and the step's real tokens.
     """
     total = torch.zeros((), device=device)
+    hits = torch.zeros((), device=device)
     tokens = 0
     for batch in group:
-        scored = score(net, batch)
+        scored = score(net, batch, with_accuracy=with_accuracy)
         step_share = scored.loss_sum / max(1, targets)
         step_share.backward()  # type: ignore[no-untyped-call]
         total += step_share.detach()
+        if scored.correct is not None:
+            hits += scored.correct.detach()
         tokens += scored.tokens
     torch.nn.utils.clip_grad_norm_(trainable, _MAX_GRAD_NORM)
     optimizer.step()
     schedule.step()
     optimizer.zero_grad(set_to_none=True)
-    return total, tokens
+    return total, tokens, hits / max(1, targets) if with_accuracy else None

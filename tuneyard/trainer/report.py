@@ -37,6 +37,15 @@ class Cancelled(Exception):
         super().__init__(f"cancelled at step {step}")
 
 
+class Paused(Exception):
+    """The run stopped at a step boundary after SIGUSR1, its checkpoint saved; ends with a
+    `paused` event."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+        super().__init__(f"paused at step {step}")
+
+
 class Failed(Exception):
     """The run cannot go on for a known reason; ends with a `failed` event carrying `code`."""
 
@@ -125,6 +134,7 @@ class Reporter:
         self._last_emit = -math.inf
         self._epoch_started = 0.0
         self._ema: torch.Tensor | None = None
+        self._accuracy: torch.Tensor | None = None
         self._epoch_loss_sum: torch.Tensor | None = None
         self._epoch_steps = 0
         self._tokens_this_run = 0
@@ -178,10 +188,28 @@ class Reporter:
             "last_epoch_loss": self.last_epoch_loss,
         }
 
-    def step(self, step: int, epoch: int, loss: torch.Tensor, tokens: int) -> None:
-        """Record one optimizer step; emit `progress` if one is due (and on the last step)."""
+    def due(self, step: int) -> bool:
+        """Whether `step` will be reported (the interval has passed, or it is the last):
+        the loop measures the step's accuracy only then, as it costs a pass over the
+        logits."""
+        return self._clock() - self._last_emit >= self._interval_s or step >= self._total_steps
+
+    def step(
+        self,
+        step: int,
+        epoch: int,
+        loss: torch.Tensor,
+        tokens: int,
+        *,
+        accuracy: torch.Tensor | None = None,
+    ) -> None:
+        """Record one optimizer step (its loss and, on the steps the loop measured it, the
+        share of its targets predicted right); emit `progress` if one is due (and on the
+        last step) with the smoothed loss and the latest accuracy measured."""
         loss = loss.detach()
         self._ema = loss.clone() if self._ema is None else self._ema.lerp(loss, 1 - _EMA_DECAY)
+        if accuracy is not None:
+            self._accuracy = accuracy.detach()
         self._epoch_loss_sum = loss if self._epoch_loss_sum is None else self._epoch_loss_sum + loss
         self._epoch_steps += 1
         self.trained_tokens += tokens
@@ -200,6 +228,7 @@ class Reporter:
             epoch=epoch,
             total_epochs=self._total_epochs,
             loss=round(_finite(self._ema.item(), step), 6),
+            accuracy=None if self._accuracy is None else round(self._accuracy.item(), 6),
             tokens_per_s=round(self._tokens_this_run / run_time, 1) if run_time > 0 else 0.0,
             trained_tokens=self.trained_tokens,
             elapsed_s=round(elapsed, 3),

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BeforeValidator
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
-__all__ = ["Float", "Int", "OptStr", "number"]
+from tuneyard import errors
+
+__all__ = ["Float", "Int", "OptStr", "number", "validated"]
+
+_M = TypeVar("_M", bound=BaseModel)
 
 _NUMBER = re.compile(r"^\s*([-+0-9.eE]+)[fFdDlL]?\s*$")
 
@@ -44,3 +48,21 @@ def _blank_to_none(value: Any) -> Any:
 Int = Annotated[int, BeforeValidator(_whole)]
 Float = Annotated[float, BeforeValidator(number)]
 OptStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
+
+
+def validated(model: type[_M], body: Any, prefix: str = "", *, full_param: bool = False) -> _M:
+    """`body` as `model`; every problem is reported at once as InvalidRequest, whose
+    `param` names the first bad field (its top-level key, or with `full_param` its whole
+    path), `prefix` put before each name."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        problems = [
+            f"{prefix}{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        first = exc.errors()[0]["loc"]
+        name = ".".join(str(p) for p in first) if full_param else str(first[0]) if first else ""
+        raise errors.InvalidRequest(
+            "; ".join(problems), param=f"{prefix}{name}" if first else None
+        ) from exc

@@ -59,6 +59,8 @@ class FakeWorker:
         if not hold:
             self.released.set()
         self.terminated = False
+        self.paused = False
+        self.last_step = 0
         self.killed = False
         self.exit_code: int | None = None
         self.done = threading.Event()
@@ -78,6 +80,12 @@ class FakeWorker:
                     yield progress.encode("cancelled", step=0)
                     self.exit_code = progress.EXIT_CANCELLED
                     break
+                if self.paused:
+                    yield progress.encode("paused", step=self.last_step)
+                    self.exit_code = progress.EXIT_PAUSED
+                    break
+            if event["event"] == "progress":
+                self.last_step = int(event["step"])
             yield progress.encode(**event)
             if event["event"] in final_kinds:
                 codes = {"succeeded": progress.EXIT_OK, "failed": progress.EXIT_FAILED}
@@ -88,6 +96,11 @@ class FakeWorker:
 
     def release(self) -> None:
         """Let a held worker finish its script."""
+        self.released.set()
+
+    def pause(self) -> None:
+        """Behave like SIGUSR1: stop at the next boundary with `paused`."""
+        self.paused = True
         self.released.set()
 
     def terminate(self) -> None:

@@ -31,6 +31,11 @@ class LocalWorker:
             for raw in self.process.stdout:
                 yield raw.decode("utf-8", "replace").rstrip("\r\n")
 
+    def pause(self) -> None:
+        """SIGUSR1: the worker saves a checkpoint at its next step boundary and exits."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGUSR1)
+
     def terminate(self) -> None:
         """SIGTERM: the worker stops at its next step boundary."""
         if self.process.poll() is None:

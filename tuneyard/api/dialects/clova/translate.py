@@ -35,6 +35,7 @@ STATUS: dict[JobStatus, str] = {
     _S.PAUSED: "WAIT",
     _S.RUNNING: "RUNNING",
     _S.CANCELLING: "RUNNING",
+    _S.PAUSING: "RUNNING",
     _S.SUCCEEDED: "SUCCEEDED",
     _S.FAILED: "FAILED",
     _S.CANCELLED: "FAILED",

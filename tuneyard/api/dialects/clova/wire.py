@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from tuneyard import errors
-from tuneyard.api.dialects.values import Float, Int, OptStr
+from tuneyard.api.dialects.values import Float, Int, OptStr, validated
 
 __all__ = ["CreateTask", "parse_create"]
 
@@ -32,13 +31,4 @@ class CreateTask(BaseModel):
 
 def parse_create(fields: dict[str, Any]) -> CreateTask:
     """Validate the create fields; every problem is reported at once as InvalidRequest."""
-    try:
-        return CreateTask.model_validate(fields)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        ]
-        first = exc.errors()[0]["loc"]
-        raise errors.InvalidRequest(
-            "; ".join(problems), param=str(first[0]) if first else None
-        ) from exc
+    return validated(CreateTask, fields)

@@ -43,6 +43,7 @@ STATUS: dict[JobStatus, str] = {
     _S.RUNNING: "RUNNING",
     _S.PAUSED: "PENDING",
     _S.CANCELLING: "CANCELING",
+    _S.PAUSING: "RUNNING",
     _S.SUCCEEDED: "SUCCEEDED",
     _S.FAILED: "FAILED",
     _S.CANCELLED: "CANCELED",

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from tuneyard import errors
-from tuneyard.api.dialects.values import Float, Int, OptStr
+from tuneyard.api.dialects.values import Float, Int, OptStr, validated
 
 __all__ = ["CreateFineTune", "DatasetRef", "HyperParameters", "parse_create", "parse_hyper"]
 
@@ -65,27 +64,11 @@ class HyperParameters(BaseModel):
     seed: Int | None = None
 
 
-def _invalid(exc: ValidationError, prefix: str = "") -> errors.InvalidRequest:
-    problems = [
-        f"{prefix}{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-    ]
-    first = exc.errors()[0]["loc"]
-    return errors.InvalidRequest(
-        "; ".join(problems), param=f"{prefix}{first[0]}" if first else None
-    )
-
-
 def parse_create(body: dict[str, Any]) -> CreateFineTune:
     """Validate the create body; every problem is reported at once as InvalidRequest."""
-    try:
-        return CreateFineTune.model_validate(body)
-    except ValidationError as exc:
-        raise _invalid(exc) from exc
+    return validated(CreateFineTune, body)
 
 
 def parse_hyper(raw: dict[str, Any]) -> HyperParameters:
     """Read the known `hyper_parameters` keys (numbers or numeric strings)."""
-    try:
-        return HyperParameters.model_validate(raw)
-    except ValidationError as exc:
-        raise _invalid(exc, "hyper_parameters.") from exc
+    return validated(HyperParameters, raw, "hyper_parameters.")

@@ -64,6 +64,7 @@ RUN_STATUS: dict[JobStatus, str] = {
     JobStatus.CREATED: "Waiting",
     JobStatus.VALIDATING: "Waiting",
     JobStatus.QUEUED: "Waiting",
+    JobStatus.PAUSING: "Running",
     JobStatus.PAUSED: "Waiting",
     JobStatus.RUNNING: "Running",
     JobStatus.CANCELLING: "Running",

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from tuneyard import errors
-from tuneyard.api.dialects.values import Float, Int, OptStr
+from tuneyard.api.dialects.values import Float, Int, OptStr, validated
 
 __all__ = [
     "CreateJob",
@@ -136,14 +135,4 @@ class JobRef(_Body):
 
 def parse(model: type[_M], body: dict[str, Any], prefix: str = "") -> _M:
     """Validate a body; every problem is reported at once as InvalidRequest."""
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        problems = [
-            f"{prefix}{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-            for e in exc.errors()
-        ]
-        first = exc.errors()[0]["loc"]
-        raise errors.InvalidRequest(
-            "; ".join(problems), param=f"{prefix}{first[0]}" if first else None
-        ) from exc
+    return validated(model, body, prefix)

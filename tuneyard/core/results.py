@@ -1,0 +1,56 @@
+"""A finished job's results file: its per-step metrics as CSV (OpenAI's `result_files`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import TYPE_CHECKING, Any
+
+from tuneyard.core.files import StoredFile
+from tuneyard.core.jobs import Job
+
+if TYPE_CHECKING:
+    from tuneyard.core.service import Service
+
+__all__ = ["COLUMNS", "metrics_rows", "store"]
+
+COLUMNS = ("step", "train_loss", "train_accuracy", "valid_loss", "valid_mean_token_accuracy")
+PURPOSE = "fine-tune-results"
+
+
+def metrics_rows(service: Service, job: Job) -> list[dict[str, Any]]:
+    """One row per reported step (smoothed training loss and accuracy), with the validation
+    loss and token accuracy on the steps a checkpoint was validated at."""
+    rows: dict[int, dict[str, Any]] = {}
+    after = 0
+    while True:
+        batch = service.ports.events.list(job.id, after_seq=after, limit=1000)
+        for event in batch:
+            data = event.data or {}
+            step = data.get("step")
+            if not isinstance(step, int):
+                continue
+            if event.type == "metrics":
+                row = rows.setdefault(step, {"step": step})
+                row["train_loss"] = data.get("loss")
+                row["train_accuracy"] = data.get("accuracy")
+            elif "path" in data and data.get("valid_loss") is not None:  # a checkpoint
+                row = rows.setdefault(step, {"step": step})
+                row["valid_loss"] = data.get("valid_loss")
+                row["valid_mean_token_accuracy"] = data.get("token_accuracy")
+        if len(batch) < 1000:
+            break
+        after = batch[-1].seq
+    return [rows[step] for step in sorted(rows)]
+
+
+def store(service: Service, job: Job) -> StoredFile:
+    """Write the metrics CSV as a file of the job's workspace (purpose fine-tune-results)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in metrics_rows(service, job):
+        writer.writerow({k: "" if row.get(k) is None else row[k] for k in COLUMNS})
+    return service.uploads.upload(
+        job.workspace_id, "step_metrics.csv", [buffer.getvalue().encode()], purpose=PURPOSE
+    )
