@@ -100,7 +100,14 @@ def test_files_upload_list_retrieve_content_delete(api: Api) -> None:
     oldest = api.client.get("/v1/files?order=asc", headers=api.headers).json()
     assert [f["id"] for f in oldest["data"]] == [body["id"], bad["id"]]
     assert [f.id for f in api.sdk.files.list(limit=1)] == [bad["id"], body["id"]]  # 2 pages
+    api.clock.advance(1)
     api.exchange("retrieve-file", "GET", f"/v1/files/{body['id']}")
+    small = api.sdk.files.create(
+        file=("two.jsonl", b"".join(CHAT.splitlines(True)[:2])), purpose="fine-tune"
+    )
+    api.name(small.id, "file-id")
+    text = api.exchange("file-content", "GET", f"/v1/files/{small.id}/content")
+    assert text.encode() == b"".join(CHAT.splitlines(True)[:2])
     content = api.client.get(f"/v1/files/{body['id']}/content", headers=api.headers)
     assert content.content == CHAT and content.headers["x-request-id"]
     api.exchange("delete-file", "DELETE", f"/v1/files/{bad['id']}")

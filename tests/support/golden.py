@@ -55,8 +55,12 @@ def exchange(
     name: str, method: str, url: str, request: Any, response: Any, ids: dict[str, str]
 ) -> Any:
     """Check one HTTP exchange (an httpx/TestClient response) against `golden/<name>.json`,
-    ids and times replaced by placeholders; returns the response's JSON body."""
-    body = response.json()
+    ids and times replaced by placeholders; returns the response's JSON body (or, for a
+    body that is not JSON, such as a file's content, its text)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text
     check(
         name,
         {
