@@ -204,12 +204,12 @@ def test_unknown_model_and_wrong_task_type_are_refused(world: World) -> None:
 
 
 def test_keys_authenticate_to_their_workspace(world: World) -> None:
-    key = world.service.create_key("team-a")
-    assert world.service.authenticate(key) == "team-a"
+    key = world.service.credentials.create_key("team-a")
+    assert world.service.credentials.authenticate(key) == "team-a"
     with pytest.raises(errors.InvalidCredentials):
-        world.service.authenticate(key + "0")
+        world.service.credentials.authenticate(key + "0")
     with pytest.raises(errors.Unauthenticated):
-        world.service.authenticate(None)
+        world.service.credentials.authenticate(None)
 
 
 def test_running_leases_are_renewed(ports: Ports, tmp_path: Path) -> None:
@@ -292,20 +292,20 @@ def test_a_validation_file_is_checked_and_reaches_the_worker(
 
 
 def test_access_key_pairs_keep_the_secret_sealed(world: World, tmp_path: Path) -> None:
-    access_key, secret_key = world.service.create_access_key(
+    access_key, secret_key = world.service.credentials.create_access_key(
         "qf", account="1396993924585947", workspaces=["qf-2"]
     )
     assert len(access_key) == len(secret_key) == 32 and access_key != secret_key
-    assert world.service.access_secret(access_key) == secret_key
-    assert world.service.access_secret("0" * 32) is None
+    assert world.service.credentials.access_secret(access_key) == secret_key
+    assert world.service.credentials.access_secret("0" * 32) is None
     stored = world.ports.keys.find_by_access_key(access_key)
     assert stored is not None and stored.secret_sealed and secret_key not in stored.secret_sealed
-    caller = world.service.caller_by_access_key(access_key, "qf-2")
+    caller = world.service.credentials.caller_by_access_key(access_key, "qf-2")
     assert (caller.workspace_id, caller.account) == ("qf-2", "1396993924585947")
     with pytest.raises(errors.Forbidden):
-        world.service.caller_by_access_key(access_key, "elsewhere")
+        world.service.credentials.caller_by_access_key(access_key, "elsewhere")
     with pytest.raises(errors.InvalidCredentials):  # a secret key is not a bearer key
-        world.service.authenticate(secret_key)
+        world.service.credentials.authenticate(secret_key)
     assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
     with pytest.raises(errors.StorageError):  # sealed under another key file
         secrets.FernetSealer(tmp_path / "other.key").open(stored.secret_sealed)

@@ -25,7 +25,7 @@ class Api:
         self.world = World(make_ports("sqlite", tmp_path), tmp_path, executor)
         app = create_app(Settings(data_dir=tmp_path), self.world.service)
         self.client = TestClient(app, raise_server_exceptions=False)
-        self.key = self.world.service.create_key("ws")
+        self.key = self.world.service.credentials.create_key("ws")
         self.headers = {"Authorization": f"Bearer {self.key}"}
         self.ids: dict[str, str] = {}
 
@@ -149,7 +149,7 @@ def test_auth(api: Api, name: str, headers: dict[str, str], code: str) -> None:
 
 def test_other_workspace_sees_404(api: Api) -> None:
     task_id = api.create()["result"]["id"]
-    other = {"Authorization": f"Bearer {api.world.service.create_key('other')}"}
+    other = {"Authorization": f"Bearer {api.world.service.credentials.create_key('other')}"}
     response = api.client.get(f"/tuning/v2/tasks/{task_id}", headers=other)
     assert response.status_code == 404
     assert response.json()["status"]["code"] == "40400"

@@ -51,7 +51,7 @@ class Api:
         self.world = World(make_ports("sqlite", tmp_path), tmp_path, executor, **world)
         app = create_app(Settings(data_dir=tmp_path), self.world.service)
         self.client = TestClient(app, raise_server_exceptions=False)
-        self.key = self.world.service.create_key("ws", account=ACCOUNT)
+        self.key = self.world.service.credentials.create_key("ws", account=ACCOUNT)
         self.headers = {"Authorization": f"Bearer {self.key}"}
         self.ids: dict[str, str] = {}
 
@@ -322,7 +322,7 @@ def test_checkpoints_export_and_stream(tmp_path: Path) -> None:
 def test_sub_accounts_and_workspaces(api: Api) -> None:
     job = api.create()
     assert (job["user_identity"], job["creator"], job["modifier"]) == (ACCOUNT, ACCOUNT, ACCOUNT)
-    sub_key = api.world.service.create_key(
+    sub_key = api.world.service.credentials.create_key(
         "ws", account=ACCOUNT, subaccount=SUBACCOUNT, workspaces=["llm-team"]
     )
     sub = {"Authorization": f"Bearer {sub_key}"}

@@ -18,7 +18,7 @@ from tuneyard.settings import Settings
 def client(tmp_path: Path) -> tuple[TestClient, dict[str, str]]:
     world = World(make_ports("memory", tmp_path), tmp_path, FakeExecutor(), max_bytes=50_000)
     app = create_app(Settings(data_dir=tmp_path, max_dataset_bytes=50_000), world.service)
-    key = world.service.create_key("ws")
+    key = world.service.credentials.create_key("ws")
     return TestClient(app), {"Authorization": f"Bearer {key}"}
 
 
@@ -116,7 +116,7 @@ def test_hostile_files_get_their_reason_never_a_500(tmp_path: Path, name: str) -
     body, reason = HOSTILE[name]
     world = World(make_ports("memory", tmp_path), tmp_path, FakeExecutor())
     app = create_app(Settings(data_dir=tmp_path, max_dataset_bytes=10_000_000), world.service)
-    headers = {"Authorization": f"Bearer {world.service.create_key('ws')}"}
+    headers = {"Authorization": f"Bearer {world.service.credentials.create_key('ws')}"}
     http = TestClient(app, raise_server_exceptions=False)
     filename = "train.csv" if name == "CSV quote bomb" else "train.jsonl"
     checked = http.post(
@@ -142,7 +142,7 @@ def test_checkpoints_and_exports(tmp_path: Path) -> None:
     world = World(make_ports("memory", tmp_path), tmp_path, FakeExecutor(run_with_checkpoints))
     app = create_app(Settings(data_dir=tmp_path), world.service)
     client = TestClient(app)
-    headers = {"Authorization": f"Bearer {world.service.create_key('ws')}"}
+    headers = {"Authorization": f"Bearer {world.service.credentials.create_key('ws')}"}
     job = world.submit_sample()
     world.wait_status(job.id, JobStatus.SUCCEEDED)
 

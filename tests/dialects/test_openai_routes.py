@@ -31,7 +31,7 @@ class Api:
         self.world = World(ports, tmp_path, executor or FakeExecutor(evaluated_run))
         app = create_app(Settings(data_dir=tmp_path), self.world.service)
         self.client = TestClient(app, raise_server_exceptions=False)
-        self.key = self.world.service.create_key("ws")
+        self.key = self.world.service.credentials.create_key("ws")
         self.headers = {"Authorization": f"Bearer {self.key}"}
         self.sdk = openai.OpenAI(
             base_url="http://testserver/v1",

@@ -52,7 +52,7 @@ class Api:
             create_app(Settings(data_dir=tmp_path), self.world.service),
             raise_server_exceptions=False,
         )
-        self.ak, self.sk = self.world.service.create_access_key("qf")
+        self.ak, self.sk = self.world.service.credentials.create_access_key("qf")
         self.ids: dict[str, str] = {}
         self.root = tmp_path
 

@@ -26,7 +26,7 @@ def bearer_key(request: Request) -> str | None:
 
 
 def _workspace(request: Request, service: Annotated[Service, Depends(_service)]) -> str:
-    return service.authenticate(bearer_key(request))
+    return service.credentials.authenticate(bearer_key(request))
 
 
 ServiceDep = Annotated[Service, Depends(_service)]

@@ -241,9 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             first, *others = args.workspace or ["default"]
             owner = {"account": args.account, "subaccount": args.subaccount, "workspaces": others}
             if args.kind == "aksk":
-                print(" ".join(live.service.create_access_key(first, **owner)))
+                print(" ".join(live.service.credentials.create_access_key(first, **owner)))
             else:
-                print(live.service.create_key(first, **owner))
+                print(live.service.credentials.create_key(first, **owner))
             return 0
         if args.command == "jobs":
             return _jobs(settings, args)

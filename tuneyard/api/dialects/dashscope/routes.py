@@ -22,7 +22,8 @@ from tuneyard.api import bodies
 from tuneyard.api.deps import ServiceDep, bearer_key
 from tuneyard.api.dialects.dashscope import create, translate, wire
 from tuneyard.core import ids, states
-from tuneyard.core.service import Caller, Service
+from tuneyard.core.credentials import Caller
+from tuneyard.core.service import Service
 
 __all__ = ["PREFIX", "render_error", "router"]
 
@@ -42,7 +43,7 @@ router = APIRouter(prefix=PREFIX, tags=["dashscope"])
 def _caller(request: Request, service: ServiceDep) -> Caller:
     """Who the key acts as, in the workspace `X-DashScope-WorkSpace` names (one of the
     key's) or else the key's own."""
-    return service.caller(bearer_key(request), request.headers.get(WORKSPACE_HEADER))
+    return service.credentials.caller(bearer_key(request), request.headers.get(WORKSPACE_HEADER))
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]

@@ -19,8 +19,9 @@ from tuneyard.api import bodies
 from tuneyard.api.deps import ServiceDep, bearer_key
 from tuneyard.api.dialects.openai import create, names, translate, wire
 from tuneyard.core import ids
+from tuneyard.core.credentials import Caller
 from tuneyard.core.jobs import Job, Parent
-from tuneyard.core.service import Caller, Service
+from tuneyard.core.service import Service
 from tuneyard.datasets import validator
 
 __all__ = ["PREFIX", "render_error", "router"]
@@ -35,7 +36,7 @@ router = APIRouter(prefix=PREFIX, tags=["openai"])
 
 def _caller(request: Request, service: ServiceDep) -> Caller:
     named = next((request.headers[h] for h in PROJECT_HEADERS if request.headers.get(h)), None)
-    return service.caller(bearer_key(request), named)
+    return service.credentials.caller(bearer_key(request), named)
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]

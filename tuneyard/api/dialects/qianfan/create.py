@@ -9,9 +9,10 @@ from typing import Any
 
 from tuneyard import errors
 from tuneyard.api.dialects.qianfan import catalogue, wire
+from tuneyard.core.credentials import Caller
 from tuneyard.core.groups import JobGroup
 from tuneyard.core.jobs import Hyperparameters, JobSpec, Method, Objective, Parent, TaskType
-from tuneyard.core.service import Caller, ObjectSource
+from tuneyard.core.service import ObjectSource
 
 __all__ = ["DatasetSource", "GroupFields", "group_fields", "task_spec", "training_source"]
 

@@ -21,9 +21,10 @@ from tuneyard.api.console.routes import CURVES
 from tuneyard.api.deps import ServiceDep
 from tuneyard.api.dialects.qianfan import catalogue, create, signature, translate, wire
 from tuneyard.core import ids, sharing, states
+from tuneyard.core.credentials import Caller
 from tuneyard.core.groups import JobGroup
 from tuneyard.core.jobs import Job, Objective
-from tuneyard.core.service import Caller, Service
+from tuneyard.core.service import Service
 
 __all__ = ["PREFIX", "render_error", "router"]
 
@@ -42,10 +43,10 @@ def _caller(request: Request, service: ServiceDep) -> Caller:
         path=request.url.path,
         query=request.query_params.multi_items(),
         headers=request.headers,
-        secret_of=service.access_secret,
+        secret_of=service.credentials.access_secret,
         now=service.ports.clock.now(),
     )
-    return service.caller_by_access_key(access_key)
+    return service.credentials.caller_by_access_key(access_key)
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]

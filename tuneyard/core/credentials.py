@@ -1,0 +1,173 @@
+"""Credentials: bearer keys and AK/SK pairs (bce-auth-v1), and who a request acts as."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from tuneyard import errors
+from tuneyard.core import ids
+from tuneyard.core.ports import ApiKey
+
+if TYPE_CHECKING:  # the service module builds Credentials, so it is imported for types only
+    from tuneyard.core.service import Ports
+
+__all__ = ["Caller", "Credentials", "hash_key"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: the workspace they act in, their main account, and the account or
+    sub-account acting (the same as `account` for a main account's key)."""
+
+    workspace_id: str
+    account: str
+    actor: str
+
+
+def hash_key(key: str) -> str:
+    """The stored form of an API key (keys are 128-bit random, so a plain SHA-256 suffices)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class Credentials:
+    """Mint keys and pairs (only a key's hash, and a pair's sealed secret, are stored) and
+    resolve a request's credentials to the workspace and account it acts as."""
+
+    def __init__(self, ports: Ports) -> None:
+        self.ports = ports
+
+    def create_key(
+        self,
+        workspace_id: str,
+        *,
+        prefix: str = "nv-",
+        account: str | None = None,
+        subaccount: str | None = None,
+        workspaces: Iterable[str] = (),
+    ) -> str:
+        """Mint a key; only its hash is stored, the key is returned once.
+
+        The key works in `workspace_id` (its default) and in `workspaces`, for `account`
+        (the main account, default: the workspace's name) or its `subaccount`.
+        """
+        key = ids.new_api_key(prefix)
+        self._add_key(
+            workspace_id,
+            workspaces,
+            account,
+            subaccount,
+            key_prefix=key[: len(prefix) + 4],
+            key_hash=hash_key(key),
+        )
+        return key
+
+    def create_access_key(
+        self,
+        workspace_id: str,
+        *,
+        account: str | None = None,
+        subaccount: str | None = None,
+        workspaces: Iterable[str] = (),
+    ) -> tuple[str, str]:
+        """Mint an AK/SK pair (bce-auth-v1) for a workspace: (access key ID, secret key).
+
+        The secret key is stored sealed (it must be recoverable to check signatures) and
+        returned only this once; the rest is as `create_key`.
+        """
+        access_key, secret_key = ids.new_access_key_pair()
+        self._add_key(
+            workspace_id,
+            workspaces,
+            account,
+            subaccount,
+            key_prefix=access_key[:8],
+            key_hash=hash_key(secret_key),
+            access_key=access_key,
+            secret_sealed=self.ports.sealer.seal(secret_key),
+        )
+        return access_key, secret_key
+
+    def _add_key(
+        self,
+        workspace_id: str,
+        workspaces: Iterable[str],
+        account: str | None,
+        subaccount: str | None,
+        *,
+        key_prefix: str,
+        key_hash: str,
+        access_key: str | None = None,
+        secret_sealed: str | None = None,
+    ) -> None:
+        """Store a credential (a bearer key, or an AK/SK pair with its sealed secret) after
+        checking the workspace and account names."""
+        self.ports.keys.add(
+            ApiKey(
+                id=ids.new_request_id()[:16],
+                workspace_id=workspace_id,
+                key_prefix=key_prefix,
+                key_hash=key_hash,
+                created_at=self.ports.clock.now(),
+                account=account,
+                subaccount=subaccount,
+                workspaces=_key_workspaces(workspace_id, workspaces, account, subaccount),
+                access_key=access_key,
+                secret_sealed=secret_sealed,
+            )
+        )
+
+    def access_secret(self, access_key: str) -> str | None:
+        """The secret key of a live AK/SK pair, to check a signature with; None if unknown."""
+        record = self.ports.keys.find_by_access_key(access_key)
+        if record is None or record.revoked_at is not None or record.secret_sealed is None:
+            return None
+        return self.ports.sealer.open(record.secret_sealed)
+
+    def authenticate(self, key: str | None) -> str:
+        """The workspace of a bearer key; raises Unauthenticated / InvalidCredentials."""
+        return self.caller(key).workspace_id
+
+    def caller(self, key: str | None, workspace: str | None = None) -> Caller:
+        """Who a bearer key acts as, in its own workspace or in `workspace` (which must be
+        one of the key's); raises Unauthenticated, InvalidCredentials or Forbidden."""
+        if not key:
+            raise errors.Unauthenticated()
+        record = self.ports.keys.find_by_hash(hash_key(key))
+        if record is None or record.revoked_at is not None or record.access_key is not None:
+            raise errors.InvalidCredentials()  # an SK is not a bearer key
+        return self._acting(record, workspace)
+
+    def caller_by_access_key(self, access_key: str, workspace: str | None = None) -> Caller:
+        """Who an AK/SK pair (its signature already checked) acts as."""
+        record = self.ports.keys.find_by_access_key(access_key)
+        if record is None or record.revoked_at is not None:
+            raise errors.InvalidCredentials("The access key ID does not exist.")
+        return self._acting(record, workspace)
+
+    def _acting(self, record: ApiKey, workspace: str | None) -> Caller:
+        allowed = record.workspaces or (record.workspace_id,)
+        if workspace and workspace not in allowed:
+            raise errors.Forbidden(f"The API key has no access to workspace {workspace}.")
+        return Caller(
+            workspace_id=workspace or record.workspace_id,
+            account=record.main_account,
+            actor=record.actor,
+        )
+
+
+def _key_workspaces(
+    workspace_id: str, others: Iterable[str], account: str | None, subaccount: str | None
+) -> tuple[str, ...]:
+    """A key's workspaces, its own first; every name (and the account names) checked."""
+    names = (workspace_id, *(w for w in others if w != workspace_id))
+    for name, param in [
+        *((n, "workspace") for n in names),
+        (account, "account"),
+        (subaccount, "subaccount"),
+    ]:
+        if name is not None and not 1 <= len(name) <= 64:
+            raise errors.InvalidRequest(f"{param} names must be 1-64 characters", param=param)
+    return names
