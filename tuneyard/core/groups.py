@@ -67,9 +67,9 @@ class Groups:
             raise errors.InvalidRequest(
                 f"description must be at most {_MAX_DESCRIPTION} characters", param="description"
             )
-        if self._ports.catalog.get(base_model) is None:
+        model = self._ports.catalog.get(base_model)
+        if model is None:
             raise errors.ModelNotFound(f"model {base_model} not found", param="model")
-        model = self._service.model(base_model)
         if TaskType.GENERATION not in model.task_types:
             raise errors.UnsupportedFeature(
                 f"job groups hold generation runs; {model.name} is a classification model",
@@ -124,22 +124,28 @@ class Groups:
 
     def jobs(
         self,
-        workspace_id: str,
-        group_id: str,
+        group: JobGroup,
         *,
         marker: str | None,
         limit: int,
         oldest_first: bool = False,
     ) -> Slice[Job]:
-        """The group's jobs after the one named `marker` (exclusive), newest first."""
-        self.get(workspace_id, group_id, param="jobId")
+        """A group's jobs (the group as `get` returned it) after the one named `marker`
+        (exclusive), newest first."""
         return self._service.list_jobs_after(
-            workspace_id, marker=marker, limit=limit, oldest_first=oldest_first, group_id=group_id
+            group.workspace_id,
+            marker=marker,
+            limit=limit,
+            oldest_first=oldest_first,
+            group_id=group.id,
         )
 
-    def delete(self, workspace_id: str, group_id: str, *, by: str | None = None) -> None:
-        """Delete a group and every job in it (jobs still running are cancelled first)."""
-        group = self.get(workspace_id, group_id)
+    def delete(
+        self, workspace_id: str, group_id: str, *, by: str | None = None, param: str | None = None
+    ) -> None:
+        """Delete a group and every job in it (jobs still running are cancelled first);
+        GroupNotFound as `get` raises it."""
+        group = self.get(workspace_id, group_id, param=param)
         while True:
             batch = self._ports.jobs.slice(workspace_id, after=None, limit=100, group_id=group.id)
             for job in batch.items:

@@ -6,6 +6,7 @@ import csv
 import io
 from typing import TYPE_CHECKING, Any
 
+from tuneyard.core.events import saved_checkpoint
 from tuneyard.core.files import StoredFile
 from tuneyard.core.jobs import Job
 
@@ -22,25 +23,20 @@ def metrics_rows(service: Service, job: Job) -> list[dict[str, Any]]:
     """One row per reported step (smoothed training loss and accuracy), with the validation
     loss and token accuracy on the steps a checkpoint was validated at."""
     rows: dict[int, dict[str, Any]] = {}
-    after = 0
-    while True:
-        batch = service.ports.events.list(job.id, after_seq=after, limit=1000)
-        for event in batch:
-            data = event.data or {}
-            step = data.get("step")
-            if not isinstance(step, int):
-                continue
-            if event.type == "metrics":
-                row = rows.setdefault(step, {"step": step})
-                row["train_loss"] = data.get("loss")
-                row["train_accuracy"] = data.get("accuracy")
-            elif "path" in data and data.get("valid_loss") is not None:  # a checkpoint
-                row = rows.setdefault(step, {"step": step})
-                row["valid_loss"] = data.get("valid_loss")
-                row["valid_mean_token_accuracy"] = data.get("token_accuracy")
-        if len(batch) < 1000:
-            break
-        after = batch[-1].seq
+    for event in service.timeline(job.id):
+        data = event.data or {}
+        step = data.get("step")
+        if not isinstance(step, int):
+            continue
+        saved = saved_checkpoint(event)
+        if event.type == "metrics":
+            row = rows.setdefault(step, {"step": step})
+            row["train_loss"] = data.get("loss")
+            row["train_accuracy"] = data.get("accuracy")
+        elif saved is not None and saved.get("valid_loss") is not None:
+            row = rows.setdefault(step, {"step": step})
+            row["valid_loss"] = saved.get("valid_loss")
+            row["valid_mean_token_accuracy"] = saved.get("token_accuracy")
     return [rows[step] for step in sorted(rows)]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from tuneyard import errors
@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 _S = JobStatus
+_TIMELINE_BATCH = 1000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -386,6 +387,16 @@ class Service:
         self.get_job(workspace_id, job_id)
         found = self.ports.events.latest(job_id, before_seq=before_seq, limit=limit + 1)
         return Slice(found[:limit], len(found) > limit)
+
+    def timeline(self, job_id: str) -> Iterator[JobEvent]:
+        """Every event of a job, oldest first, read from the repository in batches."""
+        after = 0
+        while True:
+            batch = self.ports.events.list(job_id, after_seq=after, limit=_TIMELINE_BATCH)
+            yield from batch
+            if len(batch) < _TIMELINE_BATCH:
+                return
+            after = batch[-1].seq
 
     def job_events(self, workspace_id: str, job_id: str, *, after_seq: int = 0) -> list[JobEvent]:
         """The job's timeline (validation issues, progress, outcome)."""

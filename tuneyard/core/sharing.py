@@ -49,18 +49,11 @@ def curves(service: Service, job: Job) -> Curves:
     """The losses the run reported (every `metrics` event), thinned evenly to at most 2,000
     points, and the validation loss of each checkpoint."""
     train: list[tuple[int, float]] = []
-    after = 0
-    while True:
-        batch = service.ports.events.list(job.id, after_seq=after, limit=1000)
-        for event in batch:
-            data = event.data or {}
-            if event.type == "metrics" and isinstance(data.get("step"), int):
-                loss = data.get("loss")
-                if isinstance(loss, int | float):
-                    train.append((data["step"], float(loss)))
-        if len(batch) < 1000:
-            break
-        after = batch[-1].seq
+    for event in service.timeline(job.id):
+        data = event.data or {}
+        step, loss = data.get("step"), data.get("loss")
+        if event.type == "metrics" and isinstance(step, int) and isinstance(loss, int | float):
+            train.append((step, float(loss)))
     if len(train) > _MAX_POINTS:
         stride = len(train) / _MAX_POINTS
         train = [train[int(i * stride)] for i in range(_MAX_POINTS - 1)] + [train[-1]]

@@ -137,12 +137,6 @@ class Uploads:
             return None
         return f"{report.first.reason}: {report.first.describe()}"
 
-    def put_bytes(
-        self, workspace_id: str, filename: str, data: bytes, *, purpose: str
-    ) -> StoredFile:
-        """Store bytes tuneyard wrote itself (e.g. a job's results) as a workspace file."""
-        return self.upload(workspace_id, filename, [data], purpose=purpose)
-
     def list_after(
         self,
         workspace_id: str,
@@ -160,9 +154,10 @@ class Uploads:
             workspace_id, after=after, limit=limit, oldest_first=oldest_first, purpose=purpose
         )
 
-    def read(self, workspace_id: str, file_id: str) -> Path:
-        """Where a live file's bytes are on disk."""
-        return self.ports.blobs.path(self.get_file(workspace_id, file_id).blob_key)
+    def content(self, workspace_id: str, file_id: str) -> tuple[StoredFile, Path]:
+        """A live file of the workspace and where its bytes are on disk."""
+        stored = self.get_file(workspace_id, file_id)
+        return stored, self.ports.blobs.path(stored.blob_key)
 
     def get_file(self, workspace_id: str, file_id: str, *, param: str | None = None) -> StoredFile:
         """A live file of the workspace; raises FileNotFound (naming it when `param` is given)."""

@@ -192,7 +192,10 @@ class Reporter:
         """Whether `step` will be reported (the interval has passed, or it is the last):
         the loop measures the step's accuracy only then, as it costs a pass over the
         logits."""
-        return self._clock() - self._last_emit >= self._interval_s or step >= self._total_steps
+        return self._due_at(step, self._clock())
+
+    def _due_at(self, step: int, now: float) -> bool:
+        return now - self._last_emit >= self._interval_s or step >= self._total_steps
 
     def step(
         self,
@@ -216,7 +219,7 @@ class Reporter:
         self._tokens_this_run += tokens
         now = self._clock()
         remaining = self._eta.observe(step, now)
-        if now - self._last_emit < self._interval_s and step < self._total_steps:
+        if not self._due_at(step, now):
             return
         self._last_emit = now
         run_time = now - self._started

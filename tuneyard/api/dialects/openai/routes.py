@@ -138,8 +138,7 @@ async def delete_file(file_id: str, service: ServiceDep, caller: CallerDep) -> R
 @router.get("/files/{file_id}/content")
 async def file_content(file_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """The file's bytes as uploaded (or, for a results file, the metrics CSV)."""
-    stored = await run_in_threadpool(service.uploads.get_file, caller.workspace_id, file_id)
-    path = await run_in_threadpool(service.uploads.read, caller.workspace_id, file_id)
+    stored, path = await run_in_threadpool(service.uploads.content, caller.workspace_id, file_id)
     response = FileResponse(path, media_type="application/octet-stream", filename=stored.filename)
     response.headers[REQUEST_ID] = "req_" + ids.new_request_id()
     return response

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from tuneyard.api.dialects.openai import create, names
-from tuneyard.core.events import JobEvent
+from tuneyard.core.events import JobEvent, saved_checkpoint
 from tuneyard.core.files import StoredFile
 from tuneyard.core.jobs import Job, Objective
 from tuneyard.core.states import JobStatus
@@ -213,16 +213,16 @@ def event(record: JobEvent, job_record: Job) -> dict[str, Any]:
         message = (
             f"Step {data.get('step')}/{data.get('total_steps')}: training loss={data.get('loss')}"
         )
-    elif "path" in data and isinstance(data.get("step"), int):  # a checkpoint was saved
+    elif (saved := saved_checkpoint(record)) is not None:
         kind = "metrics"
         shown = {
-            "step": data["step"],
+            "step": saved["step"],
             "total_steps": job_record.progress.total_steps,
-            "train_loss": data.get("train_loss"),
-            "valid_loss": data.get("valid_loss"),
-            "valid_mean_token_accuracy": data.get("token_accuracy"),
+            "train_loss": saved.get("train_loss"),
+            "valid_loss": saved.get("valid_loss"),
+            "valid_mean_token_accuracy": saved.get("token_accuracy"),
         }
-        message = f"Checkpoint created at step {data['step']}"
+        message = f"Checkpoint created at step {saved['step']}"
     elif record.type == "status":
         template = _STATUS_MESSAGES.get((str(data.get("from")), str(data.get("to"))))
         if template is not None:

@@ -24,6 +24,7 @@ from tuneyard.core import ids, sharing, states
 from tuneyard.core.credentials import Caller
 from tuneyard.core.groups import JobGroup
 from tuneyard.core.jobs import Job, Objective
+from tuneyard.core.paging import Slice
 from tuneyard.core.service import Service
 
 __all__ = ["PREFIX", "render_error", "router"]
@@ -136,7 +137,11 @@ def _list_jobs(call: _Call) -> Any:
         try:
             objective = catalogue.objective(mode)
         except errors.UnsupportedFeature:  # a mode tuneyard does not train has no jobs
-            return {"jobList": [], "pageInfo": _empty_page(request)}
+            nothing: Slice[JobGroup] = Slice([], more=False)
+            return {
+                "jobList": [],
+                "pageInfo": translate.page_info(request.marker, request.maxKeys, nothing),
+            }
     found = call.service.groups.list(
         call.workspace,
         marker=request.marker,
@@ -151,21 +156,11 @@ def _list_jobs(call: _Call) -> Any:
     }
 
 
-def _empty_page(request: wire.ListJobs) -> dict[str, Any]:
-    return {
-        "marker": request.marker or "",
-        "maxKeys": request.maxKeys,
-        "isTruncated": False,
-        "nextMarker": "",
-    }
-
-
 def _list_tasks(call: _Call) -> Any:
     request = wire.parse(wire.ListTasks, call.body)
     group = call.service.groups.get(call.workspace, request.jobId, param="jobId")
     found = call.service.groups.jobs(
-        call.workspace,
-        group.id,
+        group,
         marker=request.marker,
         limit=_max_keys(request.maxKeys),
         oldest_first=request.pageReverse,
@@ -201,8 +196,7 @@ def _delete_task(call: _Call) -> Any:
 
 def _delete_job(call: _Call) -> Any:
     request = wire.parse(wire.JobRef, call.body)
-    call.service.groups.get(call.workspace, request.jobId, param="jobId")
-    call.service.groups.delete(call.workspace, request.jobId, by=call.caller.actor)
+    call.service.groups.delete(call.workspace, request.jobId, by=call.caller.actor, param="jobId")
     return True
 
 
