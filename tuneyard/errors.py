@@ -3,7 +3,10 @@
     TuneyardError
     ├── InvalidRequest          a request that can never succeed as sent (param names the field)
     │   ├── ModelNotFound       the base model is not in the catalogue
-    │   └── UnsupportedFeature  a valid value tuneyard does not serve (e.g. a tuningType)
+    │   ├── UnsupportedFeature  a valid value tuneyard does not serve (e.g. a tuningType)
+    │   ├── MalformedBody       the body is not a well-formed JSON object
+    │   └── UnknownOperation    the request names an operation the server has not (an Action)
+    ├── PayloadTooLarge         a request body past its limit (JSON, or an upload's file.size)
     ├── Unauthenticated         no credentials were sent
     │   ├── MalformedCredentials  a credential header that cannot be read
     │   └── InvalidCredentials  credentials were sent but are unknown or revoked
@@ -40,14 +43,17 @@ __all__ = [
     "InvalidTransition",
     "MalformedCredentials",
     "JobNotFound",
+    "MalformedBody",
     "ModelNotFound",
     "NotFound",
+    "PayloadTooLarge",
     "RequestExpired",
     "SignatureMismatch",
     "StorageError",
     "Throttled",
     "TuneyardError",
     "Unauthenticated",
+    "UnknownOperation",
     "UnsupportedFeature",
 ]
 
@@ -71,6 +77,18 @@ class ModelNotFound(InvalidRequest):
 
 class UnsupportedFeature(InvalidRequest):
     """Unsupported function"""
+
+
+class MalformedBody(InvalidRequest):
+    """The body is not well-formed JSON."""
+
+
+class UnknownOperation(InvalidRequest):
+    """Unknown operation."""
+
+
+class PayloadTooLarge(TuneyardError):
+    """The request body is too large."""
 
 
 class Unauthenticated(TuneyardError):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from tuneyard.basemodels import catalog, counting
 from tuneyard.core.ids import SystemClock
 from tuneyard.core.lifecycle import Lifecycle
-from tuneyard.core.ports import Executor, ObjectStorage
+from tuneyard.core.ports import BucketRepository, Executor, ObjectStorage, Sealer
 from tuneyard.core.service import Ports, Service
 from tuneyard.datasets.report import Limits
 from tuneyard.scheduler.executors.local import LocalExecutor
@@ -16,7 +17,7 @@ from tuneyard.scheduler.scheduler import Scheduler
 from tuneyard.settings import Settings
 from tuneyard.storage import blobs, database, objects, secrets, sql
 
-__all__ = ["Runtime", "build"]
+__all__ = ["Runtime", "build", "private_dir"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -29,33 +30,49 @@ class Runtime:
     scheduler: Scheduler
 
 
-def object_storage(settings: Settings) -> ObjectStorage:
-    """S3-compatible when an endpoint is configured, else the local stand-in folder."""
+def object_storage(settings: Settings, buckets: BucketRepository, sealer: Sealer) -> ObjectStorage:
+    """S3-compatible when an endpoint is configured, else the local stand-in folder (which
+    opens a bucket only with the key pair recorded for it)."""
     if settings.object_storage_endpoint:
         return objects.S3ObjectStorage(settings.object_storage_endpoint)
-    return objects.LocalObjectStorage(settings.object_storage_root)
+    return objects.LocalObjectStorage(settings.object_storage_root, buckets=buckets, sealer=sealer)
+
+
+def private_dir(path: Path, *, tighten: bool = True) -> None:
+    """Create a folder only its owner may enter (0700, whatever the umask); an existing
+    one is made so too unless `tighten` is False."""
+    if not path.is_dir():
+        path.mkdir(parents=True, mode=0o700, exist_ok=True)
+    elif not tighten:
+        return
+    path.chmod(0o700)
 
 
 def build(settings: Settings, *, executor: Executor | None = None) -> Runtime:
     """Open the database (migrating it), the blob store and the catalogue; wire the scheduler."""
     # Absolute once and for all: workers run with their job folder as working directory.
     data_dir = settings.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir, tighten=False)  # a folder the operator chose is left as it is
+    for folder in ("blobs", "jobs"):  # tenants' datasets and outputs
+        private_dir(data_dir / folder)
     engine = database.connect(settings.db_url)
     database.migrate(engine)
+    sealer = secrets.FernetSealer(data_dir / "secret.key")
+    buckets = sql.SqlBuckets(engine)
     ports = Ports(
         jobs=sql.SqlJobs(engine),
         files=sql.SqlFiles(engine),
         keys=sql.SqlKeys(engine),
         events=sql.SqlEvents(engine),
         blobs=blobs.LocalBlobStore(data_dir / "blobs"),
-        objects=object_storage(settings),
+        objects=object_storage(settings, buckets, sealer),
         catalog=catalog.load(data_dir),
         clock=SystemClock(),
         counters=counting.Counters(),
         exporter=SubprocessExporter(),
-        sealer=secrets.FernetSealer(data_dir / "secret.key"),
+        sealer=sealer,
         groups=sql.SqlGroups(engine),
+        buckets=buckets,
     )
     limits = Limits(max_bytes=settings.max_dataset_bytes, min_rows=settings.min_dataset_rows)
     service = Service(

@@ -35,7 +35,20 @@ class Settings:
     """Jobs a workspace may have queued or running at once; more is refused (429
     Throttling in DashScope) until one finishes; 0: no limit (TUNEYARD_MAX_ACTIVE_JOBS)."""
     max_dataset_bytes: int = 1_000_000_000
-    """Largest dataset file accepted (TUNEYARD_MAX_DATASET_BYTES)."""
+    """Largest dataset file accepted; an upload request's body stops being received past it
+    plus the multipart framing (413 file.size) (TUNEYARD_MAX_DATASET_BYTES)."""
+    max_json_bytes: int = 1_048_576
+    """Largest JSON (any non-upload) request body; more is refused with 413 before it is
+    read (TUNEYARD_MAX_JSON_BYTES)."""
+    max_upload_files: int = 10
+    """Most file parts one upload request may carry; more is refused with 400
+    (TUNEYARD_MAX_UPLOAD_FILES)."""
+    max_streams_per_workspace: int = 4
+    """Event streams a workspace may hold open at once; more is refused with 429
+    (TUNEYARD_MAX_STREAMS_PER_WORKSPACE)."""
+    stream_idle_seconds: float = 300.0
+    """An event stream that has had no new event for this long ends
+    (TUNEYARD_STREAM_IDLE_SECONDS)."""
     min_dataset_rows: int = 100
     """Fewest data rows a CLOVA dataset may have (TUNEYARD_MIN_DATASET_ROWS)."""
     object_storage_endpoint: str | None = None
@@ -93,6 +106,14 @@ class Settings:
             found.append("max-active-jobs must be 0 (no limit) or more")
         if self.max_dataset_bytes < 1:
             found.append("max-dataset-bytes must be positive")
+        if self.max_json_bytes < 1024:
+            found.append("max-json-bytes must be at least 1024")
+        if self.max_upload_files < 1:
+            found.append("max-upload-files must be at least 1")
+        if self.max_streams_per_workspace < 1:
+            found.append("max-streams-per-workspace must be at least 1")
+        if not self.stream_idle_seconds > 0:
+            found.append("stream-idle-seconds must be positive")
         if self.min_dataset_rows < 1:
             found.append("min-dataset-rows must be at least 1")
         if self.lease_seconds < 1:

@@ -7,35 +7,17 @@ import threading
 
 import pytest
 
+from tests.support import world
 from tests.support.world import ManualClock
 from tuneyard.core.files import StoredFile
 from tuneyard.core.groups import JobGroup
-from tuneyard.core.jobs import Hyperparameters, Job, Method, Objective, Progress, TaskType
+from tuneyard.core.jobs import Objective, Progress
 from tuneyard.core.paging import Cursor
 from tuneyard.core.ports import ApiKey
 from tuneyard.core.service import Ports
 from tuneyard.core.states import JobStatus as S
 
-
-def _job(ports: Ports, job_id: str, workspace: str = "ws", **changes: object) -> Job:
-    now = ports.clock.now()
-    job = Job(
-        id=job_id,
-        workspace_id=workspace,
-        display_name="n",
-        base_model="tiny-chat",
-        task_type=TaskType.GENERATION,
-        method=Method.LORA,
-        training_file_id="file-1",
-        hyperparameters=Hyperparameters(),
-        dialect="clova",
-        created_via="API",
-        status=S.CREATED,
-        progress=Progress(),
-        created_at=now,
-        updated_at=now,
-    )
-    return dataclasses.replace(job, **changes)  # type: ignore[arg-type]
+_job = world.job_record
 
 
 def test_add_get_round_trip(ports: Ports) -> None:
@@ -99,7 +81,7 @@ def test_claim_is_fifo_by_queue_time_and_takes_a_lease(ports: Ports) -> None:
     ports.jobs.add(_job(ports, "earl0001", status=S.QUEUED, queued_at=now.replace(minute=1)))
     first = ports.jobs.claim_next("me", now, now.replace(minute=30))
     assert first is not None and first.id == "earl0001"
-    assert first.status is S.RUNNING and first.attempts == 1
+    assert first.status is S.RUNNING and first.attempts == 0  # a claim is not an attempt
     second = ports.jobs.claim_next("me", now, now.replace(minute=30))
     assert second is not None and second.id == "late0001"
     assert ports.jobs.claim_next("me", now, now) is None

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support import golden
+from tests.support.opens import record_opens
 from tests.support.world import EXAMPLES, World, make_ports
 from tuneyard.api.app import create_app
 from tuneyard.core.states import JobStatus
@@ -72,9 +73,7 @@ def test_create_multipart_then_get_until_succeeded(api: Api) -> None:
 
 
 def test_create_json_with_object_storage(api: Api, tmp_path: Path) -> None:
-    target = tmp_path / "object-storage" / "my-bucket" / "tuning" / "train.csv"
-    target.parent.mkdir(parents=True)
-    target.write_bytes(SAMPLE)
+    ak, sk = api.world.make_bucket("my-bucket", {"tuning/train.csv": SAMPLE})
     request = {
         "name": "from-object-storage",
         "model": "tiny-chat",
@@ -84,16 +83,21 @@ def test_create_json_with_object_storage(api: Api, tmp_path: Path) -> None:
         "learningRate": 1e-4,
         "trainingDatasetBucket": "my-bucket",
         "trainingDatasetFilePath": "tuning/train.csv",
-        "trainingDatasetAccessKey": "ak",
-        "trainingDatasetSecretKey": "sk",
+        "trainingDatasetAccessKey": ak,
+        "trainingDatasetSecretKey": sk,
     }
     response = api.client.post("/tuning/v2/tasks", headers=api.headers, json=request)
     assert response.status_code == 200, response.text
     api.ids[response.json()["result"]["id"]] = "<task-id-1>"
+    keys = {ak: "<bucket-access-key>", sk: "<bucket-secret-key>"}
     golden.check(
         "clova/create-json",
         {
-            "request": {"method": "POST", "path": "/tuning/v2/tasks", "body": request},
+            "request": {
+                "method": "POST",
+                "path": "/tuning/v2/tasks",
+                "body": golden.normalise(request, keys),
+            },
             "response": {"status": 200, "body": golden.normalise(response.json(), api.ids)},
         },
     )
@@ -112,6 +116,75 @@ def test_missing_object_storage_file_is_a_failed_task(api: Api) -> None:
     assert result["status"] == "FAILED"
     assert result["statusInfo"]["failureReason"] == "File not found"
     assert result["statusInfo"]["sendWeightSuccess"] is False
+
+
+def _object_request(bucket: str, path: str, ak: str, sk: str) -> dict[str, Any]:
+    return {
+        "model": "tiny-chat",
+        "trainEpochs": 2,
+        "trainingDatasetBucket": bucket,
+        "trainingDatasetFilePath": path,
+        "trainingDatasetAccessKey": ak,
+        "trainingDatasetSecretKey": sk,
+    }
+
+
+def test_object_storage_reads_a_bucket_only_with_its_keys(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ak, sk = api.world.make_bucket("team-a", {"train.csv": SAMPLE}, workspace="ws")
+    own_ak, own_sk = api.world.make_bucket("team-b", {"x.csv": SAMPLE}, workspace="other")
+    target = (tmp_path / "object-storage" / "team-a" / "train.csv").resolve()
+    opened = record_opens(monkeypatch)
+    other = {"Authorization": f"Bearer {api.world.service.credentials.create_key('other')}"}
+    for headers, keys in [
+        (api.headers, (ak, "wrong-secret")),
+        (api.headers, ("wrong-access", sk)),
+        (api.headers, (sk, ak)),
+        (other, (own_ak, own_sk)),  # another workspace, with its own bucket's pair
+        (other, (ak, sk + "x")),
+    ]:
+        request = _object_request("team-a", "train.csv", *keys)
+        response = api.client.post("/tuning/v2/tasks", headers=headers, json=request)
+        assert response.status_code == 200, response.text
+        result = response.json()["result"]
+        assert (result["status"], result["statusInfo"]["failureReason"]) == (
+            "FAILED",
+            "File not found",
+        )
+    assert target not in opened
+    response = api.client.post(
+        "/tuning/v2/tasks", headers=api.headers, json=_object_request("team-a", "train.csv", ak, sk)
+    )
+    task_id = response.json()["result"]["id"]
+    assert api.world.wait_status(task_id, JobStatus.SUCCEEDED).training_file_id
+    assert target in opened
+
+
+@pytest.mark.parametrize(
+    ("bucket", "path", "words"),
+    [
+        ("team-a", "a\x00b.csv", "object path has a control character"),
+        ("team-a", "x" * 5000, "object path is 5000 bytes"),
+        ("team-a", "dir/\x1b[31m.csv", "object path has a control character"),
+        ("team-a", "\u00e9" * 600, "object path is 1200 bytes"),
+        ("te\x00am", "train.csv", "bucket name has a control character"),
+        ("t" * 5000, "train.csv", "bucket name is 5000 bytes"),
+    ],
+)
+def test_object_paths_no_store_can_hold_are_40001(
+    api: Api, bucket: str, path: str, words: str
+) -> None:
+    ak, sk = api.world.make_bucket("team-a", {"train.csv": SAMPLE})
+    response = api.client.post(
+        "/tuning/v2/tasks", headers=api.headers, json=_object_request(bucket, path, ak, sk)
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["status"]["code"] == "40001"
+    message = response.json()["status"]["message"]
+    field = "trainingDatasetBucket" if "bucket" in words else "trainingDatasetFilePath"
+    assert words in message or message.startswith(field)  # or refused as the body is read
+    assert api.world.service.list_jobs("ws", offset=0, limit=10).total == 0
 
 
 def test_list_pages(api: Api) -> None:

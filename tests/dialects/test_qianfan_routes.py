@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support import golden
+from tests.support.opens import record_opens
 from tests.support.world import EXAMPLES, ManualClock, World, make_ports
 from tuneyard.api.app import create_app
 from tuneyard.api.dialects.qianfan import signature
@@ -316,9 +317,7 @@ def test_continuing_from_an_earlier_tasks_checkpoint(api: Api) -> None:
 
 
 def test_bos_datasets_and_failed_tasks(api: Api) -> None:
-    bucket = api.root / "object-storage" / "corpus" / "sft"
-    bucket.mkdir(parents=True)
-    (bucket / "train.jsonl").write_bytes(SFT)
+    api.world.make_bucket("corpus", {"sft/train.jsonl": SFT}, workspace="qf")
     job_id = api.create_job()
     bos = {"sourceType": "Bos", "versions": [{"storagePath": "bos://corpus/sft/train.jsonl"}],
            "splitRatio": 5}  # fmt: skip
@@ -335,6 +334,46 @@ def test_bos_datasets_and_failed_tasks(api: Api) -> None:
     assert failed_format.error_code == "file.format"
     shown = api.detail(wrong)
     assert shown["errorCode"] == 1004 and shown["errorMessage"].startswith("file.format: ")
+
+
+def test_bos_reads_only_buckets_of_the_callers_workspace(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.world.make_bucket("corpus", {"sft/train.jsonl": SFT}, workspace="qf")
+    api.world.make_bucket("theirs", {"sft/train.jsonl": SFT}, workspace="other")
+    target = (api.root / "object-storage" / "theirs" / "sft" / "train.jsonl").resolve()
+    stray = api.root / "object-storage" / "stray" / "train.jsonl"  # a folder, never created
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(SFT)
+    opened = record_opens(monkeypatch)
+    job_id = api.create_job()
+    for location in ["bos://theirs/sft/train.jsonl", "bos:/stray/train.jsonl"]:
+        bos = {"sourceType": "Bos", "versions": [{"storagePath": location}], "splitRatio": 5}
+        detail = api.detail(api.create_task(job_id, datasetConfig=bos))
+        assert (detail["runStatus"], detail["errorCode"]) == ("Failed", 1005)
+        assert location.split("/", 3)[-1] in detail["errorMessage"]
+    assert target not in opened and stray.resolve() not in opened
+    own = {"sourceType": "Bos", "versions": [{"storagePath": "bos://corpus/sft/train.jsonl"}],
+           "splitRatio": 5}  # fmt: skip
+    assert api.world.wait_status(api.create_task(job_id, datasetConfig=own), JobStatus.SUCCEEDED)
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["bos://corpus/a\x00b.jsonl", "bos://corpus/" + "x" * 5000, "bos://corpus/\x07.jsonl"],
+)
+def test_bos_paths_no_store_can_hold_are_400(api: Api, location: str) -> None:
+    api.world.make_bucket("corpus", {}, workspace="qf")
+    job_id = api.create_job()
+    body = {
+        "jobId": job_id,
+        "parameterScale": "LoRA",
+        "datasetConfig": {"sourceType": "Bos", "versions": [{"storagePath": location}],
+                          "splitRatio": 5},
+    }  # fmt: skip
+    response = api.post("CreateFineTuningTask", body)
+    assert response.status_code == 400, response.text
+    assert set(response.json()) == {"requestId", "code", "message"}
 
 
 @pytest.mark.parametrize(

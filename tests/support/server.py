@@ -106,6 +106,15 @@ class Server:
             self.client.close()
             self.log.close()
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer stops it: no cleanup of any kind."""
+        self.process.kill()
+        try:
+            self.process.wait(30)
+        finally:
+            self.client.close()
+            self.log.close()
+
     def close(self) -> None:
         """Stop the server if the test did not."""
         if self.process.poll() is None:

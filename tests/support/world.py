@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -9,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from tuneyard.basemodels import catalog, counting
-from tuneyard.core.jobs import Hyperparameters, Job, JobSpec, Method, TaskType, TrainingSpec
+from tuneyard.core.jobs import (
+    Hyperparameters,
+    Job,
+    JobSpec,
+    Method,
+    Progress,
+    TaskType,
+    TrainingSpec,
+)
 from tuneyard.core.lifecycle import Lifecycle
 from tuneyard.core.ports import Executor
 from tuneyard.core.service import Ports, Service
@@ -48,6 +57,7 @@ def make_ports(backend: str, root: Path, clock: object | None = None) -> Ports:
             memory.MemoryKeys(),
             memory.MemoryEvents(),
             memory.MemoryGroups(),
+            memory.MemoryBuckets(),
         )
     else:
         engine = database.connect(f"sqlite:///{root / 'test.db'}")
@@ -58,22 +68,51 @@ def make_ports(backend: str, root: Path, clock: object | None = None) -> Ports:
             sql.SqlKeys(engine),
             sql.SqlEvents(engine),
             sql.SqlGroups(engine),
+            sql.SqlBuckets(engine),
         )
-    jobs, files, keys, events, groups = repos
+    jobs, files, keys, events, groups, buckets = repos
+    sealer = secrets.FernetSealer(root / "secret.key")
     return Ports(
         jobs=jobs,  # type: ignore[arg-type]
         files=files,  # type: ignore[arg-type]
         keys=keys,  # type: ignore[arg-type]
         events=events,  # type: ignore[arg-type]
         blobs=blobs.LocalBlobStore(root / "blobs"),
-        objects=objects.LocalObjectStorage(root / "object-storage"),
+        objects=objects.LocalObjectStorage(
+            root / "object-storage",
+            buckets=buckets,  # type: ignore[arg-type]
+            sealer=sealer,
+        ),
         catalog=catalog.load(root),
         clock=clock,  # type: ignore[arg-type]
         counters=counting.Counters(),
         exporter=CopyExporter(),
-        sealer=secrets.FernetSealer(root / "secret.key"),
+        sealer=sealer,
         groups=groups,  # type: ignore[arg-type]
+        buckets=buckets,  # type: ignore[arg-type]
     )
+
+
+def job_record(ports: Ports, job_id: str, workspace: str = "ws", **changes: object) -> Job:
+    """A CREATED tiny-chat LoRA job record (for repository tests), with `changes` applied."""
+    now = ports.clock.now()
+    job = Job(
+        id=job_id,
+        workspace_id=workspace,
+        display_name="n",
+        base_model="tiny-chat",
+        task_type=TaskType.GENERATION,
+        method=Method.LORA,
+        training_file_id="file-1",
+        hyperparameters=Hyperparameters(),
+        dialect="clova",
+        created_via="API",
+        status=JobStatus.CREATED,
+        progress=Progress(),
+        created_at=now,
+        updated_at=now,
+    )
+    return dataclasses.replace(job, **changes)  # type: ignore[arg-type]
 
 
 def run_with_checkpoints(spec: TrainingSpec) -> list[dict[str, Any]]:
@@ -105,6 +144,7 @@ class World:
         max_active: int = 0,
     ) -> None:
         self.ports = ports
+        self.root = root
         limits = Limits(max_bytes=max_bytes, min_rows=min_rows)
         self.service = Service(ports, data_dir=root, limits=limits, max_active_jobs=max_active)
         self.lifecycle = Lifecycle(self.service)
@@ -141,6 +181,18 @@ class World:
         return self.service.submit_job(
             self.spec(workspace), UploadSource(filename="train.csv", chunks=[data])
         )
+
+    def make_bucket(
+        self, name: str, objects: dict[str, bytes], *, workspace: str = "ws"
+    ) -> tuple[str, str]:
+        """Create a bucket owned by `workspace` with these objects in the local store; its
+        (access key, secret key)."""
+        pair = self.service.buckets.create(workspace, name)
+        for path, data in objects.items():
+            target = self.root / "object-storage" / name / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        return pair
 
     def wait_for(self, job_id: str, done: Callable[[Job], bool], *, timeout: float = 10.0) -> Job:
         """Tick the scheduler until `done(job)` holds."""

@@ -25,6 +25,7 @@ def test_terminal_states_go_nowhere() -> None:
         (S.CREATED, S.VALIDATING),
         (S.VALIDATING, S.QUEUED),
         (S.VALIDATING, S.FAILED),
+        (S.VALIDATING, S.CREATED),  # its validator's lease lapsed: validate again
         (S.QUEUED, S.RUNNING),
         (S.RUNNING, S.SUCCEEDED),
         (S.RUNNING, S.CANCELLING),

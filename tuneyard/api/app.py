@@ -9,9 +9,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 
 from tuneyard import __version__, errors
 from tuneyard.api import errors as api_errors
+from tuneyard.api import limits, streams
 from tuneyard.api.console import routes as console
 from tuneyard.api.dialects.clova import routes as clova
 from tuneyard.api.dialects.dashscope import routes as dashscope
@@ -36,12 +38,35 @@ _DIALECTS: list[tuple[str, Renderer]] = [
     (openai.PREFIX + "/", openai.render_error),
 ]
 
+# The endpoints that take a multipart upload: their bodies may be as large as a dataset.
+_UPLOADS = (
+    clova.create_task,
+    dashscope.upload_files,
+    openai.upload_file,
+    native.validate_dataset,
+)
+
+
+def _upload_routes() -> list[BaseRoute]:
+    routers = (native.router, clova.router, dashscope.router, openai.router)
+    found = [r for o in routers for r in o.routes if getattr(r, "endpoint", None) in _UPLOADS]
+    if len(found) != len(_UPLOADS):
+        raise RuntimeError("an upload endpoint is not routed")
+    return found
+
 
 def _render(request: Request, status: int, code: str, message: str, param: str | None) -> Response:
     for prefix, renderer in _DIALECTS:
         if request.url.path.startswith(prefix):
             return renderer(request, status, code, message, param)
     return native.render_error(request, status, code, message, param)
+
+
+def _error(request: Request, exc: errors.TuneyardError) -> Response:
+    status, code = api_errors.classify(exc)
+    if status >= 500:
+        log.error("request failed: %s", exc, exc_info=exc)
+    return _render(request, status, code, exc.message, exc.param)
 
 
 def create_app(settings: Settings, service: Service) -> FastAPI:
@@ -53,19 +78,20 @@ def create_app(settings: Settings, service: Service) -> FastAPI:
     )
     app.state.settings = settings
     app.state.service = service
+    app.state.streams = streams.OpenStreams(settings.max_streams_per_workspace)
     app.include_router(native.router)
     app.include_router(clova.router)
     app.include_router(dashscope.router)
     app.include_router(qianfan.router)
     app.include_router(console.router)
     app.include_router(openai.router)
+    app.add_middleware(
+        limits.BodyLimits, settings=settings, render=_error, uploads=_upload_routes()
+    )
 
     @app.exception_handler(errors.TuneyardError)
     async def _domain(request: Request, exc: errors.TuneyardError) -> Response:
-        status, code = api_errors.classify(exc)
-        if status >= 500:
-            log.error("request failed: %s", exc, exc_info=exc)
-        return _render(request, status, code, exc.message, exc.param)
+        return _error(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:

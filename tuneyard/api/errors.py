@@ -9,7 +9,10 @@ __all__ = ["classify"]
 _TABLE: list[tuple[type[errors.TuneyardError], int, str]] = [
     (errors.ModelNotFound, 400, "model_not_found"),
     (errors.UnsupportedFeature, 400, "unsupported"),
+    (errors.MalformedBody, 400, "malformed_json"),
+    (errors.UnknownOperation, 400, "unknown_action"),
     (errors.InvalidRequest, 400, "validation"),
+    (errors.PayloadTooLarge, 413, "payload_too_large"),
     (errors.RequestExpired, 401, "request_expired"),
     (errors.SignatureMismatch, 401, "signature_mismatch"),
     (errors.InvalidCredentials, 401, "invalid_credentials"),

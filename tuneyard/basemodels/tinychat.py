@@ -18,6 +18,7 @@ from typing import Any
 
 __all__ = [
     "CHAT_TEMPLATE",
+    "LORA_MODULES",
     "NAME",
     "SPECIAL_TOKENS",
     "backend_tokenizer",
@@ -38,6 +39,9 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}<|assistant|>{%- endif -%}"
 )
 """Jinja chat template: `<|role|>content<|end|>` per turn, `<|assistant|>` to prompt a reply."""
+
+LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+"""Its linear layers (Llama's names), the modules LoRA can wrap."""
 
 _SEED = 20240601
 _MAX_POSITIONS = 2048

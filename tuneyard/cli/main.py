@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tuneyard import __version__, errors, runtime
-from tuneyard.cli import files, validate
+from tuneyard.cli import buckets, files, validate
 from tuneyard.settings import Settings
 
 __all__ = ["main"]
@@ -54,12 +54,39 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-dataset-bytes",
         type=int,
-        help="largest dataset file (env TUNEYARD_MAX_DATASET_BYTES; default 1000000000)",
+        help="largest dataset file; an upload's body stops being received past it plus the "
+        "multipart framing (64 KiB + 4 KiB a file part): 413 file.size (env "
+        "TUNEYARD_MAX_DATASET_BYTES; default 1000000000)",
+    )
+    serve.add_argument(
+        "--max-json-bytes",
+        type=int,
+        help="largest JSON (non-upload) request body; more is 413 before it is read, before "
+        "the key is checked (env TUNEYARD_MAX_JSON_BYTES; default 1048576)",
+    )
+    serve.add_argument(
+        "--max-upload-files",
+        type=int,
+        help="most file parts in one upload request; more is 400 (env "
+        "TUNEYARD_MAX_UPLOAD_FILES; default 10)",
+    )
+    serve.add_argument(
+        "--max-streams-per-workspace",
+        type=int,
+        help="DashScope event streams a workspace may hold open at once; more is 429 (env "
+        "TUNEYARD_MAX_STREAMS_PER_WORKSPACE; default 4)",
+    )
+    serve.add_argument(
+        "--stream-idle-seconds",
+        type=float,
+        help="an event stream with no new event for this long ends (env "
+        "TUNEYARD_STREAM_IDLE_SECONDS; default 300)",
     )
     serve.add_argument(
         "--object-storage-endpoint",
-        help="S3-compatible endpoint for CLOVA Object Storage datasets (env "
-        "TUNEYARD_OBJECT_STORAGE_ENDPOINT; default: <data-dir>/object-storage/<bucket>/<path>)",
+        help="S3-compatible endpoint for CLOVA Object Storage and Qianfan BOS datasets (env "
+        "TUNEYARD_OBJECT_STORAGE_ENDPOINT; default: <data-dir>/object-storage/<bucket>/<path>, "
+        "a bucket made with `tuneyard buckets create`)",
     )
     serve.add_argument(
         "--log-level",
@@ -128,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
 
     validate.add_parser(commands)
     files.add_parser(commands)
+    buckets.add_parser(commands)
     return parser
 
 
@@ -140,6 +168,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         "max_active_jobs",
         "database_url",
         "max_dataset_bytes",
+        "max_json_bytes",
+        "max_upload_files",
+        "max_streams_per_workspace",
+        "stream_idle_seconds",
         "object_storage_endpoint",
         "log_level",
     )
@@ -249,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _jobs(settings, args)
         if args.command == "files":
             return files.run(args, settings)
+        if args.command == "buckets":
+            return buckets.run(args, settings)
         return _models(settings, args.json)
     except errors.TuneyardError as exc:
         print(f"tuneyard: error: {exc.message}", file=sys.stderr)

@@ -136,7 +136,10 @@ class Hyperparameters:
         need(1 <= self.lora_rank <= 1024, "lora_rank must be between 1 and 1024")
         need(1 <= self.lora_alpha <= 4096, "lora_alpha must be between 1 and 4096")
         need(0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)")
-        need(len(self.lora_target_modules) > 0, "lora_target_modules must not be empty")
+        need(
+            len(self.lora_target_modules) > 0 and all(m.strip() for m in self.lora_target_modules),
+            "lora_target_modules must name one or more modules",
+        )
         need(0 <= self.seed < 2**32, "seed must be in [0, 2**32)")
         need(0 <= self.save_steps <= 10**6, "save_steps must be between 0 and 1000000")
         need(1 <= self.save_total_limit <= 100, "save_total_limit must be between 1 and 100")
@@ -315,6 +318,9 @@ class Job:
     error_message: str | None = None
     output_path: str | None = None
     attempts: int = 0
+    """Workers the job lost (killed, or their lease lapsed); the third lost one fails it.
+    A clean stop, a pause or a requeue is not an attempt; the run in progress is attempt
+    `attempts + 1`."""
     deleted: bool = False
     objective: Objective = Objective.SFT
     parent: Parent | None = None

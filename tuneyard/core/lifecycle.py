@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,15 @@ class Lifecycle:
         self.ports = service.ports
 
     # -- validation ---------------------------------------------------------------------
-    def validate(self, job: Job) -> None:
-        """CREATED -> VALIDATING -> QUEUED, or FAILED with the dataset's first issue."""
-        if not self.service.move(job, _S.VALIDATING):
+    def validate(
+        self, job: Job, *, owner: str | None = None, lease_until: datetime | None = None
+    ) -> None:
+        """CREATED -> VALIDATING -> QUEUED, or FAILED with the dataset's first issue.
+
+        A scheduler validates under a lease held by `owner` (renewed while it works): if it
+        dies meanwhile, the lease lapses and `reap` sends the job back to CREATED."""
+        lease = {"lease_owner": owner, "lease_expires_at": lease_until} if owner else {}
+        if not self.service.move(job, _S.VALIDATING, **lease):
             return
         job = self._reload(job)
         files = [(job.training_file_id, "training")]
@@ -117,7 +124,7 @@ class Lifecycle:
                     param=param,
                 )
                 return
-        self.service.move(job, _S.QUEUED, queued_at=self.ports.clock.now())
+        self.service.move(job, _S.QUEUED, queued_at=self.ports.clock.now(), lease_owner=None)
 
     def _record_report(self, job: Job, check: checks.DatasetCheck, *, role: str) -> None:
         report = check.report
@@ -155,14 +162,16 @@ class Lifecycle:
 
     # -- running ------------------------------------------------------------------------
     def started(self, job: Job) -> None:
-        """Log the claim (QUEUED -> RUNNING, done as one compare-and-set by the repository)."""
+        """Log the claim (QUEUED -> RUNNING, done as one compare-and-set by the repository)
+        with its attempt: 1, plus one per worker lost so far (`job.attempts`; a clean
+        restart, a pause or a requeue continues the same attempt)."""
         self.ports.events.append(
             job.id,
             created_at=self.ports.clock.now(),
             level="info",
             type="status",
             message=f"Status {_S.QUEUED.value} -> {_S.RUNNING.value}",
-            data={"from": _S.QUEUED.value, "to": _S.RUNNING.value, "attempt": job.attempts},
+            data={"from": _S.QUEUED.value, "to": _S.RUNNING.value, "attempt": job.attempts + 1},
         )
 
     def training_spec(self, job: Job) -> TrainingSpec:
@@ -298,11 +307,19 @@ class Lifecycle:
             )
 
     def requeue(self, job: Job, reason: str, *, lost: bool) -> None:
-        """RUNNING -> QUEUED to run again; a job that keeps losing its worker FAILs instead."""
-        if lost and job.attempts >= _MAX_ATTEMPTS:
-            self.fail(job, "train.unknown", f"{reason}; gave up after {job.attempts} attempts")
+        """RUNNING -> QUEUED to run again. Only a `lost` worker (killed, or its lease
+        lapsed) counts in `job.attempts`, and the third one FAILs the job; a clean stop
+        (`lost=False`) is not an attempt: the run simply goes on where it stopped."""
+        attempts = job.attempts + 1 if lost else job.attempts
+        if lost and attempts >= _MAX_ATTEMPTS:
+            message = f"{reason}; gave up after {attempts} attempts"
+            self.fail(job, "train.unknown", message, attempts=attempts)
             return
-        self.service.move(job, _S.QUEUED, queued_at=self.ports.clock.now(), lease_owner=None)
+        now = self.ports.clock.now()
+        if not self.service.move(
+            job, _S.QUEUED, queued_at=now, lease_owner=None, attempts=attempts
+        ):
+            return
         self.ports.events.append(
             job.id,
             created_at=self.ports.clock.now(),
@@ -330,8 +347,19 @@ class Lifecycle:
         )
 
     def reap(self, job: Job) -> None:
-        """Settle a job whose lease expired: its worker and scheduler are gone."""
-        if job.status is _S.CANCELLING:
+        """Settle a job whose lease expired (or that has none): its owner is gone."""
+        if job.status is _S.VALIDATING:
+            moved = self.service.move(job, _S.CREATED, lease_owner=None, lease_expires_at=None)
+            if moved:
+                self.ports.events.append(
+                    job.id,
+                    created_at=self.ports.clock.now(),
+                    level="warn",
+                    type="message",
+                    message="Validation was interrupted (its server stopped); checking the "
+                    "dataset again",
+                )
+        elif job.status is _S.CANCELLING:
             self.service.move(job, _S.CANCELLED, finished_at=self.ports.clock.now())
         elif job.status is _S.PAUSING:
             self._paused(job, None)
@@ -349,9 +377,10 @@ class Lifecycle:
         *,
         kind: str | None = None,
         param: str | None = None,
+        attempts: int | None = None,
     ) -> None:
         """Move a job to FAILED with a failure reason and message (and, for a dataset, the
-        problem's kind and the input it is about)."""
+        problem's kind and the input it is about; for a lost worker, the attempts used)."""
         job = self._reload(job)
         progress = dataclasses.replace(job.progress, weights_saved=False)
         self.ports.jobs.save_progress(job.id, progress, self.ports.clock.now())
@@ -364,6 +393,7 @@ class Lifecycle:
             error_param=param,
             finished_at=self.ports.clock.now(),
             lease_owner=None,
+            **({} if attempts is None else {"attempts": attempts}),
         )
 
     def _reload(self, job: Job) -> Job:

@@ -18,6 +18,9 @@ class BaseModel:
     source: str
     path: str | None
     description: str
+    lora_modules: tuple[str, ...] = ()
+    """The names of the layers LoRA can wrap (the last part of each module's path, e.g.
+    `q_proj`); empty when they are not known, and then any name is passed on."""
 
     def default_task_type(self) -> TaskType:
         """CLASSIFICATION for a classification-only model, else GENERATION."""

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from tuneyard.core.buckets import Bucket
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
 from tuneyard.core.groups import JobGroup
@@ -25,6 +26,7 @@ from tuneyard.datasets.profile import Counter
 __all__ = [
     "ApiKey",
     "BlobStore",
+    "BucketRepository",
     "Clock",
     "Cursor",
     "EventRepository",
@@ -104,7 +106,14 @@ class ApiKey:
 class JobRepository(Protocol):
     """Jobs, with status changes as compare-and-set."""
 
-    def add(self, job: Job) -> None: ...
+    def add(self, job: Job, *, max_active: int = 0) -> None:
+        """Store a new job, atomically checked against the other jobs of its workspace.
+
+        Raises errors.Throttled (nothing stored) when `max_active` > 0 and the workspace
+        already has that many unfinished jobs, and errors.Conflict when another live job of
+        the workspace has the same `output_name`; the count or name is never read apart
+        from the insert, so concurrent adds cannot both pass."""
+        ...
 
     def get(self, job_id: str) -> Job | None: ...
 
@@ -144,13 +153,17 @@ class JobRepository(Protocol):
     def mark_deleted(self, job_id: str, updated_at: datetime) -> None: ...
 
     def claim_next(self, owner: str, now: datetime, lease_until: datetime) -> Job | None:
-        """Move the oldest QUEUED job to RUNNING under a lease held by `owner`."""
+        """Move the oldest QUEUED job to RUNNING under a lease held by `owner`; `attempts`
+        is left as it is (it counts lost workers, not claims)."""
         ...
 
-    def renew_lease(self, job_id: str, owner: str, lease_until: datetime) -> bool: ...
+    def renew_lease(self, job_id: str, owner: str, lease_until: datetime) -> bool:
+        """Extend the lease of a job `owner` holds while it validates or has a worker."""
+        ...
 
     def expired_leases(self, now: datetime) -> list[Job]:
-        """RUNNING, CANCELLING or PAUSING jobs whose lease ran out (their worker is gone)."""
+        """VALIDATING, RUNNING, CANCELLING or PAUSING jobs whose lease ran out, or that
+        have none (their owner is gone: nothing else would ever move them)."""
         ...
 
     def running_count(self) -> int: ...
@@ -271,13 +284,31 @@ class Sealer(Protocol):
     def open(self, sealed: str) -> str: ...
 
 
-class ObjectStorage(Protocol):
-    """An S3-compatible store that datasets can be read from (CLOVA's Object Storage)."""
+class BucketRepository(Protocol):
+    """Object-storage buckets: owner workspace and key pair (see `tuneyard.core.buckets`)."""
 
-    def open(
-        self, bucket: str, path: str, *, access_key: str | None, secret_key: str | None
-    ) -> Iterator[bytes]:
-        """The object's bytes in chunks; raises errors.FileNotFound if it is absent."""
+    def add(self, bucket: Bucket) -> None:
+        """Insert a bucket; raises errors.Conflict if its name or access key is taken."""
+        ...
+
+    def get(self, name: str) -> Bucket | None: ...
+
+    def owned_by(self, workspace_id: str) -> builtins.list[Bucket]:
+        """The workspace's buckets, by name."""
+        ...
+
+
+class ObjectStorage(Protocol):
+    """An S3-compatible store that datasets can be read from (CLOVA's Object Storage, Qianfan's
+    BOS). The store checks the key pair: an endpoint itself, the local one by bucket record."""
+
+    def open(self, bucket: str, path: str, *, access_key: str, secret_key: str) -> Iterator[bytes]:
+        """The object's bytes in chunks; raises errors.FileNotFound if it is absent or the
+        pair does not open the bucket (no byte of the object is read then)."""
+        ...
+
+    def add_bucket(self, name: str) -> None:
+        """Make room for a newly recorded bucket (the local store makes its folder)."""
         ...
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tuneyard import errors
 from tuneyard.core import ids, paging, states
+from tuneyard.core.buckets import Buckets
 from tuneyard.core.credentials import Credentials
 from tuneyard.core.events import JobEvent
 from tuneyard.core.groups import Groups
@@ -16,6 +17,7 @@ from tuneyard.core.jobs import Job, JobSpec, Method, Objective, Parent, Progress
 from tuneyard.core.models import BaseModel
 from tuneyard.core.ports import (
     BlobStore,
+    BucketRepository,
     Clock,
     EventRepository,
     Exporter,
@@ -63,6 +65,7 @@ class Ports:
     exporter: Exporter
     sealer: Sealer
     groups: GroupRepository
+    buckets: BucketRepository
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -75,7 +78,8 @@ class UploadSource:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ObjectSource:
-    """A dataset to read from the S3-compatible object storage with the client's keys."""
+    """A dataset to read from the S3-compatible object storage: with the client's keys
+    (CLOVA), or without (Qianfan BOS: the caller's workspace must own the bucket)."""
 
     bucket: str
     path: str
@@ -113,7 +117,9 @@ class Service:
         """What every dataset is checked against (size, rows, issues listed)."""
         self.max_active_jobs = max_active_jobs
         """Unfinished jobs a workspace may have at once (0: no limit)."""
-        self.uploads = Uploads(ports, limits, model=self.model)
+        self.buckets = Buckets(ports)
+        """Object-storage buckets: create one for a workspace, list them, read with their keys."""
+        self.uploads = Uploads(ports, limits, model=self.model, buckets=self.buckets)
         """The dataset files: upload, check, list, get, delete."""
         self.credentials = Credentials(ports)
         """Keys and AK/SK pairs: mint them, and resolve who a request acts as."""
@@ -140,12 +146,7 @@ class Service:
         job_id = ids.new_job_id(spec.dialect, now)
         output_name = spec.output_name.replace("{job_id}", job_id) if spec.output_name else None
         if output_name is not None:
-            taken = self.ports.jobs.find_by_output_name(spec.workspace_id, output_name)
-            if taken is not None:
-                raise errors.Conflict(
-                    f"Model instance {output_name} already exists, please specify a suffix",
-                    param="model_name",
-                )
+            self._check_model_name(spec.workspace_id, output_name)
         job = Job(
             id=job_id,
             workspace_id=spec.workspace_id,
@@ -172,7 +173,12 @@ class Service:
             created_at=now,
             updated_at=now,
         )
-        self.ports.jobs.add(job)
+        try:  # the repository is the authority on the quota and on names, atomically
+            self.ports.jobs.add(job, max_active=self.max_active_jobs)
+        except errors.Throttled:
+            raise self._throttled(spec.workspace_id) from None
+        except errors.Conflict:
+            raise _name_taken(output_name or "") from None
         self.ports.events.append(
             job.id, created_at=now, level="info", type="status", message="Job created"
         )
@@ -203,18 +209,21 @@ class Service:
                 )
         except errors.FileNotFound as exc:
             return self.create_job(spec, dataset_error=("File not found", exc.message))
-        return self.create_job(dataclasses.replace(spec, training_file_id=stored.id))
+        try:
+            return self.create_job(dataclasses.replace(spec, training_file_id=stored.id))
+        except errors.TuneyardError:  # e.g. the quota filled meanwhile: drop the dataset
+            self.ports.files.mark_deleted(stored.id, self.ports.clock.now())
+            self.ports.blobs.delete(stored.blob_key)
+            raise
 
     def check(self, spec: JobSpec) -> None:
         """Every reason a job spec cannot run: unknown model, wrong task type, bad values,
         missing files or parent, and a workspace at its quota of unfinished jobs."""
-        if self.max_active_jobs:
-            active = self.ports.jobs.active_count(spec.workspace_id)
-            if active >= self.max_active_jobs:
-                raise errors.Throttled(
-                    f"Too many fine-tune job in running, please retry later. ({active} of "
-                    f"{self.max_active_jobs} jobs of this workspace are waiting or running)"
-                )
+        # Early, before a dataset is stored; the repository's `add` is the authority.
+        if self.max_active_jobs and (
+            self.ports.jobs.active_count(spec.workspace_id) >= self.max_active_jobs
+        ):
+            raise self._throttled(spec.workspace_id)
         model = self.model(spec.base_model)
         if spec.task_type not in model.task_types:
             kinds = ", ".join(k.value.upper() for k in model.task_types)
@@ -314,8 +323,10 @@ class Service:
         return Exported(path=target, format="full" if whole else "peft")
 
     def name_export(self, workspace_id: str, job_id: str, step: int, model_name: str) -> None:
-        """Record that the checkpoint at `step` was exported as `model_name`."""
+        """Record that the checkpoint at `step` was exported as `model_name`, a name no
+        base model or live tuned model of the workspace has (else Conflict)."""
         job = self.get_job(workspace_id, job_id)
+        self._check_model_name(workspace_id, model_name)
         checkpoints = [
             {**c, "model_name": model_name} if c.get("step") == step else c
             for c in job.progress.checkpoints
@@ -336,8 +347,32 @@ class Service:
         return job
 
     def job_by_output(self, workspace_id: str, output_name: str) -> Job | None:
-        """The workspace's job whose tuned model is published as `output_name`, if any."""
+        """The workspace's job whose tuned model is published as `output_name`, if any;
+        never for a base model's name, which always means the base model."""
+        if self.ports.catalog.get(output_name) is not None:
+            return None
         return self.ports.jobs.find_by_output_name(workspace_id, output_name)
+
+    def _check_model_name(self, workspace_id: str, name: str) -> None:
+        """Refuse (Conflict) a name for a tuned model that a base model or a live tuned
+        model of the workspace already has; the repository enforces the latter again,
+        atomically, when the job is stored."""
+        if self.ports.catalog.get(name) is not None:
+            raise errors.Conflict(
+                f"Model instance {name} already exists as a base model, please specify "
+                "another name",
+                param="model_name",
+            )
+        if self.ports.jobs.find_by_output_name(workspace_id, name) is not None:
+            raise _name_taken(name)
+
+    def _throttled(self, workspace_id: str) -> errors.Throttled:
+        """The refusal of a job past the workspace's quota of unfinished jobs."""
+        active = max(self.ports.jobs.active_count(workspace_id), self.max_active_jobs)
+        return errors.Throttled(
+            f"Too many fine-tune job in running, please retry later. ({active} of "
+            f"{self.max_active_jobs} jobs of this workspace are waiting or running)"
+        )
 
     def job_log(
         self, workspace_id: str, job_id: str, *, first: int, count: int
@@ -505,3 +540,10 @@ class Service:
             error_message=message,
             finished_at=self.ports.clock.now(),
         )
+
+
+def _name_taken(name: str) -> errors.Conflict:
+    """The refusal of a tuned model's name another live job of the workspace has."""
+    return errors.Conflict(
+        f"Model instance {name} already exists, please specify a suffix", param="model_name"
+    )

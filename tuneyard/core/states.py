@@ -6,7 +6,7 @@ import enum
 
 from tuneyard import errors
 
-__all__ = ["TERMINAL", "TRANSITIONS", "JobStatus", "check_transition", "is_terminal"]
+__all__ = ["LEASED", "TERMINAL", "TRANSITIONS", "JobStatus", "check_transition", "is_terminal"]
 
 
 class JobStatus(enum.StrEnum):
@@ -25,11 +25,18 @@ class JobStatus(enum.StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+LEASED = frozenset(
+    {JobStatus.VALIDATING, JobStatus.RUNNING, JobStatus.CANCELLING, JobStatus.PAUSING}
+)
+"""Statuses in which one scheduler owns the job under a lease it renews; a lapsed (or
+missing) lease means the owner is gone and any scheduler settles the job. CREATED and
+QUEUED jobs are taken by whichever scheduler ticks next; PAUSED ones wait for their user."""
 
 _S = JobStatus
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     _S.CREATED: frozenset({_S.VALIDATING, _S.CANCELLED, _S.FAILED}),
-    _S.VALIDATING: frozenset({_S.QUEUED, _S.FAILED, _S.CANCELLED}),
+    # VALIDATING -> CREATED: the scheduler validating it died (its lease lapsed); validate again.
+    _S.VALIDATING: frozenset({_S.QUEUED, _S.FAILED, _S.CANCELLED, _S.CREATED}),
     _S.QUEUED: frozenset({_S.RUNNING, _S.CANCELLED, _S.FAILED}),
     # RUNNING -> QUEUED: the worker was stopped by a shutdown or lost its lease; run again.
     _S.RUNNING: frozenset({_S.SUCCEEDED, _S.FAILED, _S.CANCELLING, _S.PAUSING, _S.QUEUED}),

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuneyard import errors
-from tuneyard.core import checks, ids, paging
-from tuneyard.core.files import StoredFile
+from tuneyard.core import buckets, checks, ids, paging
+from tuneyard.core.files import StoredFile, safe_name
 from tuneyard.core.jobs import TaskType
 from tuneyard.core.models import BaseModel
 from tuneyard.core.paging import Slice
@@ -27,11 +27,20 @@ __all__ = ["Uploads"]
 class Uploads:
     """The file use-cases, over the file repository, blob store and object storage."""
 
-    def __init__(self, ports: Ports, limits: Limits, *, model: Callable[[str], BaseModel]) -> None:
+    def __init__(
+        self,
+        ports: Ports,
+        limits: Limits,
+        *,
+        model: Callable[[str], BaseModel],
+        buckets: buckets.Buckets,
+    ) -> None:
         self.ports = ports
         self.limits = limits
         self.model = model
         """Looks up a base model by name (raises ModelNotFound)."""
+        self.buckets = buckets
+        """The bucket records: whose a bucket is and the pair that opens it."""
 
     def upload(
         self,
@@ -55,13 +64,14 @@ class Uploads:
         purpose: str,
         description: str | None,
     ) -> StoredFile:
-        """Write the bytes to the blob store; the record is not added yet."""
+        """Write the bytes to the blob store; the record is not added yet. The client's file
+        name is kept only as a safe base name (`safe_name`)."""
         file_id = ids.new_file_id()
         size, sha256, truncated = self.ports.blobs.put(file_id, chunks, limit=self.limits.max_bytes)
         return StoredFile(
             id=file_id,
             workspace_id=workspace_id,
-            filename=filename,
+            filename=safe_name(filename),
             bytes=size,
             sha256=sha256,
             purpose=purpose,
@@ -188,7 +198,20 @@ class Uploads:
         access_key: str | None,
         secret_key: str | None,
     ) -> StoredFile:
-        """Copy an object from the S3-compatible store in as a file; raises FileNotFound."""
+        """Copy an object from the S3-compatible store in as a file.
+
+        With a key pair (CLOVA) the store checks it against the bucket; without one (Qianfan
+        BOS) the workspace must own the bucket, whose own pair is used. Raises FileNotFound
+        when the object is absent or the caller may not read it (the same answer, and no
+        byte read), InvalidRequest for a bucket or path no store can hold.
+        """
+        buckets.check_path(bucket, what="bucket name")
+        buckets.check_path(path)
+        if access_key is None or secret_key is None:
+            pair = self.buckets.keys_for(workspace_id, bucket)
+            if pair is None:
+                raise errors.FileNotFound(f"File not found: {bucket}/{path}")
+            access_key, secret_key = pair
         chunks = self.ports.objects.open(bucket, path, access_key=access_key, secret_key=secret_key)
         return self.upload(workspace_id, Path(path).name, chunks, purpose="fine-tune")
 

@@ -2,8 +2,12 @@
 
 One thread ticks every `poll_seconds`; each launched worker gets a watcher thread that feeds
 its protocol lines to `Lifecycle.record` and settles the job when the worker exits. Leases
-make a crashed server's jobs recoverable: whoever ticks after the lease runs out requeues
-them. `stop()` terminates the workers and requeues their jobs, so nothing is left RUNNING.
+make a crashed server's jobs recoverable: a job is VALIDATING, RUNNING, CANCELLING or
+PAUSING only under a lease its scheduler renews, and whoever ticks after the lease runs out
+(or finds a job with none) settles it: validation starts again, a run is requeued (a lost
+worker: one attempt used), a cancel or pause completes. CREATED and QUEUED jobs are picked
+up by the next tick of any scheduler, so a restarted server resumes everything it left.
+`stop()` terminates the workers and requeues their jobs, so nothing is left RUNNING.
 """
 
 from __future__ import annotations
@@ -120,9 +124,9 @@ class Scheduler:
         now = self.ports.clock.now()
         for job in self.ports.jobs.expired_leases(now):
             with self._lock:
-                mine = job.id in self._running
+                mine = job.id in self._running or job.id in self._validating
             if not mine:
-                log.warning("job %s lost its worker (lease expired); settling it", job.id)
+                log.warning("job %s lost its owner (lease expired); settling it", job.id)
                 self.lifecycle.reap(job)
 
     def _validate_new(self) -> None:
@@ -135,7 +139,8 @@ class Scheduler:
 
     def _validate(self, job: Job) -> None:
         try:
-            self.lifecycle.validate(job)
+            until = self.ports.clock.now() + self.lease
+            self.lifecycle.validate(job, owner=self.owner, lease_until=until)
         except Exception as exc:
             log.exception("validating job %s failed", job.id)
             fresh = self.ports.jobs.get(job.id)
@@ -169,12 +174,15 @@ class Scheduler:
                 run.handle.kill()
 
     def _renew_leases(self) -> None:
-        """Heartbeat: extend the leases of our jobs every third of the lease time."""
+        """Heartbeat: extend the leases of our jobs (validating or running) every third
+        of the lease time."""
         if time.monotonic() - self._renewed_at < self.lease.total_seconds() / 3:
             return
         self._renewed_at = time.monotonic()
         until = self.ports.clock.now() + self.lease
-        for job_id in self.running_jobs():
+        with self._lock:
+            ours = [*self._running, *self._validating]
+        for job_id in ours:
             self.ports.jobs.renew_lease(job_id, self.owner, until)
 
     def _launch_queued(self) -> None:
@@ -203,7 +211,7 @@ class Scheduler:
         )
         with self._lock:
             self._running[job.id] = run
-        log.info("job %s started (attempt %d)", job.id, job.attempts)
+        log.info("job %s started (attempt %d)", job.id, job.attempts + 1)
         run.thread.start()
 
     def _watch(self, run: _Running) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,10 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def connect(url: str) -> sa.Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys."""
+    """An engine for `url`; SQLite gets WAL, a busy timeout and foreign keys, and its file
+    is readable by its owner only."""
     if url.startswith("sqlite"):
+        _private_file(sa.engine.make_url(url).database)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @sa.event.listens_for(engine, "connect")
@@ -32,6 +36,27 @@ def connect(url: str) -> sa.Engine:
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _private_file(database: str | None) -> None:
+    """Create the SQLite file mode 0600, or make an existing one so. SQLite creates the
+    `-wal` and `-shm` files beside it with the database file's mode; existing ones are
+    tightened too. Nothing is done for an in-memory database or a folder that is missing
+    (connecting then fails as it always did)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.is_dir():
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        with contextlib.suppress(PermissionError):  # another user's file: leave it be
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            path.with_name(path.name + suffix).chmod(0o600)
 
 
 def migrate(engine: sa.Engine) -> None:

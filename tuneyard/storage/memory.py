@@ -10,15 +10,24 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
+from tuneyard import errors
+from tuneyard.core.buckets import Bucket
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
 from tuneyard.core.groups import JobGroup
 from tuneyard.core.jobs import Job, Objective, Progress
 from tuneyard.core.paging import Cursor, Slice
 from tuneyard.core.ports import ApiKey, FilePage, Page
-from tuneyard.core.states import TERMINAL, JobStatus
+from tuneyard.core.states import LEASED, TERMINAL, JobStatus
 
-__all__ = ["MemoryEvents", "MemoryFiles", "MemoryGroups", "MemoryJobs", "MemoryKeys"]
+__all__ = [
+    "MemoryBuckets",
+    "MemoryEvents",
+    "MemoryFiles",
+    "MemoryGroups",
+    "MemoryJobs",
+    "MemoryKeys",
+]
 
 _ACTIVE = (JobStatus.RUNNING, JobStatus.CANCELLING, JobStatus.PAUSING)
 _JOB_FIELDS = {f.name for f in dataclasses.fields(Job)}
@@ -46,11 +55,21 @@ class MemoryJobs:
         self._leases: dict[str, tuple[str | None, datetime | None]] = {}
         self._lock = threading.Lock()
 
-    def add(self, job: Job) -> None:
-        """Insert a new job."""
+    def add(self, job: Job, *, max_active: int = 0) -> None:
+        """Insert a new job: the quota and the output name are checked under the lock
+        that every other write takes, so concurrent adds cannot both pass."""
         with self._lock:
             if job.id in self._jobs:
                 raise ValueError(f"duplicate job id {job.id}")
+            live = [
+                j
+                for j in self._jobs.values()
+                if j.workspace_id == job.workspace_id and not j.deleted
+            ]
+            if max_active > 0 and sum(j.status not in TERMINAL for j in live) >= max_active:
+                raise errors.Throttled()
+            if job.output_name is not None and any(j.output_name == job.output_name for j in live):
+                raise errors.Conflict(param="output_name")
             self._jobs[job.id] = copy.deepcopy(job)
 
     def get(self, job_id: str) -> Job | None:
@@ -148,7 +167,8 @@ class MemoryJobs:
             self._jobs[job_id] = dataclasses.replace(job, deleted=True, updated_at=updated_at)
 
     def claim_next(self, owner: str, now: datetime, lease_until: datetime) -> Job | None:
-        """Move the oldest QUEUED job to RUNNING under a lease."""
+        """Move the oldest QUEUED job to RUNNING under a lease (not an attempt: only a
+        lost worker counts as one)."""
         with self._lock:
             queued = [j for j in self._jobs.values() if j.status is JobStatus.QUEUED]
             if not queued:
@@ -159,7 +179,6 @@ class MemoryJobs:
                 status=JobStatus.RUNNING,
                 started_at=now,
                 updated_at=now,
-                attempts=job.attempts + 1,
             )
             self._jobs[job.id] = job
             self._leases[job.id] = (owner, lease_until)
@@ -170,20 +189,19 @@ class MemoryJobs:
         with self._lock:
             job = self._jobs.get(job_id)
             held = self._leases.get(job_id, (None, None))[0]
-            if job is None or job.status not in _ACTIVE or held != owner:
+            if job is None or job.status not in LEASED or held != owner:
                 return False
             self._leases[job_id] = (owner, lease_until)
             return True
 
     def expired_leases(self, now: datetime) -> list[Job]:
-        """Active jobs whose lease ran out."""
+        """Leased jobs whose lease ran out, or that have none."""
         with self._lock:
             return [
                 copy.deepcopy(j)
                 for j in self._jobs.values()
-                if j.status in _ACTIVE
-                and (expiry := self._leases.get(j.id, (None, None))[1]) is not None
-                and expiry < now
+                if j.status in LEASED
+                and ((expiry := self._leases.get(j.id, (None, None))[1]) is None or expiry < now)
             ]
 
     def active_count(self, workspace_id: str) -> int:
@@ -362,3 +380,32 @@ class MemoryEvents:
         """How many events the job has."""
         with self._lock:
             return len(self._events.get(job_id, []))
+
+
+class MemoryBuckets:
+    """Bucket records in a dict."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, Bucket] = {}
+        self._lock = threading.Lock()
+
+    def add(self, bucket: Bucket) -> None:
+        """Insert a bucket; Conflict if its name or access key is taken."""
+        with self._lock:
+            if bucket.name in self._buckets or any(
+                b.access_key == bucket.access_key for b in self._buckets.values()
+            ):
+                raise errors.Conflict(f"bucket {bucket.name} or its access key exists")
+            self._buckets[bucket.name] = bucket
+
+    def get(self, name: str) -> Bucket | None:
+        """The bucket with this name, or None."""
+        return self._buckets.get(name)
+
+    def owned_by(self, workspace_id: str) -> builtins.list[Bucket]:
+        """The workspace's buckets, by name."""
+        with self._lock:
+            return sorted(
+                (b for b in self._buckets.values() if b.workspace_id == workspace_id),
+                key=lambda b: b.name,
+            )

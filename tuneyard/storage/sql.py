@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -10,18 +11,20 @@ from typing import Any
 import sqlalchemy as sa
 
 from tuneyard import errors
+from tuneyard.core.buckets import Bucket
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
 from tuneyard.core.groups import JobGroup
 from tuneyard.core.jobs import Hyperparameters, Job, Method, Objective, Parent, Progress, TaskType
 from tuneyard.core.paging import Cursor, Slice
 from tuneyard.core.ports import ApiKey, FilePage, Page
-from tuneyard.core.states import TERMINAL, JobStatus
+from tuneyard.core.states import LEASED, TERMINAL, JobStatus
 from tuneyard.storage import tables
 
-__all__ = ["SqlEvents", "SqlFiles", "SqlGroups", "SqlJobs", "SqlKeys"]
+__all__ = ["SqlBuckets", "SqlEvents", "SqlFiles", "SqlGroups", "SqlJobs", "SqlKeys"]
 
 _ACTIVE = (JobStatus.RUNNING.value, JobStatus.CANCELLING.value, JobStatus.PAUSING.value)
+_LEASED = tuple(s.value for s in LEASED)
 
 
 def _job(row: sa.Row[Any]) -> Job:
@@ -69,6 +72,53 @@ def _columns(fields: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown job columns: {sorted(unknown)}")
     return {k: (v.value if isinstance(v, JobStatus) else v) for k, v in fields.items()}
+
+
+def _row(job: Job) -> dict[str, Any]:
+    """The column values of a new job."""
+    return dict(
+        id=job.id,
+        workspace_id=job.workspace_id,
+        display_name=job.display_name,
+        base_model=job.base_model,
+        task_type=job.task_type.value,
+        method=job.method.value,
+        training_file_id=job.training_file_id,
+        hyperparameters=job.hyperparameters.to_dict(),
+        dialect=job.dialect,
+        created_via=job.created_via,
+        status=job.status.value,
+        progress=job.progress.to_dict(),
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        attempts=job.attempts,
+        deleted=job.deleted,
+        objective=job.objective.value,
+        parent_job_id=job.parent.job_id if job.parent else None,
+        parent_step=job.parent.step if job.parent else None,
+        validation_file_id=job.validation_file_id,
+        output_name=job.output_name,
+        echo=dict(job.echo),
+        account=job.account,
+        created_by=job.created_by,
+        modified_by=job.modified_by,
+        group_id=job.group_id,
+        user_metadata=job.metadata,
+    )
+
+
+def _unfinished(workspace_id: str) -> sa.Select[Any]:
+    """The count of a workspace's unfinished jobs (neither terminal nor deleted)."""
+    t = tables.jobs
+    return (
+        sa.select(sa.func.count())
+        .select_from(t)
+        .where(
+            t.c.workspace_id == workspace_id,
+            t.c.deleted.is_(False),
+            t.c.status.not_in([s.value for s in TERMINAL]),
+        )
+    )
 
 
 class _Repo:
@@ -137,39 +187,33 @@ class _Repo:
 class SqlJobs(_Repo):
     """Jobs in SQL; every status change is `UPDATE … WHERE id = ? AND status = ?`."""
 
-    def add(self, job: Job) -> None:
-        """Insert a new job."""
-        self._run(
-            tables.jobs.insert().values(
-                id=job.id,
-                workspace_id=job.workspace_id,
-                display_name=job.display_name,
-                base_model=job.base_model,
-                task_type=job.task_type.value,
-                method=job.method.value,
-                training_file_id=job.training_file_id,
-                hyperparameters=job.hyperparameters.to_dict(),
-                dialect=job.dialect,
-                created_via=job.created_via,
-                status=job.status.value,
-                progress=job.progress.to_dict(),
-                created_at=job.created_at,
-                updated_at=job.updated_at,
-                attempts=job.attempts,
-                deleted=job.deleted,
-                objective=job.objective.value,
-                parent_job_id=job.parent.job_id if job.parent else None,
-                parent_step=job.parent.step if job.parent else None,
-                validation_file_id=job.validation_file_id,
-                output_name=job.output_name,
-                echo=dict(job.echo),
-                account=job.account,
-                created_by=job.created_by,
-                modified_by=job.modified_by,
-                group_id=job.group_id,
-                user_metadata=job.metadata,
-            )
-        )
+    def add(self, job: Job, *, max_active: int = 0) -> None:
+        """Insert a new job. With `max_active`, the insert is `INSERT … SELECT … WHERE
+        (unfinished jobs of the workspace) < max_active`: one statement, so SQLite (which
+        runs one writer at a time) counts and inserts atomically; PostgreSQL first takes a
+        transaction-scoped advisory lock on the workspace. A live job of the workspace with
+        the same output name breaks the partial unique index `ux_jobs_workspace_output`."""
+        t = tables.jobs
+        values = _row(job)
+        try:
+            with self.engine.begin() as conn:
+                if max_active <= 0:
+                    conn.execute(t.insert().values(**values))
+                    return
+                if conn.dialect.name == "postgresql":
+                    key = sa.func.hashtext(job.workspace_id)
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+                row = sa.select(*(sa.literal(v, t.c[k].type) for k, v in values.items()))
+                under = _unfinished(job.workspace_id).scalar_subquery() < max_active
+                insert = t.insert().from_select(list(values), row.where(under))
+                if conn.execute(insert.returning(t.c.id)).first() is None:
+                    raise errors.Throttled()
+        except sa.exc.IntegrityError as exc:
+            if job.output_name and self.find_by_output_name(job.workspace_id, job.output_name):
+                raise errors.Conflict(param="output_name") from exc
+            raise errors.StorageError(f"database error: {exc.__class__.__name__}") from exc
+        except sa.exc.SQLAlchemyError as exc:
+            raise errors.StorageError(f"database error: {exc.__class__.__name__}") from exc
 
     def get(self, job_id: str) -> Job | None:
         """The job, deleted or not, or None."""
@@ -258,7 +302,8 @@ class SqlJobs(_Repo):
         self._run(t.update().where(t.c.id == job_id).values(deleted=True, updated_at=updated_at))
 
     def claim_next(self, owner: str, now: datetime, lease_until: datetime) -> Job | None:
-        """Move the oldest QUEUED job to RUNNING (FIFO by queued_at) under a lease."""
+        """Move the oldest QUEUED job to RUNNING (FIFO by queued_at) under a lease. A claim
+        is not an attempt: `attempts` counts lost workers (see `Lifecycle.requeue`)."""
         t = tables.jobs
         for _ in range(10):
             rows = self._rows(
@@ -279,7 +324,6 @@ class SqlJobs(_Repo):
                     lease_expires_at=lease_until,
                     started_at=now,
                     updated_at=now,
-                    attempts=t.c.attempts + 1,
                 )
             )
             if claimed.rowcount == 1:
@@ -287,34 +331,27 @@ class SqlJobs(_Repo):
         return None
 
     def renew_lease(self, job_id: str, owner: str, lease_until: datetime) -> bool:
-        """Extend the lease of a job this owner still holds."""
+        """Extend the lease of a job this owner still holds (validating or with a worker)."""
         t = tables.jobs
         result = self._run(
             t.update()
-            .where(t.c.id == job_id, t.c.lease_owner == owner, t.c.status.in_(_ACTIVE))
+            .where(t.c.id == job_id, t.c.lease_owner == owner, t.c.status.in_(_LEASED))
             .values(lease_expires_at=lease_until)
         )
         return result.rowcount == 1
 
     def expired_leases(self, now: datetime) -> list[Job]:
-        """Active jobs whose lease ran out."""
+        """Leased jobs whose lease ran out, or that have none."""
         t = tables.jobs
-        rows = self._rows(sa.select(t).where(t.c.status.in_(_ACTIVE), t.c.lease_expires_at < now))
+        expiry = t.c.lease_expires_at
+        rows = self._rows(
+            sa.select(t).where(t.c.status.in_(_LEASED), sa.or_(expiry.is_(None), expiry < now))
+        )
         return [_job(r) for r in rows]
 
     def active_count(self, workspace_id: str) -> int:
         """The workspace's unfinished jobs."""
-        t = tables.jobs
-        rows = self._rows(
-            sa.select(sa.func.count())
-            .select_from(t)
-            .where(
-                t.c.workspace_id == workspace_id,
-                t.c.deleted.is_(False),
-                t.c.status.not_in([s.value for s in TERMINAL]),
-            )
-        )
-        return int(rows[0][0])
+        return int(self._rows(_unfinished(workspace_id))[0][0])
 
     def running_count(self) -> int:
         """How many jobs hold a worker now."""
@@ -558,3 +595,29 @@ class SqlEvents(_Repo):
         t = tables.job_events
         rows = self._rows(sa.select(sa.func.count()).select_from(t).where(t.c.job_id == job_id))
         return int(rows[0][0])
+
+
+class SqlBuckets(_Repo):
+    """Bucket records in SQL (the secret keys sealed)."""
+
+    def add(self, bucket: Bucket) -> None:
+        """Insert a bucket; Conflict if its name or access key is taken."""
+        statement = tables.buckets.insert().values(**dataclasses.asdict(bucket))
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(statement)
+        except sa.exc.IntegrityError as exc:
+            raise errors.Conflict(f"bucket {bucket.name} or its access key exists") from exc
+        except sa.exc.SQLAlchemyError as exc:
+            raise errors.StorageError(f"database error: {exc.__class__.__name__}") from exc
+
+    def get(self, name: str) -> Bucket | None:
+        """The bucket with this name, or None."""
+        rows = self._rows(sa.select(tables.buckets).where(tables.buckets.c.name == name))
+        return Bucket(**rows[0]._mapping) if rows else None
+
+    def owned_by(self, workspace_id: str) -> builtins.list[Bucket]:
+        """The workspace's buckets, by name."""
+        t = tables.buckets
+        rows = self._rows(sa.select(t).where(t.c.workspace_id == workspace_id).order_by(t.c.name))
+        return [Bucket(**r._mapping) for r in rows]

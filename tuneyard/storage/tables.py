@@ -7,7 +7,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["api_keys", "files", "job_events", "job_groups", "jobs", "metadata", "UTCDateTime"]
+__all__ = [
+    "api_keys",
+    "buckets",
+    "files",
+    "job_events",
+    "job_groups",
+    "jobs",
+    "metadata",
+    "UTCDateTime",
+]
 
 
 class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
@@ -112,6 +121,18 @@ jobs = sa.Table(
     sa.Index("ix_jobs_status_queued", "status", "queued_at"),
 )
 
+_LIVE_OUTPUT = sa.and_(jobs.c.deleted == sa.false(), jobs.c.output_name.is_not(None))
+sa.Index(
+    "ux_jobs_workspace_output",
+    jobs.c.workspace_id,
+    jobs.c.output_name,
+    unique=True,
+    sqlite_where=_LIVE_OUTPUT,
+    postgresql_where=_LIVE_OUTPUT,
+)
+"""A tuned model's name is taken by one live job of a workspace at most (deleted jobs free
+theirs): concurrent creates cannot both publish it."""
+
 job_events = sa.Table(
     "job_events",
     metadata,
@@ -138,4 +159,14 @@ job_groups = sa.Table(
     sa.Column("echo", sa.JSON(), nullable=True),
     sa.Column("deleted", sa.Boolean(), nullable=False),
     sa.Index("ix_job_groups_workspace_created", "workspace_id", "deleted", "created_at", "id"),
+)
+
+buckets = sa.Table(
+    "buckets",
+    metadata,
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("workspace_id", sa.String(64), nullable=False, index=True),
+    sa.Column("access_key", sa.String(128), nullable=False, unique=True),
+    sa.Column("secret_sealed", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
 )

@@ -3,9 +3,11 @@
 stdout carries protocol lines only: the real stdout is kept for them and fd 1 (with
 `sys.stdout`) is pointed at stderr, so whatever a library prints lands on stderr. SIGTERM
 sets a flag the run checks at every step boundary (SIGUSR1 one that pauses it: a checkpoint
-is saved, then it exits). Any unexpected exception becomes a
-`failed` event with code `train.unknown`; the exit status follows `tuneyard.core.progress`,
-and the process exits right after its final line (no interpreter teardown).
+is saved, then it exits). The worker exits at once when its server is gone: with
+`--parent-pid` as soon as that process dies (`tuneyard.trainer.lifeline`), and whenever a
+protocol line meets a broken pipe. Any unexpected exception becomes a `failed` event with
+code `train.unknown`; the exit status follows `tuneyard.core.progress`, and the process
+exits right after its final line (no interpreter teardown).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from types import FrameType
 from typing import TextIO
 
 from tuneyard.core import jobs, progress
+from tuneyard.trainer import lifeline
 
 __all__ = ["main"]
 
@@ -49,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_sigterm)
     signal.signal(signal.SIGUSR1, on_sigusr1)
     args = _parser().parse_args(argv)
+    if args.parent_pid is not None:
+        lifeline.watch(args.parent_pid)
     stream = _claim_stdout()
     for key, value in _LIBRARY_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
@@ -70,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     except report.Failed as exc:
         reporter.emit("failed", code=exc.code, message=exc.message)
         return progress.EXIT_FAILED
+    except BrokenPipeError:  # the server stopped reading our lines: it is gone
+        print("tuneyard worker: the protocol pipe is broken; exiting", file=sys.stderr)
+        return lifeline.EXIT_ORPHANED
     except Exception as exc:
         traceback.print_exc()
         reporter.emit("failed", code=_UNKNOWN, message=_one_line(exc))
@@ -83,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Train one tuneyard job; progress goes to stdout as JSON lines.",
     )
     parser.add_argument("spec", help="path of the TrainingSpec JSON file")
+    parser.add_argument(
+        "--parent-pid",
+        type=int,
+        help="the server's pid: exit at once when it is gone (the local executor passes it)",
+    )
     return parser
 
 
@@ -108,4 +121,8 @@ def _exit_now(status: int) -> None:
 
 
 if __name__ == "__main__":
-    _exit_now(main())
+    try:
+        status = main()
+    except BrokenPipeError:  # a final line the server can no longer read
+        status = lifeline.EXIT_ORPHANED
+    _exit_now(status)

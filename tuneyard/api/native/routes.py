@@ -11,7 +11,10 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from tuneyard import errors
+from tuneyard.api import bodies, multipart, params
 from tuneyard.api.deps import ServiceDep, WorkspaceDep
+from tuneyard.api.dialects import values
+from tuneyard.core import files
 from tuneyard.core.jobs import TaskType
 
 __all__ = ["render_error", "router"]
@@ -52,10 +55,11 @@ async def models(service: ServiceDep, workspace: WorkspaceDep) -> dict[str, Any]
 
 @router.get("/tuneyard/v1/jobs/{job_id}/events", tags=["native"])
 async def job_events(
-    job_id: str, service: ServiceDep, workspace: WorkspaceDep, after: int = 0
+    job_id: str, service: ServiceDep, workspace: WorkspaceDep, after: str = ""
 ) -> dict[str, Any]:
     """A job's timeline: status changes, every dataset issue, progress, the outcome."""
-    events = await run_in_threadpool(service.job_events, workspace, job_id, after_seq=after)
+    after_seq = params.whole(after, "after", default=0)
+    events = await run_in_threadpool(service.job_events, workspace, job_id, after_seq=after_seq)
     return {
         "data": [
             {
@@ -84,17 +88,21 @@ async def job_checkpoints(
 class ExportRequest(BaseModel):
     """Which weights to export, and how."""
 
-    step: int | None = Field(None, ge=1, description="a checkpoint's step; null: the final model")
+    step: values.Int | None = Field(
+        None, ge=1, le=params.MAX_INT, description="a checkpoint's step; null: the final model"
+    )
     merged: bool = Field(False, description="merge a LoRA adapter into its base weights")
 
 
 @router.post("/tuneyard/v1/jobs/{job_id}/export", tags=["native"])
 async def export_model(
-    job_id: str, body: ExportRequest, service: ServiceDep, workspace: WorkspaceDep
+    job_id: str, request: Request, service: ServiceDep, workspace: WorkspaceDep
 ) -> dict[str, Any]:
     """Write a job's final model or checkpoint as a Hugging Face directory on the server
     (under the job's folder) and return its path. Merging loads the model, so it may take
-    a while on large models; an export already written is returned at once."""
+    a while on large models; an export already written is returned at once. The body (an
+    ExportRequest) is read only once the key is known."""
+    body = values.validated(ExportRequest, await bodies.json_object(request))
     exported = await run_in_threadpool(
         service.export_model, workspace, job_id, step=body.step, merged=body.merged
     )
@@ -112,7 +120,7 @@ async def validate_dataset(
 ) -> dict[str, Any]:
     """Pre-flight check of a dataset (multipart `file`; optional `format`, `model`,
     `task_type`, `max_issues`): every issue, rows, token counts. The file is not kept."""
-    form = await request.form(max_files=1, max_fields=16)
+    form = await multipart.read_form(request, max_files=1)
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
@@ -123,17 +131,17 @@ async def validate_dataset(
             raise errors.InvalidRequest(
                 "task_type must be generation or classification", param="task_type"
             )
-        max_issues = fields.get("max_issues", "100")
-        if not max_issues.isdigit() or not 1 <= int(max_issues) <= 10_000:
-            raise errors.InvalidRequest("max_issues must be 1-10000", param="max_issues")
+        max_issues = params.whole(
+            fields.get("max_issues"), "max_issues", default=100, low=1, high=10_000
+        )
         check = await run_in_threadpool(
             service.uploads.check_upload,
-            upload.filename or "dataset",
+            files.safe_name(upload.filename, default="dataset"),
             iter(lambda: upload.file.read(1 << 20), b""),
             fmt=fields.get("format"),
             model_name=fields.get("model"),
             task_type=TaskType(task_type) if task_type else None,
-            max_issues=int(max_issues),
+            max_issues=max_issues,
         )
     finally:
         await form.close()

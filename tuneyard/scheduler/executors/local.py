@@ -1,20 +1,32 @@
-"""The local executor: each job trains in its own `python -m tuneyard.trainer` subprocess."""
+"""The local executor: each job trains in its own `python -m tuneyard.trainer` subprocess.
+
+Workers run in their own session, so no signal reaches them when a server is killed
+outright; each is given the server's pid instead and exits within a fraction of a second
+once it is gone (`tuneyard.trainer.lifeline`). The worker's pid is kept in
+`<job dir>/worker.pid`, and before a job is launched again any worker an earlier server
+left in its folder is killed, so two workers never train one job at once.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from tuneyard.core.jobs import TrainingSpec
 
-__all__ = ["ALLOCATOR_ENV", "LocalExecutor", "LocalWorker"]
+__all__ = ["ALLOCATOR_ENV", "LocalExecutor", "LocalWorker", "stop_leftover"]
+
+logger = logging.getLogger(__name__)
 
 _TAIL_BYTES = 8192
+_PID_FILE = "worker.pid"
 
 
 class LocalWorker:
@@ -83,12 +95,23 @@ class LocalExecutor:
             self.env.setdefault(name, value)
 
     def launch(self, spec: TrainingSpec) -> LocalWorker:
-        """Start `python -m tuneyard.trainer <work_dir>/spec.json`."""
+        """Start `python -m tuneyard.trainer <work_dir>/spec.json` (after killing a worker
+        of the same job that an earlier server left running)."""
         work_dir = Path(spec.work_dir)
+        leftover = stop_leftover(work_dir)
+        if leftover is not None:
+            logger.warning("killed worker %d an earlier server left in %s", leftover, work_dir)
         log_path = work_dir / "worker.log"
         with log_path.open("ab") as log:
             process = subprocess.Popen(
-                [self.python, "-m", "tuneyard.trainer", str(work_dir / "spec.json")],
+                [
+                    self.python,
+                    "-m",
+                    "tuneyard.trainer",
+                    str(work_dir / "spec.json"),
+                    "--parent-pid",  # exits at once if this server dies (trainer.lifeline)
+                    str(os.getpid()),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -96,4 +119,34 @@ class LocalExecutor:
                 env=self.env,
                 start_new_session=True,  # Ctrl-C reaches the server, which stops workers itself
             )
+        (work_dir / _PID_FILE).write_text(f"{process.pid}\n")
         return LocalWorker(process, log_path)
+
+
+def stop_leftover(work_dir: Path, *, timeout: float = 10.0) -> int | None:
+    """SIGKILL the process group of the worker recorded in `work_dir` if it still runs,
+    and wait (up to `timeout`) until it is gone; its pid, or None if there was none. The
+    pid is trusted only while `/proc` shows it running this folder's spec, so a pid the
+    system has since given to another process is never signalled."""
+    try:
+        pid = int((work_dir / _PID_FILE).read_text().strip())
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return None
+    if b"tuneyard.trainer" not in argv or str(work_dir / "spec.json").encode() not in argv:
+        return None
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pid
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting for its parent."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"

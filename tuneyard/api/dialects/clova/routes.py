@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from tuneyard import errors
-from tuneyard.api import bodies
+from tuneyard.api import bodies, multipart, params
 from tuneyard.api.deps import ServiceDep, WorkspaceDep
 from tuneyard.api.dialects.clova import translate, wire
+from tuneyard.core import files
 from tuneyard.core.service import ObjectSource, UploadSource
 
 __all__ = ["PREFIX", "render_error", "router"]
@@ -41,7 +42,7 @@ def render_error(
 async def _read_form(request: Request) -> FormData | None:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        return await request.form(max_files=1, max_fields=64)
+        return await multipart.read_form(request, max_files=1)
     if kind not in ("application/json", ""):
         raise errors.InvalidRequest("Content-Type must be application/json or multipart/form-data")
     return None
@@ -63,7 +64,8 @@ async def create_task(request: Request, service: ServiceDep, workspace: Workspac
         source: UploadSource | ObjectSource | None = translate.object_source(create)
         upload = form.get("file") if form is not None else None
         if isinstance(upload, UploadFile):
-            source = UploadSource(upload.filename or "dataset", bodies.chunks(upload.file))
+            name = files.safe_name(upload.filename, default="dataset")
+            source = UploadSource(name, bodies.chunks(upload.file))
         if source is None:
             raise errors.InvalidRequest(
                 "a dataset is required: a multipart part named file, or "
@@ -86,9 +88,8 @@ async def list_tasks(
     size: str = "20",
 ) -> Response:
     """A Spring-style page of the workspace's tasks, newest first."""
-    if not page.isdigit() or not size.isdigit() or not 1 <= int(size) <= 100:
-        raise errors.InvalidRequest("page must be >= 0 and size between 1 and 100", param="size")
-    number, count = int(page), int(size)
+    count = params.whole(size, "size", default=20, low=1, high=100)
+    number = params.whole(page, "page", default=0, high=params.MAX_INT // 100)
     listing = await run_in_threadpool(
         service.list_jobs, workspace, offset=number * count, limit=count
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from tuneyard import errors
 from tuneyard.api.dialects.clova.wire import CreateTask
+from tuneyard.core import buckets
 from tuneyard.core.jobs import Hyperparameters, Job, JobSpec, Method, TaskType
 from tuneyard.core.ports import Page
 from tuneyard.core.service import ObjectSource
@@ -44,17 +45,24 @@ STATUS: dict[JobStatus, str] = {
 
 ERRORS: dict[str, tuple[str, str]] = {
     "validation": ("40001", "Invalid parameter"),
+    "malformed_json": ("40001", "Invalid parameter"),
+    "unknown_action": ("40001", "Invalid parameter"),
     "unsupported": ("40009", "Unsupported function"),
     "model_not_found": ("40080", "model not found"),
     "unauthenticated": ("40100", "Unauthorized"),
     "invalid_credentials": ("40104", "Invalid key"),
+    "malformed_credentials": ("40100", "Unauthorized"),
+    "request_expired": ("40104", "Invalid key"),
+    "signature_mismatch": ("40104", "Invalid key"),
     "forbidden": ("40100", "Unauthorized"),
     "not_found": ("40400", "Not found"),
     "file_not_found": ("40400", "Not found"),
     "method_not_allowed": ("40500", "Method not allowed"),
     "wrong_state": ("40000", "Bad request"),
     "conflict": ("40000", "Bad request"),
+    "payload_too_large": ("41300", "Payload too large"),
     "rate_limited": ("42900", "Too many requests"),
+    "export_failed": ("50000", "Internal server error"),
     "internal": ("50000", "Internal server error"),
 }
 """Neutral error code → (CLOVA status.code, default message) (spec §1.2, §5.5, §7)."""
@@ -124,6 +132,10 @@ def object_source(create: CreateTask) -> ObjectSource | None:
             f"{', '.join(missing)} required with an Object Storage dataset", param=missing[0]
         )
     assert create.trainingDatasetBucket and create.trainingDatasetFilePath
+    buckets.check_path(
+        create.trainingDatasetBucket, param="trainingDatasetBucket", what="bucket name"
+    )
+    buckets.check_path(create.trainingDatasetFilePath, param="trainingDatasetFilePath")
     return ObjectSource(
         bucket=create.trainingDatasetBucket,
         path=create.trainingDatasetFilePath,

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from tuneyard.api.dialects.values import Float, Int, OptStr, validated
+from tuneyard.api.dialects.values import Float, Int, Name, ObjectPath, OptName, OptStr, validated
 
 __all__ = ["CreateTask", "parse_create"]
 
@@ -16,17 +16,17 @@ class CreateTask(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    name: OptStr = None
-    model: str
+    name: OptName = None
+    model: Name
     tuningType: OptStr = None
     method: OptStr = None
     taskType: OptStr = None
     trainEpochs: Int | None = None
     learningRate: Float | None = None
-    trainingDatasetBucket: OptStr = None
-    trainingDatasetFilePath: OptStr = None
-    trainingDatasetAccessKey: OptStr = None
-    trainingDatasetSecretKey: OptStr = None
+    trainingDatasetBucket: OptName = None
+    trainingDatasetFilePath: ObjectPath = None
+    trainingDatasetAccessKey: OptName = None
+    trainingDatasetSecretKey: OptName = None
 
 
 def parse_create(fields: dict[str, Any]) -> CreateTask:

@@ -120,6 +120,15 @@ def to_spec(
         or create.finetuned_output
         or (f"{base}-{suffix}-{{job_id}}" if suffix else f"{base}-{{job_id}}")
     )
+    if not values.fits_name(output):
+        field = next(
+            (f for f in ("model_name", "finetuned_output") if getattr(create, f)),
+            "finetuned_output_suffix",
+        )
+        raise errors.InvalidRequest(
+            f"{field}: the model name would be longer than {values.NAME_MAX} characters",
+            param=field,
+        )
     return JobSpec(
         workspace_id=workspace_id,
         display_name=create.job_name or "",

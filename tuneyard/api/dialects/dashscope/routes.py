@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from tuneyard import errors
-from tuneyard.api import bodies
+from tuneyard.api import bodies, multipart, params, streams
 from tuneyard.api.deps import ServiceDep, bearer_key
+from tuneyard.api.dialects import values
 from tuneyard.api.dialects.dashscope import create, translate, wire
-from tuneyard.core import ids, states
+from tuneyard.core import files, ids, states
 from tuneyard.core.credentials import Caller
 from tuneyard.core.service import Service
 
@@ -69,27 +71,27 @@ def render_error(
 
 
 def _page(page_no: str, page_size: str) -> tuple[int, int]:
-    if not page_no.isdigit() or int(page_no) < 1:
-        raise errors.InvalidRequest("page_no must be a whole number from 1", param="page_no")
-    if not page_size.isdigit() or not 1 <= int(page_size) <= 100:
-        raise errors.InvalidRequest("page_size must be between 1 and 100", param="page_size")
-    return int(page_no), int(page_size)
+    number = params.whole(page_no, "page_no", default=1, low=1, high=params.MAX_INT // 100)
+    return number, params.whole(page_size, "page_size", default=10, low=1, high=100)
 
 
 # -- files ------------------------------------------------------------------------------
 @router.post("/files")
 async def upload_files(request: Request, service: ServiceDep, caller: CallerDep) -> Response:
     """Upload `files` parts (with optional `descriptions`); each is checked as a dataset."""
-    form = await request.form(max_files=100, max_fields=200)
+    form = await multipart.read_form(request)
     try:
         parts = [p for p in form.getlist("files") if isinstance(p, UploadFile)]
         if not parts:
             raise errors.InvalidRequest("no file: send multipart parts named files", param="files")
-        descriptions = [d for d in form.getlist("descriptions") if isinstance(d, str)]
-        purpose = str(form.get("purpose") or "fine-tune")
+        sent_notes = form.getlist("descriptions")
+        descriptions = [params.note(d, "descriptions") for d in sent_notes if isinstance(d, str)]
+        sent = form.get("purpose")
+        purpose = params.text(sent if isinstance(sent, str) else None, "purpose", most=32)
+        purpose = purpose or "fine-tune"
         uploaded, failed = [], []
         for index, part in enumerate(parts):
-            name = part.filename or "dataset.jsonl"
+            name = files.safe_name(part.filename)
             try:
                 stored, problem = await run_in_threadpool(
                     service.uploads.upload_dataset,
@@ -175,7 +177,7 @@ async def list_fine_tunes(
         caller.workspace_id,
         offset=(number - 1) * size,
         limit=size,
-        base_model=model,
+        base_model=params.text(model, "model"),
     )
     return _output(translate.jobs_page(listing, page_no=number, page_size=size))
 
@@ -211,12 +213,10 @@ async def fine_tune_logs(
     line: str = "100",
 ) -> Response:
     """Log lines from `offset` (1-based; 0 reads as 1), at most `line` (≤ 1000) of them."""
-    if not offset.isdigit():
-        raise errors.InvalidRequest("offset must be a whole number", param="offset")
-    if not line.isdigit() or not 1 <= int(line) <= 1000:
-        raise errors.InvalidRequest("line must be between 1 and 1000", param="line")
+    first = params.whole(offset, "offset", default=1)
+    count = params.whole(line, "line", default=100, low=1, high=1000)
     events, total = await run_in_threadpool(
-        service.job_log, caller.workspace_id, job_id, first=max(1, int(offset)), count=int(line)
+        service.job_log, caller.workspace_id, job_id, first=max(1, first), count=count
     )
     return _output(translate.logs(events, total=total))
 
@@ -240,6 +240,7 @@ async def export_checkpoint(
     fine-tuning) under `model_name` (default `{job_id}-checkpoint-{step}`); `output: true`
     once it is written."""
     step = translate.checkpoint_step(checkpoint)
+    model_name = params.text(model_name, "model_name", most=values.NAME_MAX)
     await run_in_threadpool(
         service.export_model, caller.workspace_id, job_id, step=step, merged=False
     )
@@ -253,23 +254,25 @@ async def stream_fine_tune(
     job_id: str, request: Request, service: ServiceDep, caller: CallerDep
 ) -> Response:
     """Server-sent events: every log line so far, then each new one as it happens, until
-    the job has finished (a comment every 15 s keeps idle connections open)."""
+    the job has finished or is paused (its last line says so), or no line has come for
+    --stream-idle-seconds (a comment every 15 s keeps idle connections open). A workspace
+    may hold --max-streams-per-workspace open at once; more is 429 Throttling."""
     await run_in_threadpool(service.get_job, caller.workspace_id, job_id)  # a 404 before the stream
-    return StreamingResponse(
-        _frames(request, service, caller.workspace_id, job_id), media_type="text/event-stream"
-    )
+    open_streams: streams.OpenStreams = request.app.state.streams
+    idle_s: float = request.app.state.settings.stream_idle_seconds
+    frames = _frames(request, service, caller.workspace_id, job_id, idle_s=idle_s)
+    return open_streams.response(caller.workspace_id, frames)
 
 
 async def _frames(
-    request: Request, service: Service, workspace: str, job_id: str
+    request: Request, service: Service, workspace: str, job_id: str, *, idle_s: float
 ) -> AsyncIterator[str]:
-    sent, quiet = 0, 0.0
+    sent, quiet, last_event = 0, 0.0, time.monotonic()
     while True:
         try:
+            # the status first: a job at rest has logged its last event before it is read
+            status = (await run_in_threadpool(service.get_job, workspace, job_id)).status
             events = await run_in_threadpool(service.job_events, workspace, job_id, after_seq=sent)
-            finished = not events and states.is_terminal(
-                (await run_in_threadpool(service.get_job, workspace, job_id)).status
-            )
         except errors.NotFound as exc:  # deleted while streaming
             _, body = translate.error_body("not_found", exc.message, ids.new_request_id())
             yield f"event:error\nstatus:404\ndata:{json.dumps(body)}\n\n"
@@ -277,13 +280,17 @@ async def _frames(
         for event in events:
             yield translate.stream_line(event)
             sent = event.seq
-        if finished or await request.is_disconnected():
+        at_rest = states.is_terminal(status) or status is states.JobStatus.PAUSED
+        if (at_rest and not events) or await request.is_disconnected():
             return
-        if not events:
-            await asyncio.sleep(_STREAM_POLL_S)
-            quiet += _STREAM_POLL_S
-            if quiet >= _KEEP_ALIVE_S:
-                yield ": keep-alive\n\n"
-                quiet = 0.0
-        else:
+        if events:
+            quiet, last_event = 0.0, time.monotonic()
+            continue
+        if time.monotonic() - last_event >= idle_s:
+            yield f": no new event for {idle_s:g} s; the stream ends (reconnect to follow)\n\n"
+            return
+        await asyncio.sleep(_STREAM_POLL_S)
+        quiet += _STREAM_POLL_S
+        if quiet >= _KEEP_ALIVE_S:
+            yield ": keep-alive\n\n"
             quiet = 0.0

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tuneyard import errors
+from tuneyard.api import params
 from tuneyard.api.dialects.dashscope import create
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
@@ -52,17 +53,24 @@ STATUS: dict[JobStatus, str] = {
 
 ERRORS: dict[str, tuple[int, str, str]] = {
     "validation": (400, "InvalidParameter", "Invalid parameter"),
+    "malformed_json": (400, "InvalidParameter", "The body is not valid JSON."),
+    "unknown_action": (400, "InvalidParameter", "Unknown operation."),
     "unsupported": (400, "InvalidParameter", "Unsupported parameter"),
     "model_not_found": (400, "InvalidParameter", "Model not found."),
     "file_not_found": (400, "InvalidParameter", "File not found."),
     "unauthenticated": (401, "InvalidApiKey", "No API-key provided."),
     "invalid_credentials": (401, "InvalidApiKey", "Invalid API-key provided."),
+    "malformed_credentials": (401, "InvalidApiKey", "Invalid API-key provided."),
+    "request_expired": (401, "InvalidApiKey", "Invalid API-key provided."),
+    "signature_mismatch": (401, "InvalidApiKey", "Invalid API-key provided."),
     "forbidden": (403, "AccessDenied", "Access denied."),
     "not_found": (404, "NotFound", "Not Found!"),
     "method_not_allowed": (405, "MethodNotAllowed", "Method not allowed."),
     "wrong_state": (400, "UnsupportedOperation", "Unsupported operation."),
     "conflict": (409, "Conflict", "Conflict."),
+    "payload_too_large": (413, "RequestTooLarge", "Request body too large."),
     "rate_limited": (429, "Throttling", "Too many fine-tune job in running, please retry later."),
+    "export_failed": (500, "InternalError", "Internal server error!"),
     "internal": (500, "InternalError", "Internal server error!"),
 }
 """Neutral error code → (HTTP status, DashScope code, default message) (spec §2.9, §5.5)."""
@@ -163,12 +171,12 @@ def checkpoint_name(step: int) -> str:
 
 def checkpoint_step(name: str) -> int:
     """The step of `checkpoint-{step}` (or a bare step number); InvalidRequest otherwise."""
-    text = name.removeprefix("checkpoint-")
-    if not text.isdigit():
+    try:
+        return params.integer(name.removeprefix("checkpoint-"))
+    except ValueError:
         raise errors.InvalidRequest(
             f"{name} is not a checkpoint name (checkpoint-<step>)", param="checkpoint"
-        )
-    return int(text)
+        ) from None
 
 
 def checkpoints(record: Job) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from tuneyard.api.dialects.values import Float, Int, OptStr, validated
+from tuneyard.api.dialects.values import Float, Int, Name, OptName, OptStr, validated
 
 __all__ = ["CreateFineTune", "DatasetRef", "HyperParameters", "parse_create", "parse_hyper"]
 
@@ -20,8 +20,8 @@ class DatasetRef(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    data_source_type: str = "file_id"
-    file_id: str
+    data_source_type: Name = "file_id"
+    file_id: Name
 
 
 class CreateFineTune(BaseModel):
@@ -29,17 +29,17 @@ class CreateFineTune(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    model: str
-    training_file_ids: list[str] | None = None
-    validation_file_ids: list[str] | None = None
+    model: Name
+    training_file_ids: list[Name] | None = None
+    validation_file_ids: list[Name] | None = None
     training_datasets: list[DatasetRef] | None = None
     validation_datasets: list[DatasetRef] | None = None
     training_type: OptStr = None
     hyper_parameters: dict[str, Any] | None = None
-    job_name: OptStr = None
-    model_name: OptStr = None
-    finetuned_output: OptStr = None
-    finetuned_output_suffix: OptStr = None
+    job_name: OptName = None
+    model_name: OptName = None
+    finetuned_output: OptName = None
+    finetuned_output_suffix: OptName = None
 
 
 class HyperParameters(BaseModel):

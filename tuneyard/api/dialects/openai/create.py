@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tuneyard import errors
+from tuneyard.api.dialects import values
 from tuneyard.api.dialects.openai import names, wire
 from tuneyard.core.jobs import Hyperparameters, JobSpec, Method, Objective, Parent, TaskType
 
@@ -102,6 +103,13 @@ def to_spec(
             "metadata takes at most 16 pairs, keys up to 64 and values up to 512 characters",
             param="metadata",
         )
+    output_name = names.fine_tuned_model(base_model, organization, create.suffix, "{job_id}")
+    if not values.fits_name(output_name):
+        raise errors.InvalidRequest(
+            f"suffix: the model name {output_name} would be longer than {values.NAME_MAX} "
+            "characters; use a shorter suffix",
+            param="suffix",
+        )
     objective, block = _method(create)
     echo: dict[str, Any] = {"model": create.model, "method": objective.value}
     if create.suffix:
@@ -120,7 +128,7 @@ def to_spec(
         objective=objective,
         parent=parent,
         validation_file_id=create.validation_file,
-        output_name=names.fine_tuned_model(base_model, organization, create.suffix, "{job_id}"),
+        output_name=output_name,
         echo=echo,
         account=account,
         created_by=actor,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from tuneyard import errors
+from tuneyard.api import params
 
 __all__ = [
     "checkpoint_id",
@@ -21,7 +22,7 @@ __all__ = [
 _JOB = "ftjob-"
 _EVENT = "ftevent-"
 _CHECKPOINT = "ftckpt_"
-_CKPT_MODEL = re.compile(r"^(ft:.+):ckpt-step-(\d+)$")
+_CKPT_MODEL = re.compile(r"(ft:.+):ckpt-step-([0-9]{1,16})")
 
 
 def job_id(neutral: str) -> str:
@@ -44,10 +45,12 @@ def event_id(neutral_job: str, seq: int) -> str:
 def parse_event(value: str, neutral_job: str) -> int:
     """The timeline position of an event id of this job (for `after`)."""
     prefix = f"{_EVENT}{neutral_job}-"
-    tail = value[len(prefix) :] if value.startswith(prefix) else ""
-    if not tail.isdigit():
-        raise errors.InvalidRequest(f"after: {value} is not an event of this job", param="after")
-    return int(tail)
+    try:
+        return params.integer(value[len(prefix) :] if value.startswith(prefix) else "")
+    except ValueError:
+        raise errors.InvalidRequest(
+            f"after: {value} is not an event of this job", param="after"
+        ) from None
 
 
 def checkpoint_id(neutral_job: str, step: int) -> str:
@@ -58,12 +61,12 @@ def checkpoint_id(neutral_job: str, step: int) -> str:
 def parse_checkpoint(value: str, neutral_job: str) -> int:
     """The step of a checkpoint id of this job (for `after`)."""
     prefix = f"{_CHECKPOINT}{neutral_job}_"
-    tail = value[len(prefix) :] if value.startswith(prefix) else ""
-    if not tail.isdigit():
+    try:
+        return params.integer(value[len(prefix) :] if value.startswith(prefix) else "")
+    except ValueError:
         raise errors.InvalidRequest(
             f"after: {value} is not a checkpoint of this job", param="after"
-        )
-    return int(tail)
+        ) from None
 
 
 def fine_tuned_model(model: str, organization: str, suffix: str | None, neutral_job: str) -> str:
@@ -73,7 +76,7 @@ def fine_tuned_model(model: str, organization: str, suffix: str | None, neutral_
 
 def split_checkpoint_model(model: str) -> tuple[str, int | None]:
     """(`ft:` name of the job, checkpoint step) of `…:ckpt-step-N`; (model, None) else."""
-    found = _CKPT_MODEL.match(model)
+    found = _CKPT_MODEL.fullmatch(model)
     if found is None:
         return model, None
     return found.group(1), int(found.group(2))

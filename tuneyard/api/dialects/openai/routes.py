@@ -15,10 +15,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from tuneyard import errors
-from tuneyard.api import bodies
+from tuneyard.api import bodies, multipart, params
 from tuneyard.api.deps import ServiceDep, bearer_key
 from tuneyard.api.dialects.openai import create, names, translate, wire
-from tuneyard.core import ids
+from tuneyard.core import files, ids
 from tuneyard.core.credentials import Caller
 from tuneyard.core.jobs import Job, Parent
 from tuneyard.core.service import Service
@@ -60,11 +60,7 @@ def render_error(
 
 
 def _limit(value: str, *, default: int, most: int) -> int:
-    if value == "":
-        return default
-    if not value.isdigit() or not 1 <= int(value) <= most:
-        raise errors.InvalidRequest(f"limit must be between 1 and {most}", param="limit")
-    return int(value)
+    return params.whole(value, "limit", default=default, low=1, high=most)
 
 
 # -- files ------------------------------------------------------------------------------
@@ -72,7 +68,7 @@ def _limit(value: str, *, default: int, most: int) -> int:
 async def upload_file(request: Request, service: ServiceDep, caller: CallerDep) -> Response:
     """Upload a dataset (`file`, `purpose=fine-tune`); it is checked at once: `processed`,
     or `error` with the first problem in `status_details`."""
-    form = await request.form(max_files=1, max_fields=10)
+    form = await multipart.read_form(request, max_files=1)
     try:
         part = form.get("file")
         if not isinstance(part, UploadFile):
@@ -88,7 +84,7 @@ async def upload_file(request: Request, service: ServiceDep, caller: CallerDep) 
         stored = await run_in_threadpool(
             service.uploads.upload_checked,
             caller.workspace_id,
-            part.filename or "dataset.jsonl",
+            files.safe_name(part.filename),
             bodies.chunks(part.file),
             formats=validator.FORMATS,
             purpose=purpose,
@@ -113,10 +109,10 @@ async def list_files(
     found = await run_in_threadpool(
         service.uploads.list_after,
         caller.workspace_id,
-        marker=after or None,
+        marker=params.ident(after, "after") or None,
         limit=_limit(limit, default=10000, most=10000),
         oldest_first=order == "asc",
-        purpose=purpose or None,
+        purpose=params.text(purpose, "purpose"),
     )
     return _json(translate.listing([translate.file(f) for f in found.items], more=found.more))
 
@@ -139,7 +135,8 @@ async def delete_file(file_id: str, service: ServiceDep, caller: CallerDep) -> R
 async def file_content(file_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """The file's bytes as uploaded (or, for a results file, the metrics CSV)."""
     stored, path = await run_in_threadpool(service.uploads.content, caller.workspace_id, file_id)
-    response = FileResponse(path, media_type="application/octet-stream", filename=stored.filename)
+    name = files.safe_name(stored.filename)  # files stored before names were cleaned, too
+    response = FileResponse(path, media_type="application/octet-stream", filename=name)
     response.headers[REQUEST_ID] = "req_" + ids.new_request_id()
     return response
 
@@ -212,14 +209,14 @@ async def list_jobs(
 ) -> Response:
     """The workspace's jobs, newest first, after `after`; `metadata[k]=v` filters."""
     metadata = {
-        key[len("metadata[") : -1]: value
+        params.ident(key[len("metadata[") : -1], "metadata"): params.ident(value, "metadata")
         for key, value in request.query_params.multi_items()
         if key.startswith("metadata[") and key.endswith("]")
     }
     found = await run_in_threadpool(
         lambda: service.list_jobs_after(
             caller.workspace_id,
-            marker=names.parse_job(after) if after else None,
+            marker=names.parse_job(params.ident(after, "after")) if after else None,
             limit=_limit(limit, default=20, most=100),
             metadata=metadata or None,
         )

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tuneyard.api.dialects.values import Float, Int, validated
+from tuneyard.api.dialects.values import Float, Int, Name, validated
 
 __all__ = ["CreateJob", "DpoHyperparameters", "Hyperparameters", "Method", "parse_create"]
 
@@ -53,10 +53,10 @@ class Method(_Strict):
 class CreateJob(_Strict):
     """`POST /v1/fine_tuning/jobs`."""
 
-    model: str
-    training_file: str
-    validation_file: str | None = None
-    suffix: str | None = Field(default=None, max_length=64)
+    model: Name
+    training_file: Name
+    validation_file: Name | None = None
+    suffix: Name | None = Field(default=None, max_length=64)
     seed: Int | None = None
     metadata: dict[str, str] | None = None
     hyperparameters: Hyperparameters | None = None

@@ -9,9 +9,11 @@ from typing import Any
 
 from tuneyard import errors
 from tuneyard.api.dialects.qianfan import catalogue, wire
+from tuneyard.core import buckets
 from tuneyard.core.credentials import Caller
 from tuneyard.core.groups import JobGroup
 from tuneyard.core.jobs import Hyperparameters, JobSpec, Method, Objective, Parent, TaskType
+from tuneyard.core.models import BaseModel
 from tuneyard.core.service import ObjectSource
 
 __all__ = ["DatasetSource", "GroupFields", "group_fields", "task_spec", "training_source"]
@@ -114,6 +116,9 @@ def _bos(location: str) -> ObjectSource:
             f"storagePath {location} must name one object: bos://bucket/path/file.jsonl",
             param="datasetConfig.versions",
         )
+    buckets.check_path(bucket, param="datasetConfig.versions", what="bucket name")
+    buckets.check_path(key, param="datasetConfig.versions")
+    # No keys: the caller's workspace must own the bucket, which is read with its own pair.
     return ObjectSource(bucket=bucket, path=key, access_key=None, secret_key=None)
 
 
@@ -126,11 +131,43 @@ def _flag(value: bool | str | None, key: str) -> bool | None:
     raise errors.InvalidRequest(f"{key} must be true or false", param=f"hyperParameterConfig.{key}")
 
 
+def _targets(
+    modules: list[str] | str | None, all_linear: bool | None, model: BaseModel
+) -> tuple[str, ...]:
+    """The modules LoRA wraps: every linear layer unless `loraTargetModules` names some
+    (a list or a comma-separated string) and `loraAllLinear` is not true. Each name must
+    be one of the model's layers (when the catalogue knows them); none at all is refused."""
+    if modules is None:
+        return ("all-linear",)
+    names = tuple(n.strip() for n in (modules.split(",") if isinstance(modules, str) else modules))
+    param = "hyperParameterConfig.loraTargetModules"
+    if not names or not all(names):
+        raise errors.InvalidRequest(
+            "loraTargetModules must name one or more modules (or send loraAllLinear: true)",
+            param=param,
+        )
+    known = set(model.lora_modules)
+    unknown = [n for n in names if known and n != "all-linear" and n not in known]
+    if unknown:
+        raise errors.InvalidRequest(
+            f"loraTargetModules: {model.name} has no module {', '.join(unknown)}; "
+            f"its layers are {', '.join(model.lora_modules)}",
+            param=param,
+        )
+    return ("all-linear",) if all_linear else names
+
+
 def hyperparameters(
-    raw: dict[str, Any], *, method: Method, objective: Objective, split_ratio: int
+    raw: dict[str, Any],
+    *,
+    method: Method,
+    objective: Objective,
+    split_ratio: int,
+    model: BaseModel,
 ) -> Hyperparameters:
     """The run's hyperparameters: the client's values over the vendor's defaults, each
-    checked against the catalogue's range or choices for this scale and train mode."""
+    checked against the catalogue's range or choices for this scale and train mode, and
+    LoRA's target modules against the model's layers."""
     hp = wire.parse(wire.HyperParameterConfig, raw, "hyperParameterConfig.")
     sent = hp.model_dump(exclude_none=True, by_alias=True)
     table = {row["key"]: row for row in catalogue.hyperparameters(method, objective)}
@@ -168,11 +205,7 @@ def hyperparameters(
             return sent[key]
         return table[key]["default"] if key in table else fallback
 
-    targets: tuple[str, ...] = ("all-linear",)
-    if hp.loraTargetModules and not _flag(hp.loraAllLinear, "loraAllLinear"):
-        modules = hp.loraTargetModules
-        names = modules.split(",") if isinstance(modules, str) else modules
-        targets = tuple(n.strip() for n in names if n.strip()) or targets
+    targets = _targets(hp.loraTargetModules, _flag(hp.loraAllLinear, "loraAllLinear"), model)
     scheduler = str(value("schedulerName")).lower()
     if scheduler not in _SCHEDULERS:
         raise errors.UnsupportedFeature(
@@ -207,10 +240,11 @@ def task_spec(
     caller: Caller,
     *,
     training_file_id: str | None,
+    model: BaseModel,
 ) -> JobSpec:
-    """The neutral spec of a `CreateFineTuningTask` in `group`. The job's own
-    `parameterScale` and `hyperParameterConfig` (if it was created with them) are the
-    defaults the task's values override."""
+    """The neutral spec of a `CreateFineTuningTask` in `group`, whose base `model` it
+    trains. The job's own `parameterScale` and `hyperParameterConfig` (if it was created
+    with them) are the defaults the task's values override."""
     scale_name = create.parameterScale or group.echo.get("parameterScale")
     if not scale_name:
         raise errors.InvalidRequest(
@@ -250,7 +284,7 @@ def task_spec(
         task_type=TaskType.GENERATION,
         method=method,
         hyperparameters=hyperparameters(
-            raw, method=method, objective=group.objective, split_ratio=split
+            raw, method=method, objective=group.objective, split_ratio=split, model=model
         ),
         dialect="qianfan",
         training_file_id=training_file_id,

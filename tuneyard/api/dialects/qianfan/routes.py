@@ -121,7 +121,8 @@ def _create_task(call: _Call) -> Any:
     group = call.service.groups.get(call.workspace, request.jobId, param="jobId")
     source = create.training_source(request.datasetConfig)
     file_id = source if isinstance(source, str) else None
-    spec = create.task_spec(request, group, call.caller, training_file_id=file_id)
+    model = call.service.model(group.base_model)
+    spec = create.task_spec(request, group, call.caller, training_file_id=file_id, model=model)
     if isinstance(source, str):
         job = call.service.create_job(spec)
     else:
@@ -131,6 +132,7 @@ def _create_task(call: _Call) -> Any:
 
 def _list_jobs(call: _Call) -> Any:
     request = wire.parse(wire.ListJobs, call.body)
+    limit = _max_keys(request.maxKeys)
     mode = request.trainMode or request.trainModel
     objective: Objective | None = None
     if mode:
@@ -145,7 +147,7 @@ def _list_jobs(call: _Call) -> Any:
     found = call.service.groups.list(
         call.workspace,
         marker=request.marker,
-        limit=_max_keys(request.maxKeys),
+        limit=limit,
         oldest_first=request.pageReverse,
         base_model=request.model,
         objective=objective,
@@ -223,8 +225,8 @@ async def finetuning(request: Request, service: ServiceDep, caller: CallerDep) -
     action = request.query_params.get("Action", "")
     handler = _ACTIONS.get(action)
     if handler is None:
-        raise errors.InvalidRequest(
-            f"Unknown Action {action!r}; this server answers {', '.join(sorted(_ACTIONS))}",
+        raise errors.UnknownOperation(
+            f"Unknown Action {action[:64]!r}; this server answers {', '.join(sorted(_ACTIONS))}",
             param="Action",
         )
     body = await bodies.json_object(request) if (await request.body()).strip() else {}

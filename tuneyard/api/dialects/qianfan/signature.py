@@ -18,10 +18,12 @@ import dataclasses
 import datetime as dt
 import hashlib
 import hmac
+import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 
 from tuneyard import errors
+from tuneyard.api import params
 
 __all__ = [
     "Authorization",
@@ -34,10 +36,14 @@ __all__ = [
 
 MAX_SKEW_S = 300
 """How far a request's timestamp may be from the server's clock, either way (spec §7)."""
+MAX_EXPIRATION_S = 7 * 24 * 3600
+"""The longest validity a signature may claim (the SDK signs for 1800 s)."""
 
 _PREFIX = "bce-auth-v1"
 _DEFAULT_HEADERS = ("host", "content-length", "content-type", "content-md5")
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_ACCESS_KEY = re.compile(r"[!-~]{1,64}")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -68,13 +74,16 @@ def parse(header: str | None) -> Authorization:
         )
     _, access_key, timestamp, expiration, signed, signature = parts
     try:
+        if not _TIMESTAMP.fullmatch(timestamp):
+            raise ValueError(timestamp)
         dt.datetime.strptime(timestamp, _TIME_FORMAT)
-        seconds = int(expiration)
+        seconds = params.integer(expiration, low=1, high=MAX_EXPIRATION_S)
     except ValueError:
         raise errors.MalformedCredentials(
-            "The Authorization header has a bad timestamp or expiration."
+            "The Authorization header has a bad timestamp or an expiration that is not "
+            f"1-{MAX_EXPIRATION_S} seconds."
         ) from None
-    if not access_key or not signature or seconds <= 0:
+    if not _ACCESS_KEY.fullmatch(access_key) or not signature:
         raise errors.MalformedCredentials("The Authorization header is incomplete.")
     names = tuple(n.strip().lower() for n in signed.split(";") if n.strip())
     return Authorization(access_key, timestamp, seconds, names, signature.lower())

@@ -45,7 +45,9 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "method_not_allowed": (405, "InvalidHTTPRequest", "Method not allowed."),
     "wrong_state": (400, "InappropriateJSON", "The task's status does not allow this."),
     "conflict": (409, "Conflict", "Conflict."),
+    "payload_too_large": (413, "RequestEntityTooLarge", "The request body is too large."),
     "rate_limited": (429, "RequestLimitExceeded", "Too many tasks; please retry later."),
+    "export_failed": (500, "InternalError", "The model could not be exported."),
     "internal": (500, "InternalError", "Internal server error."),
 }
 """Neutral error code → (HTTP status, BCE code, default message) (spec §3.4, §5.5, §7)."""

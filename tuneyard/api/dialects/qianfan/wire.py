@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tuneyard.api.dialects.values import Float, Int, OptStr, validated
+from tuneyard.api.dialects.values import Float, Int, Name, ObjectPath, OptName, OptStr, validated
 
 __all__ = [
     "CreateJob",
@@ -35,10 +35,10 @@ class _Body(BaseModel):
 class CreateJob(_Body):
     """`CreateFineTuningJob`."""
 
-    name: str
+    name: Name
     description: str = ""
-    model: str
-    trainMode: str
+    model: Name
+    trainMode: Name
     parameterScale: OptStr = None
     hyperParameterConfig: dict[str, Any] | None = None
 
@@ -58,31 +58,31 @@ class HyperParameterConfig(BaseModel):
     loraRank: Int | None = None
     loraAlpha: Int | None = None
     loraDropout: Float | None = None
-    loraAllLinear: bool | str | None = None
-    loraTargetModules: list[str] | str | None = None
+    loraAllLinear: bool | OptStr = None
+    loraTargetModules: list[Name] | Name | None = None
     schedulerName: OptStr = None
     gradientAccumulationSteps: Int | None = None
     pseudoSamplingProb: Float | None = None
     checkpointCount: Int | None = None
     saveStep: Int | None = None
     dpoBeta: Float | None = None
-    packing: bool | str | None = Field(default=None, alias="Packing")
+    packing: bool | OptStr = Field(default=None, alias="Packing")
     seed: Int | None = None
 
 
 class DatasetVersion(_Body):
     """One entry of `datasetConfig.versions`."""
 
-    versionId: OptStr = None
-    storagePath: OptStr = None
-    versionBosUri: OptStr = None
+    versionId: OptName = None
+    storagePath: ObjectPath = None
+    versionBosUri: ObjectPath = None
     samplingRate: Float | None = None
 
 
 class DatasetConfig(_Body):
     """`datasetConfig`: where the training data is and how much is held out."""
 
-    sourceType: str = "Platform"
+    sourceType: Name = "Platform"
     versions: list[DatasetVersion] = []
     splitRatio: Int | None = None
 
@@ -90,11 +90,11 @@ class DatasetConfig(_Body):
 class CreateTask(_Body):
     """`CreateFineTuningTask`."""
 
-    jobId: str
+    jobId: Name
     parameterScale: OptStr = None
     hyperParameterConfig: dict[str, Any] | None = None
     datasetConfig: DatasetConfig
-    incrementTaskId: OptStr = None
+    incrementTaskId: OptName = None
     incrementCheckpointStep: Int | None = None
     corpusConfig: dict[str, Any] | None = None
     modelConfig: dict[str, Any] | None = None
@@ -102,7 +102,7 @@ class CreateTask(_Body):
 
 
 class _Paged(_Body):
-    marker: OptStr = None
+    marker: OptName = None
     maxKeys: Int = 10
     pageReverse: bool = False
 
@@ -118,19 +118,19 @@ class ListJobs(_Paged):
 class ListTasks(_Paged):
     """`DescribeFineTuningTasks`."""
 
-    jobId: str
+    jobId: Name
 
 
 class TaskRef(_Body):
     """`DescribeFineTuningTask`, `StopFineTuningTask`, `DeleteFineTuningTask`."""
 
-    taskId: str
+    taskId: Name
 
 
 class JobRef(_Body):
     """`DeleteFineTuningJob`."""
 
-    jobId: str
+    jobId: Name
 
 
 def parse(model: type[_M], body: dict[str, Any], prefix: str = "") -> _M:
