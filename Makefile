@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: run test check lint types format venv clean
+.PHONY: run test test-fast check lint types format venv clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+# The fast tiers only (no server, no worker that trains): unit, contract, dialects, on
+# every core (pytest-xdist); under 60 s on 2 cores.
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n auto tests/unit tests/contract tests/dialects
 
 lint: $(STAMP)
 	$(BIN)/ruff check tuneyard tests bench

@@ -54,6 +54,7 @@ warnings.filterwarnings("ignore")
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
+from tuneyard import kinds  # noqa: E402
 from tuneyard.basemodels import tinychat  # noqa: E402
 from tuneyard.core import jobs  # noqa: E402
 from tuneyard.datasets.examples import Example, Message  # noqa: E402
@@ -151,8 +152,8 @@ def run_tuneyard(
     )
     spec = jobs.TrainingSpec(
         job_id="bench",
-        task_type=jobs.TaskType.GENERATION,
-        method=jobs.Method(args.method),
+        task_type=kinds.TaskType.GENERATION,
+        method=kinds.Method(args.method),
         base_model=jobs.BaseModelRef("tiny-chat", "tiny-chat", str(base)),
         dataset_path=str(out / "unused"),
         dataset_filename="train.jsonl",

@@ -145,9 +145,9 @@ def _baseline(path: Path) -> tuple[int, str | None]:
 
 def _validator(name: str) -> Callable[[Path], tuple[int, str | None]]:
     """tuneyard's validator for one format in validate mode: rows and the first issue, if any."""
-    from tuneyard.core.jobs import TaskType
     from tuneyard.datasets import clova
     from tuneyard.datasets.report import DatasetReport, Limits
+    from tuneyard.kinds import TaskType
 
     limits = Limits(max_bytes=2**40)  # the files may pass the 1 GB upload limit
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from tuneyard.basemodels import catalog, counting
 from tuneyard.core.ids import SystemClock
 from tuneyard.core.lifecycle import Lifecycle
-from tuneyard.core.ports import BucketRepository, Executor, ObjectStorage, Sealer
-from tuneyard.core.service import Ports, Service
+from tuneyard.core.ports import BucketRepository, Executor, ObjectStorage, Ports, Sealer
+from tuneyard.core.service import Service
+from tuneyard.core.validation import Validation
 from tuneyard.datasets.report import Limits
 from tuneyard.scheduler.executors.local import LocalExecutor
 from tuneyard.scheduler.export import SubprocessExporter
@@ -17,7 +18,7 @@ from tuneyard.scheduler.scheduler import Scheduler
 from tuneyard.settings import Settings
 from tuneyard.storage import blobs, database, objects, secrets, sql
 
-__all__ = ["Runtime", "build", "private_dir"]
+__all__ = ["Runtime", "build", "lifecycle_of", "private_dir"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -36,6 +37,26 @@ def object_storage(settings: Settings, buckets: BucketRepository, sealer: Sealer
     if settings.object_storage_endpoint:
         return objects.S3ObjectStorage(settings.object_storage_endpoint)
     return objects.LocalObjectStorage(settings.object_storage_root, buckets=buckets, sealer=sealer)
+
+
+def lifecycle_of(service: Service) -> Lifecycle:
+    """The scheduler-side use-cases over the same ports and collaborators as `service`."""
+    validation = Validation(
+        service.ports,
+        transitions=service.transitions,
+        models=service.models,
+        limits=service.limits,
+    )
+    return Lifecycle(
+        service.ports,
+        transitions=service.transitions,
+        validation=validation,
+        models=service.models,
+        weights=service.weights,
+        dirs=service.dirs,
+        uploads=service.uploads,
+        events=service.events,
+    )
 
 
 def private_dir(path: Path, *, tighten: bool = True) -> None:
@@ -78,7 +99,7 @@ def build(settings: Settings, *, executor: Executor | None = None) -> Runtime:
     service = Service(
         ports, data_dir=data_dir, limits=limits, max_active_jobs=settings.max_active_jobs
     )
-    lifecycle = Lifecycle(service)
+    lifecycle = lifecycle_of(service)
     scheduler = Scheduler(
         lifecycle,
         executor or LocalExecutor(),

@@ -11,8 +11,9 @@ from tests.support.opens import record_opens
 from tests.support.world import EXAMPLES, World
 from tuneyard import errors
 from tuneyard.core.buckets import Bucket
-from tuneyard.core.service import ObjectSource, Ports
+from tuneyard.core.ports import Ports
 from tuneyard.core.states import JobStatus as S
+from tuneyard.core.submission import ObjectSource
 from tuneyard.scheduler.executors.fake import FakeExecutor
 
 DATA = (EXAMPLES / "clova-generation.csv").read_bytes()
@@ -123,7 +124,7 @@ def test_keys_decide_for_clova_and_the_workspace_for_bos(
     bos = ObjectSource(bucket="alpha", path="train.csv", access_key=None, secret_key=None)
     wrong = ObjectSource(bucket="alpha", path="train.csv", access_key=access_key, secret_key="x")
     for workspace, source in [("b", bos), ("b", wrong), ("a", wrong)]:
-        failed = world.service.submit_job(world.spec(workspace), source)
+        failed = world.service.submission.submit(world.spec(workspace), source)
         assert (failed.status, failed.error_code) == (S.FAILED, "File not found")
         assert failed.error_message == "File not found: alpha/train.csv"
     assert target not in opened
@@ -131,7 +132,7 @@ def test_keys_decide_for_clova_and_the_workspace_for_bos(
         bucket="alpha", path="train.csv", access_key=access_key, secret_key=secret_key
     )
     for workspace, source in [("a", bos), ("b", right)]:  # its own workspace; or its keys
-        job = world.service.submit_job(world.spec(workspace), source)
+        job = world.service.submission.submit(world.spec(workspace), source)
         world.wait_status(job.id, S.SUCCEEDED)
 
 
@@ -152,5 +153,5 @@ def test_paths_no_store_can_hold_are_invalid_requests(world: World, bucket: str,
     access_key, secret_key = world.make_bucket("alpha", {"train.csv": DATA})
     source = ObjectSource(bucket=bucket, path=path, access_key=access_key, secret_key=secret_key)
     with pytest.raises(errors.InvalidRequest):
-        world.service.submit_job(world.spec(), source)
-    assert world.service.list_jobs("ws", offset=0, limit=10).total == 0
+        world.service.submission.submit(world.spec(), source)
+    assert world.service.jobs.list("ws", offset=0, limit=10).total == 0

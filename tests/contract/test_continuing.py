@@ -11,9 +11,11 @@ import pytest
 
 from tests.support.world import World, run_with_checkpoints
 from tuneyard import errors
-from tuneyard.core.jobs import Method, Objective, Parent, TaskType
-from tuneyard.core.service import Ports, UploadSource
+from tuneyard.core.jobs import Parent
+from tuneyard.core.ports import Ports
 from tuneyard.core.states import JobStatus as S
+from tuneyard.core.submission import UploadSource
+from tuneyard.kinds import Method, Objective, TaskType
 from tuneyard.scheduler.executors.fake import FakeExecutor
 from tuneyard.scheduler.export import CopyExporter, SubprocessExporter
 
@@ -41,25 +43,25 @@ def sample() -> UploadSource:
 
 def test_a_job_continues_from_a_checkpoint(world: World, executor: FakeExecutor) -> None:
     parent = finished_parent(world)
-    child = world.service.submit_job(world.spec(parent=Parent(parent, 2)), sample())
-    assert world.service.get_job("ws", child.id).parent == Parent(parent, 2)
+    child = world.service.submission.submit(world.spec(parent=Parent(parent, 2)), sample())
+    assert world.service.jobs.get("ws", child.id).parent == Parent(parent, 2)
     world.wait_status(child.id, S.SUCCEEDED)
     spec, _ = executor.launched[-1]
-    assert spec.start_from == str(world.service.job_dir(parent) / "checkpoints" / "step-00000002")
+    assert spec.start_from == str(world.service.dirs.job(parent) / "checkpoints" / "step-00000002")
     assert spec.start_from_method is Method.LORA
 
 
 def test_a_job_continues_from_a_final_model(world: World, executor: FakeExecutor) -> None:
     parent = finished_parent(world)
-    child = world.service.submit_job(world.spec(parent=Parent(parent)), sample())
+    child = world.service.submission.submit(world.spec(parent=Parent(parent)), sample())
     world.wait_status(child.id, S.SUCCEEDED)
     spec, _ = executor.launched[-1]
-    assert spec.start_from == str(world.service.job_dir(parent) / "output")
+    assert spec.start_from == str(world.service.dirs.job(parent) / "output")
 
 
 def test_what_a_job_cannot_continue_from(world: World) -> None:
     parent = finished_parent(world)
-    submit = world.service.submit_job
+    submit = world.service.submission.submit
     with pytest.raises(errors.CheckpointNotFound, match="has: 2, 4") as missing:
         submit(world.spec(parent=Parent(parent, 3)), sample())
     assert missing.value.param == "parent"
@@ -81,17 +83,19 @@ def test_an_unfinished_job_has_no_final_model(ports: Ports, tmp_path: Path) -> N
     running = world.submit_sample()
     world.wait_status(running.id, S.RUNNING)
     with pytest.raises(errors.InvalidTransition, match="no final model"):
-        world.service.submit_job(world.spec(parent=Parent(running.id)), sample())
+        world.service.submission.submit(world.spec(parent=Parent(running.id)), sample())
 
 
 def test_dpo_needs_generation_and_preference_pairs(world: World) -> None:
     with pytest.raises(errors.UnsupportedFeature, match="DPO"):
-        world.service.check(
+        world.service.submission.check(
             world.spec(
                 objective=Objective.DPO, task_type=TaskType.CLASSIFICATION, base_model="minilm-l6"
             )
         )
-    job = world.service.submit_job(world.spec(objective=Objective.DPO, dialect="openai"), sample())
+    job = world.service.submission.submit(
+        world.spec(objective=Objective.DPO, dialect="openai"), sample()
+    )
     failed = world.wait_status(job.id, S.FAILED)
     assert failed.error_code == "file.format" and "preference pairs" in (failed.error_message or "")
 
@@ -103,31 +107,31 @@ def test_a_dpo_job_reads_its_pairs(world: World, executor: FakeExecutor) -> None
         "non_preferred_output": [{"role": "assistant", "content": "No."}],
     }
     data = "".join(json.dumps(line) + "\n" for _ in range(12)).encode()
-    job = world.service.submit_job(
+    job = world.service.submission.submit(
         world.spec(objective=Objective.DPO, dialect="openai"),
         UploadSource("pairs.jsonl", [data]),
     )
     world.wait_status(job.id, S.SUCCEEDED)
     spec, _ = executor.launched[-1]
     assert (spec.objective, spec.dataset_format) == (Objective.DPO, "openai-dpo")
-    assert world.service.get_job("ws", job.id).objective is Objective.DPO
+    assert world.service.jobs.get("ws", job.id).objective is Objective.DPO
 
 
 def test_exports_and_checkpoint_listing(world: World) -> None:
     parent = finished_parent(world)
-    assert [c["step"] for c in world.service.checkpoints("ws", parent)] == [2, 4]
-    exported = world.service.export_model("ws", parent, step=4, merged=False)
-    merged = world.service.export_model("ws", parent, step=None, merged=True)
-    assert exported.path == world.service.job_dir(parent) / "exports" / "step-4"
+    assert [c.step for c in world.service.weights.checkpoints("ws", parent)] == [2, 4]
+    exported = world.service.weights.export("ws", parent, step=4, merged=False)
+    merged = world.service.weights.export("ws", parent, step=None, merged=True)
+    assert exported.path == world.service.dirs.job(parent) / "exports" / "step-4"
     assert exported.format == "peft" and merged.format == "full"
     assert (exported.path / "adapter_config.json").is_file()
     assert merged.path.name == "final-merged" and (merged.path / "config.json").is_file()
     exporter = world.ports.exporter
     assert isinstance(exporter, CopyExporter)
-    world.service.export_model("ws", parent, step=4, merged=False)
+    world.service.weights.export("ws", parent, step=4, merged=False)
     assert len(exporter.calls) == 2  # an export already on disk is not redone
     with pytest.raises(errors.CheckpointNotFound):
-        world.service.export_model("ws", parent, step=1, merged=False)
+        world.service.weights.export("ws", parent, step=1, merged=False)
 
 
 @pytest.mark.parametrize("kind", ["fake", "real"])
@@ -146,8 +150,8 @@ def test_exporters_agree(kind: str, tmp_path: Path) -> None:
 def test_the_parent_survives_a_round_trip(world: World) -> None:
     parent = finished_parent(world)
     training = world.service.uploads.upload("ws", "train.csv", [b"x"], purpose="fine-tune")
-    child = world.service.create_job(
+    child = world.service.submission.create(
         dataclasses.replace(world.spec(parent=Parent(parent, 4)), training_file_id=training.id)
     )
-    stored = world.service.get_job("ws", child.id)
+    stored = world.service.jobs.get("ws", child.id)
     assert stored.parent == Parent(parent, 4) and stored.objective is Objective.SFT

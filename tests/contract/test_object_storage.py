@@ -16,8 +16,7 @@ import pytest
 from tests.support.world import ManualClock, World
 from tuneyard import errors
 from tuneyard.core.buckets import Bucket
-from tuneyard.core.ports import ObjectStorage
-from tuneyard.core.service import Ports
+from tuneyard.core.ports import ObjectStorage, Ports
 from tuneyard.scheduler.executors.fake import FakeExecutor
 from tuneyard.storage import memory, objects, secrets
 

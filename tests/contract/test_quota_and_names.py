@@ -13,8 +13,9 @@ import pytest
 from tests.support import world
 from tests.support.world import EXAMPLES, World
 from tuneyard import errors
+from tuneyard.core.checkpoints import Checkpoint
 from tuneyard.core.jobs import Job, Progress
-from tuneyard.core.service import Ports
+from tuneyard.core.ports import Ports
 from tuneyard.core.states import JobStatus as S
 from tuneyard.scheduler.executors.fake import FakeExecutor
 
@@ -103,7 +104,7 @@ def test_concurrent_creates_respect_the_quota(
 ) -> None:
     spec = world.spec(training_file_id=_training_file(world))
     monkeypatch.setattr(ports.jobs, "active_count", _slowly(ports.jobs.active_count))
-    outcomes = _all_at_once(lambda: world.service.create_job(spec))
+    outcomes = _all_at_once(lambda: world.service.submission.create(spec))
     created = [o for o in outcomes if isinstance(o, Job)]
     refused = [o for o in outcomes if isinstance(o, errors.Throttled)]
     assert (len(created), len(refused)) == (1, _THREADS - 1), outcomes
@@ -111,7 +112,7 @@ def test_concurrent_creates_respect_the_quota(
         "Too many fine-tune job in running, please retry later. "
         "(1 of 1 jobs of this workspace are waiting or running)"
     )
-    assert world.service.list_jobs("ws", offset=0, limit=50).total == 1
+    assert world.service.jobs.list("ws", offset=0, limit=50).total == 1
 
 
 def test_concurrent_creates_of_one_output_name_have_one_winner(
@@ -120,7 +121,7 @@ def test_concurrent_creates_of_one_output_name_have_one_winner(
     world = World(ports, tmp_path, FakeExecutor(hold=True))
     spec = world.spec(training_file_id=_training_file(world), output_name="my-model")
     monkeypatch.setattr(ports.jobs, "find_by_output_name", _slowly(ports.jobs.find_by_output_name))
-    outcomes = _all_at_once(lambda: world.service.create_job(spec))
+    outcomes = _all_at_once(lambda: world.service.submission.create(spec))
     created = [o for o in outcomes if isinstance(o, Job)]
     refused = [o for o in outcomes if isinstance(o, errors.Conflict)]
     assert (len(created), len(refused)) == (1, _THREADS - 1), outcomes
@@ -132,18 +133,18 @@ def test_concurrent_creates_of_one_output_name_have_one_winner(
 def test_an_output_name_cannot_be_a_catalogue_model(world: World) -> None:
     spec = world.spec(training_file_id=_training_file(world), output_name="tiny-chat")
     with pytest.raises(errors.Conflict) as refused:
-        world.service.create_job(spec)
+        world.service.submission.create(spec)
     assert refused.value.param == "model_name" and "tiny-chat" in refused.value.message
-    assert world.service.list_jobs("ws", offset=0, limit=10).total == 0
+    assert world.service.jobs.list("ws", offset=0, limit=10).total == 0
 
 
 def test_a_catalogue_name_always_means_the_base_model(world: World, ports: Ports) -> None:
     """A job stored with a base model's name as its output (before names were checked)
     does not take that name over."""
     ports.jobs.add(_job(ports, "aaaa0001", output_name="tiny-chat", status=S.SUCCEEDED))
-    assert world.service.job_by_output("ws", "tiny-chat") is None
+    assert world.service.jobs.by_output("ws", "tiny-chat") is None
     ports.jobs.add(_job(ports, "aaaa0002", output_name="mine", status=S.SUCCEEDED))
-    found = world.service.job_by_output("ws", "mine")
+    found = world.service.jobs.by_output("ws", "mine")
     assert found is not None and found.id == "aaaa0002"
 
 
@@ -152,13 +153,13 @@ def test_an_export_name_cannot_be_a_catalogue_model_or_another_output(
 ) -> None:
     checkpoint = tmp_path / "ckpt"
     checkpoint.mkdir()
-    progress = Progress(checkpoints=[{"step": 2, "path": str(checkpoint)}])
+    progress = Progress(checkpoints=[Checkpoint(step=2, epoch=1, path=str(checkpoint))])
     ports.jobs.add(_job(ports, "aaaa0001", status=S.SUCCEEDED, progress=progress))
     ports.jobs.add(_job(ports, "aaaa0002", status=S.SUCCEEDED, output_name="other-model"))
     for taken in ("tiny-chat", "other-model"):
         with pytest.raises(errors.Conflict) as refused:
-            world.service.name_export("ws", "aaaa0001", 2, taken)
+            world.service.weights.name_export("ws", "aaaa0001", 2, taken)
         assert refused.value.param == "model_name"
-    world.service.name_export("ws", "aaaa0001", 2, "my-export")
-    named = world.service.get_job("ws", "aaaa0001").progress.checkpoints[0]
-    assert named["model_name"] == "my-export"
+    world.service.weights.name_export("ws", "aaaa0001", 2, "my-export")
+    named = world.service.jobs.get("ws", "aaaa0001").progress.checkpoints[0]
+    assert named.model_name == "my-export"

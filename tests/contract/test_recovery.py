@@ -14,7 +14,7 @@ import pytest
 from tests.support.world import ManualClock, World
 from tuneyard.core import checks
 from tuneyard.core.jobs import Job
-from tuneyard.core.service import Ports
+from tuneyard.core.ports import Ports
 from tuneyard.core.states import TERMINAL
 from tuneyard.core.states import JobStatus as S
 from tuneyard.scheduler.executors.fake import FakeExecutor
@@ -41,7 +41,7 @@ def test_a_job_left_validating_without_a_lease_is_validated_again(
     """What a server killed while validating left behind before validation held a lease."""
     world = World(ports, tmp_path, FakeExecutor())
     job = world.submit_sample()
-    assert world.service.move(job, S.VALIDATING)  # ... and then the server died
+    assert world.service.transitions.move(job, S.VALIDATING)  # ... and then the server died
     assert ports.jobs.active_count("ws") == 1
     restarted = World(ports, tmp_path, FakeExecutor())
     done = restarted.wait_status(job.id, S.SUCCEEDED)
@@ -158,9 +158,9 @@ def test_clean_restarts_and_pauses_are_not_attempts(ports: Ports, tmp_path: Path
     executor = FakeExecutor(hold=True)
     world = World(ports, tmp_path, executor)
     world.wait_status(job.id, S.RUNNING)
-    world.service.pause_job("ws", job.id)
+    world.service.control.pause("ws", job.id)
     world.wait_status(job.id, S.PAUSED)
-    world.service.resume_job("ws", job.id)
+    world.service.control.resume("ws", job.id)
     world.wait_for(job.id, lambda j: j.status is S.RUNNING and len(executor.launched) == 2)
     assert _job(ports, job.id).attempts == 0
     executor.launched[-1][1].kill()  # the worker is lost: this one counts

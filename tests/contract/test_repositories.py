@@ -11,11 +11,11 @@ from tests.support import world
 from tests.support.world import ManualClock
 from tuneyard.core.files import StoredFile
 from tuneyard.core.groups import JobGroup
-from tuneyard.core.jobs import Objective, Progress
+from tuneyard.core.jobs import Progress
 from tuneyard.core.paging import Cursor
-from tuneyard.core.ports import ApiKey
-from tuneyard.core.service import Ports
+from tuneyard.core.ports import ApiKey, Ports
 from tuneyard.core.states import JobStatus as S
+from tuneyard.kinds import Objective
 
 _job = world.job_record
 

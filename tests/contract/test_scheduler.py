@@ -10,9 +10,11 @@ import pytest
 
 from tests.support.world import EXAMPLES, World
 from tuneyard import errors
-from tuneyard.core.jobs import TaskType, TrainingSpec
-from tuneyard.core.service import ObjectSource, Ports, UploadSource
+from tuneyard.core.jobs import TrainingSpec
+from tuneyard.core.ports import Ports
 from tuneyard.core.states import JobStatus as S
+from tuneyard.core.submission import ObjectSource, UploadSource
+from tuneyard.kinds import TaskType
 from tuneyard.scheduler.executors.fake import KILLED, FakeExecutor, successful_run
 from tuneyard.storage import secrets
 
@@ -71,18 +73,18 @@ def test_cancel_stops_the_worker(ports: Ports, tmp_path: Path) -> None:
     world = World(ports, tmp_path, executor)
     job = world.submit_sample()
     world.wait_status(job.id, S.RUNNING)
-    assert world.service.cancel_job("ws", job.id).status is S.CANCELLING
-    again = world.service.cancel_job("ws", job.id)  # a second stop while it is stopping
+    assert world.service.control.cancel("ws", job.id).status is S.CANCELLING
+    again = world.service.control.cancel("ws", job.id)  # a second stop while it is stopping
     assert again.status is S.CANCELLING  # not CANCELLED while the worker still runs
     world.wait_status(job.id, S.CANCELLED)
     assert executor.launched[0][1].terminated
     with pytest.raises(errors.InvalidTransition):
-        world.service.cancel_job("ws", job.id)
+        world.service.control.cancel("ws", job.id)
 
 
 def test_cancel_before_running_never_launches(world: World, executor: FakeExecutor) -> None:
     job = world.submit_sample()
-    assert world.service.cancel_job("ws", job.id).status is S.CANCELLED
+    assert world.service.control.cancel("ws", job.id).status is S.CANCELLED
     for _ in range(5):
         world.scheduler.tick()
     assert executor.launched == []
@@ -93,12 +95,12 @@ def test_delete_of_a_running_job_cancels_and_purges(ports: Ports, tmp_path: Path
     world = World(ports, tmp_path, executor)
     job = world.submit_sample()
     world.wait_status(job.id, S.RUNNING)
-    world.service.delete_job("ws", job.id)
+    world.service.control.delete("ws", job.id)
     with pytest.raises(errors.JobNotFound):
-        world.service.get_job("ws", job.id)
+        world.service.jobs.get("ws", job.id)
     world.wait_status(job.id, S.CANCELLED)
     world.scheduler.stop(timeout=2)
-    assert not world.service.job_dir(job.id).exists()
+    assert not world.service.dirs.job(job.id).exists()
 
 
 def test_a_worker_that_dies_silently_fails_the_job(ports: Ports, tmp_path: Path) -> None:
@@ -152,7 +154,7 @@ def test_expired_leases_are_requeued_then_failed(ports: Ports, tmp_path: Path) -
 
 def test_a_bad_dataset_fails_before_any_compute(world: World, executor: FakeExecutor) -> None:
     bad = b"System_Prompt,C_ID,T_ID,Text\nhi,0,0,hello\n"
-    job = world.service.submit_job(world.spec(), UploadSource("bad.csv", [bad]))
+    job = world.service.submission.submit(world.spec(), UploadSource("bad.csv", [bad]))
     done = world.wait_status(job.id, S.FAILED)
     assert done.error_code == "file.format"
     assert (done.error_message or "").startswith(
@@ -167,7 +169,7 @@ def test_a_bad_dataset_fails_before_any_compute(world: World, executor: FakeExec
 
 def test_missing_object_storage_file_fails_the_task(world: World) -> None:
     source = ObjectSource(bucket="b", path="no/such.csv", access_key="a", secret_key="s")
-    job = world.service.submit_job(world.spec(), source)
+    job = world.service.submission.submit(world.spec(), source)
     assert job.status is S.FAILED and job.error_code == "File not found"
 
 
@@ -175,7 +177,7 @@ def test_object_storage_dataset_is_imported(world: World, tmp_path: Path) -> Non
     data = (Path(__file__).parents[2] / "examples/clova-generation.csv").read_bytes()
     ak, sk = world.make_bucket("bucket", {"data/train.csv": data})
     source = ObjectSource(bucket="bucket", path="data/train.csv", access_key=ak, secret_key=sk)
-    job = world.service.submit_job(world.spec(), source)
+    job = world.service.submission.submit(world.spec(), source)
     world.wait_status(job.id, S.SUCCEEDED)
 
 
@@ -183,24 +185,24 @@ def test_object_storage_path_cannot_escape(world: World, tmp_path: Path) -> None
     (tmp_path / "secret.csv").write_text("x")
     ak, sk = world.make_bucket("bucket", {})
     source = ObjectSource(bucket="bucket", path="../../secret.csv", access_key=ak, secret_key=sk)
-    assert world.service.submit_job(world.spec(), source).error_code == "File not found"
+    assert world.service.submission.submit(world.spec(), source).error_code == "File not found"
 
 
 def test_workspaces_are_isolated(world: World) -> None:
     job = world.submit_sample("ws")
     with pytest.raises(errors.JobNotFound):
-        world.service.get_job("other", job.id)
+        world.service.jobs.get("other", job.id)
     with pytest.raises(errors.JobNotFound):
-        world.service.delete_job("other", job.id)
-    assert world.service.list_jobs("other", offset=0, limit=10).total == 0
+        world.service.control.delete("other", job.id)
+    assert world.service.jobs.list("other", offset=0, limit=10).total == 0
 
 
 def test_unknown_model_and_wrong_task_type_are_refused(world: World) -> None:
     source = UploadSource("x.csv", [b""])
     with pytest.raises(errors.ModelNotFound):
-        world.service.submit_job(world.spec(base_model="HCX-003"), source)
+        world.service.submission.submit(world.spec(base_model="HCX-003"), source)
     with pytest.raises(errors.UnsupportedFeature, match="GENERATION, not CLASSIFICATION"):
-        world.service.submit_job(world.spec(task_type=TaskType.CLASSIFICATION), source)
+        world.service.submission.submit(world.spec(task_type=TaskType.CLASSIFICATION), source)
 
 
 def test_keys_authenticate_to_their_workspace(world: World) -> None:
@@ -247,7 +249,7 @@ def test_a_killed_worker_runs_again(ports: Ports, tmp_path: Path) -> None:
     job = world.submit_sample()
     done = world.wait_status(job.id, S.SUCCEEDED)
     assert len(launches) == 2 and done.attempts == 1  # one worker lost
-    messages = [e.message for e in world.service.job_events("ws", job.id)]
+    messages = [e.message for e in world.service.events.read("ws", job.id).items]
     assert any("killed (signal 9)" in m for m in messages)
 
 
@@ -272,7 +274,7 @@ def test_a_validation_file_is_checked_and_reaches_the_worker(
         "ws", "valid.jsonl", [b"\n".join(chat.splitlines()[:10]) + b"\n"], purpose="fine-tune"
     )
     spec = world.spec(dialect="dashscope", training_file_id=training.id)
-    job = world.service.create_job(replace(spec, validation_file_id=held_out.id))
+    job = world.service.submission.create(replace(spec, validation_file_id=held_out.id))
     world.wait_status(job.id, S.SUCCEEDED)
     launched, _ = executor.launched[0]
     assert launched.validation_path == str(world.ports.blobs.path(held_out.blob_key))
@@ -284,11 +286,11 @@ def test_a_validation_file_is_checked_and_reaches_the_worker(
     broken = world.service.uploads.upload(
         "ws", "bad.jsonl", [b'{"messages": []}\n'], purpose="fine-tune"
     )
-    failing = world.service.create_job(replace(spec, validation_file_id=broken.id))
+    failing = world.service.submission.create(replace(spec, validation_file_id=broken.id))
     done = world.wait_status(failing.id, S.FAILED)
     assert (done.error_message or "").startswith("validation: ")
     with pytest.raises(errors.FileNotFound):
-        world.service.create_job(replace(spec, validation_file_id="file-nope"))
+        world.service.submission.create(replace(spec, validation_file_id="file-nope"))
 
 
 def test_access_key_pairs_keep_the_secret_sealed(world: World, tmp_path: Path) -> None:
@@ -318,24 +320,24 @@ def test_pause_saves_and_frees_the_worker_then_resume_runs_again(
     world = World(ports, tmp_path, executor)
     job = world.submit_sample()
     with pytest.raises(errors.InvalidTransition):
-        world.service.pause_job("ws", job.id)  # not running yet
+        world.service.control.pause("ws", job.id)  # not running yet
     world.wait_status(job.id, S.RUNNING)
-    assert world.service.pause_job("ws", job.id).status is S.PAUSING
-    assert world.service.pause_job("ws", job.id).status is S.PAUSING  # asked twice: the same
+    assert world.service.control.pause("ws", job.id).status is S.PAUSING
+    assert world.service.control.pause("ws", job.id).status is S.PAUSING  # asked twice: the same
     with pytest.raises(errors.Conflict):
-        world.service.resume_job("ws", job.id)  # still pausing
+        world.service.control.resume("ws", job.id)  # still pausing
     paused = world.wait_status(job.id, S.PAUSED)
     assert executor.launched[0][1].paused and ports.jobs.running_count() == 0
     assert paused.finished_at is None
     events = [e.message for e in ports.events.list(job.id)]
     assert any(m.startswith("Paused at step") for m in events)
-    assert world.service.resume_job("ws", job.id).status is S.QUEUED
+    assert world.service.control.resume("ws", job.id).status is S.QUEUED
     world.wait_status(job.id, S.RUNNING)
     assert len(executor.launched) == 2
     executor.launched[1][1].release()
     world.wait_status(job.id, S.SUCCEEDED)
     with pytest.raises(errors.InvalidTransition):
-        world.service.resume_job("ws", job.id)
+        world.service.control.resume("ws", job.id)
 
 
 def test_a_paused_job_cancels_at_once_and_a_pausing_one_stops(ports: Ports, tmp_path: Path) -> None:
@@ -343,23 +345,23 @@ def test_a_paused_job_cancels_at_once_and_a_pausing_one_stops(ports: Ports, tmp_
     world = World(ports, tmp_path, executor)
     job = world.submit_sample()
     world.wait_status(job.id, S.RUNNING)
-    world.service.pause_job("ws", job.id)
+    world.service.control.pause("ws", job.id)
     world.wait_status(job.id, S.PAUSED)
-    assert world.service.cancel_job("ws", job.id).status is S.CANCELLED
+    assert world.service.control.cancel("ws", job.id).status is S.CANCELLED
     other = world.submit_sample()
     world.wait_status(other.id, S.RUNNING)
-    world.service.pause_job("ws", other.id)
-    assert world.service.cancel_job("ws", other.id).status is S.CANCELLING  # before it paused
+    world.service.control.pause("ws", other.id)
+    assert world.service.control.cancel("ws", other.id).status is S.CANCELLING  # before it paused
     world.wait_status(other.id, S.CANCELLED)
 
 
 def test_a_lost_pausing_worker_leaves_the_job_paused(world: World) -> None:
     job = world.submit_sample()  # moved by hand below: no scheduler tick runs it
-    world.service.move(job, S.VALIDATING)
-    world.service.move(world.service.get_job("ws", job.id), S.QUEUED)
+    world.service.transitions.move(job, S.VALIDATING)
+    world.service.transitions.move(world.service.jobs.get("ws", job.id), S.QUEUED)
     now = world.ports.clock.now()
     world.ports.jobs.claim_next("gone", now, now)  # a scheduler that died holding it
-    running = world.service.get_job("ws", job.id)
-    world.service.move(running, S.PAUSING)
-    world.lifecycle.reap(world.service.get_job("ws", job.id))
-    assert world.service.get_job("ws", job.id).status is S.PAUSED
+    running = world.service.jobs.get("ws", job.id)
+    world.service.transitions.move(running, S.PAUSING)
+    world.lifecycle.reap(world.service.jobs.get("ws", job.id))
+    assert world.service.jobs.get("ws", job.id).status is S.PAUSED

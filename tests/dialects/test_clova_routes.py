@@ -184,7 +184,7 @@ def test_object_paths_no_store_can_hold_are_40001(
     message = response.json()["status"]["message"]
     field = "trainingDatasetBucket" if "bucket" in words else "trainingDatasetFilePath"
     assert words in message or message.startswith(field)  # or refused as the body is read
-    assert api.world.service.list_jobs("ws", offset=0, limit=10).total == 0
+    assert api.world.service.jobs.list("ws", offset=0, limit=10).total == 0
 
 
 def test_list_pages(api: Api) -> None:

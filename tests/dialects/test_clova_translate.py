@@ -9,10 +9,11 @@ import pytest
 from tests.support import seed
 from tests.support.world import ManualClock
 from tuneyard import errors
-from tuneyard.api.dialects.clova import translate, wire
-from tuneyard.core.jobs import Hyperparameters, Job, Method, Progress, TaskType
+from tuneyard.api.dialects.clova import create, translate, wire
+from tuneyard.core.jobs import Hyperparameters, Job, Progress
 from tuneyard.core.ports import Page
 from tuneyard.core.states import JobStatus
+from tuneyard.kinds import Method, TaskType
 
 
 def _job(**changes: object) -> Job:
@@ -83,8 +84,8 @@ def test_cancelled_renders_as_failed_with_a_reason() -> None:
     ],
 )
 def test_numbers_as_numbers_or_strings(sent: dict[str, object], epochs: int, rate: float) -> None:
-    create = wire.parse_create({"model": "tiny-chat", **sent})
-    spec = translate.to_spec(create, workspace_id="ws", now=ManualClock().now())
+    sent_create = wire.parse_create({"model": "tiny-chat", **sent})
+    spec = create.to_spec(sent_create, workspace_id="ws", now=ManualClock().now())
     assert spec.hyperparameters.n_epochs == epochs
     assert spec.hyperparameters.learning_rate == pytest.approx(rate)
     assert spec.display_name == "261123-130706"
@@ -105,17 +106,17 @@ def test_numbers_as_numbers_or_strings(sent: dict[str, object], epochs: int, rat
 )
 def test_bad_requests(sent: dict[str, object], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
-        create = wire.parse_create({"model": "tiny-chat", **sent})
-        translate.to_spec(create, workspace_id="ws", now=ManualClock().now())
+        sent_create = wire.parse_create({"model": "tiny-chat", **sent})
+        create.to_spec(sent_create, workspace_id="ws", now=ManualClock().now())
 
 
 def test_object_storage_needs_all_four_fields() -> None:
-    create = wire.parse_create(
+    sent_create = wire.parse_create(
         {"model": "m", "trainingDatasetBucket": "b", "trainingDatasetFilePath": "p.csv"}
     )
     with pytest.raises(errors.InvalidRequest, match="trainingDatasetAccessKey"):
-        translate.object_source(create)
-    assert translate.object_source(wire.parse_create({"model": "m"})) is None
+        create.object_source(sent_create)
+    assert create.object_source(wire.parse_create({"model": "m"})) is None
 
 
 def test_page_is_spring_style() -> None:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from tests.support import golden
 from tests.support.world import EXAMPLES, World, make_ports, run_with_checkpoints
 from tuneyard.api.app import create_app
-from tuneyard.core import ids
+from tuneyard.api.dialects.dashscope import create as dashscope_create
 from tuneyard.core.states import JobStatus
 from tuneyard.scheduler.executors.fake import FakeExecutor
 from tuneyard.settings import Settings
@@ -95,6 +95,23 @@ def api(tmp_path: Path) -> Api:
     return Api(tmp_path, FakeExecutor())
 
 
+def test_upload_one_file(api: Api) -> None:
+    """The upload route's golden exchange, request included (a multipart body is recorded
+    as its parts' names)."""
+    request = {"files": ["train.jsonl"], "descriptions": ["arithmetic chats"]}
+    response = api.client.post(
+        "/api/v1/files",
+        headers=api.headers,
+        files=[("files", ("train.jsonl", CHAT))],
+        data={"descriptions": ["arithmetic chats"]},
+    )
+    api.name(response.json()["data"]["uploaded_files"][0]["file_id"], "file-id")
+    body = golden.exchange(
+        "dashscope/upload-one", "POST", "/api/v1/files", request, response, api.ids
+    )
+    assert body["data"]["failed_uploads"] == []
+
+
 def test_files_upload_list_get_delete(api: Api) -> None:
     bad = b'{"messages": [{"role": "user", "content": "hi"}]}\nnot json\n'
     response = api.client.post(
@@ -141,7 +158,7 @@ def test_create_then_get_until_succeeded(api: Api) -> None:
     ]
     api.name(created["job_id"], "job-id")
     assert list(created) == JOB_KEYS
-    assert ids.DASHSCOPE_JOB_ID_PATTERN.match(created["job_id"])
+    assert dashscope_create.ID_STYLE.pattern.match(created["job_id"])
     assert created["job_name"] == created["job_id"]
     assert created["status"] == "PENDING"
     assert created["finetuned_output"] == f"tiny-chat-sum-{created['job_id']}"
@@ -283,7 +300,7 @@ def test_checkpoints_export_and_stream(tmp_path: Path) -> None:
         f"/api/v1/fine-tunes/{job['job_id']}/export/checkpoint-2?model_name=adder-step-2",
     )
     assert exported["output"] is True
-    assert (api.world.service.job_dir(job["job_id"]) / "exports" / "step-2").is_dir()
+    assert (api.world.service.dirs.job(job["job_id"]) / "exports" / "step-2").is_dir()
     again = api.client.get(
         f"/api/v1/fine-tunes/{job['job_id']}/checkpoints", headers=api.headers
     ).json()["output"]

@@ -9,8 +9,9 @@ import pytest
 from tuneyard import errors
 from tuneyard.api.dialects.dashscope import create, translate, wire
 from tuneyard.core import ids
-from tuneyard.core.jobs import Method, Objective, Parent
+from tuneyard.core.jobs import Parent
 from tuneyard.core.states import JobStatus
+from tuneyard.kinds import Method, Objective
 
 
 def spec(**body: object) -> object:
@@ -105,6 +106,6 @@ def test_every_status_has_a_vendor_name_and_ids_use_beijing_time() -> None:
         "PENDING", "QUEUING", "RUNNING", "CANCELING", "SUCCEEDED", "FAILED", "CANCELED"
     }  # fmt: skip
     now = dt.datetime(2024, 10, 29, 8, 53, 53, tzinfo=dt.UTC)
-    minted = ids.new_job_id("dashscope", now)
-    assert ids.DASHSCOPE_JOB_ID_PATTERN.match(minted) and minted.startswith("ft-202410291653-")
+    minted = ids.new_job_id(create.ID_STYLE, now)
+    assert create.ID_STYLE.pattern.match(minted) and minted.startswith("ft-202410291653-")
     assert translate.format_time(now) == "2024-10-29 16:53:53"

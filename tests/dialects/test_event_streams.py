@@ -142,7 +142,7 @@ def test_a_stream_with_no_new_event_ends_after_the_idle_time(tmp_path: Path) -> 
 def test_a_paused_jobs_stream_ends_with_its_last_event(tmp_path: Path) -> None:
     streams = Streams(tmp_path, stream_idle_seconds=600)
     job_id = streams.running_job()
-    streams.world.service.pause_job("ws", job_id)
+    streams.world.service.control.pause("ws", job_id)
     streams.world.wait_status(job_id, JobStatus.PAUSED)
     started = time.monotonic()
     with streams.client.stream(

@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 from tests.support.world import EXAMPLES, ManualClock, World, make_ports
 from tuneyard.api.app import create_app
 from tuneyard.api.dialects.qianfan import signature
-from tuneyard.core.jobs import Hyperparameters, JobSpec, Method, TaskType
+from tuneyard.core.jobs import Hyperparameters, JobSpec
 from tuneyard.datasets import validator
+from tuneyard.kinds import Method, TaskType
 from tuneyard.scheduler.executors.fake import FakeExecutor
 from tuneyard.settings import Settings
 
@@ -41,7 +42,7 @@ class Api:
         )
         assert stored is not None
         self.file_id = stored.id
-        self.job_id = service.create_job(
+        self.job_id = service.submission.create(
             JobSpec(
                 workspace_id="ws",
                 display_name="seed",
@@ -55,7 +56,7 @@ class Api:
         ).id
 
     def jobs(self) -> int:
-        return self.world.service.list_jobs("ws", offset=0, limit=1).total
+        return self.world.service.jobs.list("ws", offset=0, limit=1).total
 
     def get(self, url: str, **params: str) -> Any:
         return self.client.get(url, params=params, headers=self.headers)
@@ -234,10 +235,10 @@ def test_qianfan_refuses_loose_hyperparameters(api: Api, hyper: dict[str, Any]) 
 def test_qianfan_trains_the_lora_target_modules_the_model_has(api: Api) -> None:
     response = _task(api, {"loraTargetModules": ["q_proj", "v_proj"], "loraAllLinear": "false"})
     assert response.status_code == 200, response.text
-    job = api.world.service.get_job("ws", response.json()["result"]["taskId"])
+    job = api.world.service.jobs.get("ws", response.json()["result"]["taskId"])
     assert job.hyperparameters.lora_target_modules == ("q_proj", "v_proj")
     response = _task(api, {"loraTargetModules": "q_proj", "loraAllLinear": True})
-    job = api.world.service.get_job("ws", response.json()["result"]["taskId"])
+    job = api.world.service.jobs.get("ws", response.json()["result"]["taskId"])
     assert job.hyperparameters.lora_target_modules == ("all-linear",)
 
 

@@ -135,7 +135,7 @@ def test_create_poll_events_checkpoints_and_results(api: Api) -> None:
     api.name(job_id, "job-id")
     neutral = api.name(job_id.removeprefix("ftjob-"), "neutral-id") and job_id[6:]
     assert created["status"] == "validating_files" and created["error"] is None
-    job = api.world.service.get_job("ws", neutral)
+    job = api.world.service.jobs.get("ws", neutral)
     assert (job.hyperparameters.n_epochs, job.hyperparameters.learning_rate) == (2, 2e-4)
     assert job.hyperparameters.auto == ("batch_size",) and job.hyperparameters.seed == 7
     api.clock.advance(30)
@@ -274,7 +274,7 @@ def test_one_core_shared_with_the_clova_dialect(api: Api) -> None:
     assert through_openai.status == "validating_files"
     assert (
         through_openai.training_file
-        == api.world.service.get_job("ws", clova["id"]).training_file_id
+        == api.world.service.jobs.get("ws", clova["id"]).training_file_id
     )
     api.world.wait_status(clova["id"], JobStatus.SUCCEEDED)
     listed = [j.id for j in api.sdk.fine_tuning.jobs.list()]
@@ -289,10 +289,10 @@ def test_continuing_from_a_fine_tuned_model_and_a_checkpoint(api: Api) -> None:
     done = api.sdk.fine_tuning.jobs.retrieve(first)
     assert done.fine_tuned_model is not None
     again = api.create(model=done.fine_tuned_model)
-    job = api.world.service.get_job("ws", again.removeprefix("ftjob-"))
+    job = api.world.service.jobs.get("ws", again.removeprefix("ftjob-"))
     assert job.parent is not None and job.parent.job_id == first.removeprefix("ftjob-")
     assert job.base_model == "tiny-chat" and job.parent.step is None
     step = api.create(model=done.fine_tuned_model + ":ckpt-step-2")
-    parent = api.world.service.get_job("ws", step.removeprefix("ftjob-")).parent
+    parent = api.world.service.jobs.get("ws", step.removeprefix("ftjob-")).parent
     assert parent is not None and parent.step == 2
     assert api.sdk.fine_tuning.jobs.retrieve(step).model == done.fine_tuned_model + ":ckpt-step-2"

@@ -14,6 +14,7 @@ from tests.support import golden
 from tests.support.opens import record_opens
 from tests.support.world import EXAMPLES, ManualClock, World, make_ports
 from tuneyard.api.app import create_app
+from tuneyard.api.dialects.qianfan import create as qianfan_create
 from tuneyard.api.dialects.qianfan import signature
 from tuneyard.core import ids
 from tuneyard.core.jobs import TrainingSpec
@@ -190,7 +191,7 @@ def test_job_task_detail_until_done_with_metrics_checkpoints_and_curves(api: Api
         {"name": "arith", "description": "sums", "model": "tiny-chat", "trainMode": "SFT"},
     )
     job_id = created["result"]["jobId"]
-    assert ids.QIANFAN_ID_PATTERN.match(job_id) and job_id.startswith("job-")
+    assert ids.GROUP_ID_PATTERN.match(job_id) and job_id.startswith("job-")
     api.name(job_id, "job-id")
     file_id = api.upload()
     body = {
@@ -205,12 +206,12 @@ def test_job_task_detail_until_done_with_metrics_checkpoints_and_curves(api: Api
         "ak": "stray SDK kwargs are ignored",
     }
     task = api.exchange("create-task", "CreateFineTuningTask", body)["result"]
-    assert task["jobId"] == job_id and ids.QIANFAN_ID_PATTERN.match(task["taskId"])
+    assert task["jobId"] == job_id and qianfan_create.ID_STYLE.pattern.match(task["taskId"])
     task_id = api.name(task["taskId"], "task-id") and task["taskId"]
     waiting = api.exchange("task-waiting", "DescribeFineTuningTask", {"taskId": task_id})
     assert waiting["result"]["runStatus"] == "Waiting" and "runProgress" not in waiting["result"]
     assert waiting["result"]["finishTime"] == "0000-00-00T00:00:00Z"
-    job = api.world.service.get_job("qf", task_id)
+    job = api.world.service.jobs.get("qf", task_id)
     hp = job.hyperparameters
     assert (hp.n_epochs, hp.learning_rate, hp.lora_rank, hp.validation_split) == (
         2, 0.0003, 16, 0.1,
@@ -305,7 +306,7 @@ def test_continuing_from_an_earlier_tasks_checkpoint(api: Api) -> None:
     first = api.create_task(job_id)
     api.world.wait_status(first, JobStatus.SUCCEEDED)
     second = api.create_task(job_id, incrementTaskId=first, incrementCheckpointStep=2)
-    job = api.world.service.get_job("qf", second)
+    job = api.world.service.jobs.get("qf", second)
     assert job.parent is not None and (job.parent.job_id, job.parent.step) == (first, 2)
     refused = api.post(
         "CreateFineTuningTask",

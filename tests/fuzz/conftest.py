@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, settings
 from tests.support.world import EXAMPLES, World, make_ports
 from tuneyard.api.app import create_app
 from tuneyard.api.dialects.qianfan import signature
-from tuneyard.core.jobs import Hyperparameters, JobSpec, Method, Objective, TaskType
+from tuneyard.core.jobs import Hyperparameters, JobSpec
 from tuneyard.datasets import validator
+from tuneyard.kinds import Method, Objective, TaskType
 from tuneyard.scheduler.executors.fake import FakeExecutor
 from tuneyard.settings import Settings
 
@@ -117,7 +118,7 @@ class Fuzzer:
             dialect="dashscope",
             training_file_id=stored.id,
         )
-        self.job_id = service.create_job(spec).id
+        self.job_id = service.submission.create(spec).id
         self.openai_job = f"ftjob-{self.job_id}"
         self.checkpoint = "checkpoint-2"
         self.group_id = service.groups.create(

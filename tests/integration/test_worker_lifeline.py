@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from tests.support.world import EXAMPLES
+from tuneyard import kinds
 from tuneyard.core import jobs
 from tuneyard.trainer import lifeline
 
@@ -28,6 +29,7 @@ SERVER = """
 import json, subprocess, sys, time
 from pathlib import Path
 from tuneyard.core import jobs
+from tuneyard import kinds
 from tuneyard.trainer import lifeline
 from tuneyard.scheduler.executors.local import LocalExecutor
 
@@ -55,8 +57,8 @@ def _long_job(tiny_dir: Path, work: Path) -> Path:
     work.mkdir()
     spec = jobs.TrainingSpec(
         job_id="job",
-        task_type=jobs.TaskType.GENERATION,
-        method=jobs.Method.LORA,
+        task_type=kinds.TaskType.GENERATION,
+        method=kinds.Method.LORA,
         base_model=jobs.BaseModelRef("tiny-chat", "tiny-chat", str(tiny_dir)),
         dataset_path=str(EXAMPLES / "chat.jsonl"),
         dataset_filename="chat.jsonl",

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import torch
 
-from tuneyard.core import jobs, progress
+from tuneyard import kinds
+from tuneyard.core import jobs, protocol
 from tuneyard.datasets.examples import Example, Message
 from tuneyard.trainer import data, recipe, report
 
@@ -33,16 +34,16 @@ def training_spec(
     work: Path,
     tiny_dir: Path,
     *,
-    method: jobs.Method = jobs.Method.LORA,
-    objective: jobs.Objective = jobs.Objective.SFT,
+    method: kinds.Method = kinds.Method.LORA,
+    objective: kinds.Objective = kinds.Objective.SFT,
     start_from: Path | None = None,
-    start_method: jobs.Method | None = None,
+    start_method: kinds.Method | None = None,
     **hyperparameters: Any,
 ) -> jobs.TrainingSpec:
     """A generation spec on tiny-chat working in `work` (its output in `work/output`)."""
     return jobs.TrainingSpec(
         job_id=work.name,
-        task_type=jobs.TaskType.GENERATION,
+        task_type=kinds.TaskType.GENERATION,
         method=method,
         base_model=jobs.BaseModelRef("tiny-chat", "tiny-chat", str(tiny_dir)),
         dataset_path=str(work / "unused"),
@@ -82,7 +83,8 @@ def run_recipe(
         patch.setattr(data, "load_examples", lambda spec: list(examples))
         with contextlib.suppress(report.Cancelled, report.Paused):
             recipe.run(spec, report.Reporter(stream), stop, pause)
-    return [e for e in map(progress.decode, stream.getvalue().splitlines()) if e is not None]
+    decoded = map(protocol.decode, stream.getvalue().splitlines())
+    return [protocol.wire(e) for e in decoded if e is not None]
 
 
 def adapter(path: Path) -> dict[str, torch.Tensor]:

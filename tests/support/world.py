@@ -9,21 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tuneyard import runtime
 from tuneyard.basemodels import catalog, counting
-from tuneyard.core.jobs import (
-    Hyperparameters,
-    Job,
-    JobSpec,
-    Method,
-    Progress,
-    TaskType,
-    TrainingSpec,
-)
-from tuneyard.core.lifecycle import Lifecycle
-from tuneyard.core.ports import Executor
-from tuneyard.core.service import Ports, Service
+from tuneyard.core.jobs import Hyperparameters, Job, JobSpec, Progress, TrainingSpec
+from tuneyard.core.ports import Executor, Ports
+from tuneyard.core.service import Service
 from tuneyard.core.states import JobStatus
 from tuneyard.datasets.report import Limits
+from tuneyard.kinds import Method, TaskType
 from tuneyard.scheduler.executors.fake import successful_run
 from tuneyard.scheduler.export import CopyExporter
 from tuneyard.scheduler.scheduler import Scheduler
@@ -147,7 +140,7 @@ class World:
         self.root = root
         limits = Limits(max_bytes=max_bytes, min_rows=min_rows)
         self.service = Service(ports, data_dir=root, limits=limits, max_active_jobs=max_active)
-        self.lifecycle = Lifecycle(self.service)
+        self.lifecycle = runtime.lifecycle_of(self.service)
         self.scheduler = Scheduler(
             self.lifecycle,
             executor,
@@ -172,13 +165,13 @@ class World:
 
     def submit_sample(self, workspace: str = "ws") -> Job:
         """Upload the sample generation CSV and create a job on it."""
-        from tuneyard.core.service import UploadSource
+        from tuneyard.core.submission import UploadSource
 
         data = (EXAMPLES / "clova-generation.csv").read_bytes()
         clock = self.ports.clock
         if isinstance(clock, ManualClock):
             clock.advance(1)  # distinct creation times, as real submissions have
-        return self.service.submit_job(
+        return self.service.submission.submit(
             self.spec(workspace), UploadSource(filename="train.csv", chunks=[data])
         )
 

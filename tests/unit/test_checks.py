@@ -9,8 +9,9 @@ import pytest
 from tests.support.world import EXAMPLES
 from tuneyard.basemodels import catalog, counting
 from tuneyard.core import checks
-from tuneyard.core.jobs import TaskType
+from tuneyard.datasets import choice
 from tuneyard.datasets.report import Limits
+from tuneyard.kinds import TaskType
 
 
 def _check(tmp_path: Path, name: str = "clova-generation.csv") -> checks.DatasetCheck:
@@ -33,7 +34,7 @@ def test_profile_with_tokens(tmp_path: Path) -> None:
 
 
 def test_big_clova_files_skip_the_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(checks, "PROFILE_CLOVA_MAX_BYTES", 1000)
+    monkeypatch.setattr(choice, "PROFILE_CLOVA_MAX_BYTES", 1000)
     check = _check(tmp_path)
     assert check.ok and check.profile is None
     assert check.report.rows == 128  # still fully validated

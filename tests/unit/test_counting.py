@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tuneyard.basemodels import catalog, counting, minilm, tinychat
-from tuneyard.core.jobs import TaskType
 from tuneyard.datasets.examples import Example, Message
 from tuneyard.datasets.profile import Profile
+from tuneyard.kinds import TaskType
 from tuneyard.trainer import data
 
 CHATS = [

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tuneyard.core.jobs import TaskType
 from tuneyard.datasets import issues, progress, report, source, validator
 from tuneyard.datasets.examples import Example, Message
+from tuneyard.kinds import TaskType
 
 ONE = report.Limits(min_rows=1, min_rows_per_label=1)
 SYSTEM, USER, ASSISTANT = "system", "user", "assistant"

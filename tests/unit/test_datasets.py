@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tuneyard.core.jobs import TaskType
 from tuneyard.datasets import clova, issues, report, source, validator
 from tuneyard.datasets.examples import Example, Message
+from tuneyard.kinds import TaskType
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "datasets"
 EXPECTED: dict[str, dict[str, object]] = json.loads(

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tuneyard.core.jobs import TaskType
 from tuneyard.datasets import clova, issues, report, source
+from tuneyard.kinds import TaskType
 
 MEMORY_LIMIT = 16_000_000
 """Most bytes the validator may allocate (tracemalloc's peak) while reading one file: a

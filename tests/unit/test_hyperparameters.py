@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from tuneyard.core.jobs import AUTO_FIELDS, Hyperparameters, Method, Objective, TrainingSpec
+from tuneyard.core.jobs import AUTO_FIELDS, Hyperparameters, TrainingSpec
+from tuneyard.kinds import Method, Objective
 
 
 def test_defaults_are_valid() -> None:
@@ -28,7 +29,8 @@ def test_round_trip() -> None:
 
 
 def test_training_spec_round_trip() -> None:
-    from tuneyard.core.jobs import BaseModelRef, TaskType
+    from tuneyard.core.jobs import BaseModelRef
+    from tuneyard.kinds import TaskType
 
     spec = TrainingSpec(
         job_id="abcd1234",

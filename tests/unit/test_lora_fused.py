@@ -9,6 +9,7 @@ import peft
 import pytest
 import torch
 
+from tuneyard import kinds
 from tuneyard.core import jobs
 from tuneyard.trainer import lora, model, packing
 
@@ -18,8 +19,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:Futu
 def lora_net(tiny_dir: Path, **hyperparameters: Any) -> Any:
     net = model.build(
         tiny_dir,
-        task_type=jobs.TaskType.GENERATION,
-        method=jobs.Method.LORA,
+        task_type=kinds.TaskType.GENERATION,
+        method=kinds.Method.LORA,
         hyperparameters=jobs.Hyperparameters(**hyperparameters),
         labels=None,
         pad_id=0,
@@ -123,7 +124,7 @@ def test_the_saved_adapter_is_unchanged(tiny_dir: Path, tmp_path: Path) -> None:
     lora.fuse(net)
     net.save_pretrained(tmp_path)
     reloaded = model.load_adapter(
-        model.load(tiny_dir, task_type=jobs.TaskType.GENERATION, labels=None, pad_id=0),
+        model.load(tiny_dir, task_type=kinds.TaskType.GENERATION, labels=None, pad_id=0),
         tmp_path,
         trainable=False,
     )

@@ -11,6 +11,7 @@ or form field.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import unicodedata
@@ -24,13 +25,16 @@ __all__ = [
     "MAX_NOTE",
     "MAX_TEXT",
     "MAX_DEPTH",
+    "NumberedPage",
     "check_tree",
     "float_value",
     "has_controls",
     "ident",
     "int_value",
     "integer",
+    "limit",
     "note",
+    "numbered_page",
     "text",
     "whole",
 ]
@@ -73,6 +77,40 @@ def whole(raw: str | None, name: str, *, default: int, low: int = 0, high: int =
         raise errors.InvalidRequest(
             f"{name} must be a whole number from {low} to {high}", param=name
         ) from None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NumberedPage:
+    """Which page of a numbered listing a query asks for."""
+
+    number: int
+    """The page's number as the client counts (from 0 or from 1)."""
+    size: int
+    """How many items a page holds."""
+    offset: int
+    """How many items come before the page."""
+
+
+def numbered_page(
+    number: str | None,
+    size: str | None,
+    *,
+    names: tuple[str, str],
+    first: int,
+    default_size: int,
+    most: int = 100,
+) -> NumberedPage:
+    """The page a `page`/`size`-style query names (`names` are the two parameters'):
+    numbered from `first` (0 or 1, also the default), of `default_size` items unless the
+    client asks for 1 to `most`; InvalidRequest naming the parameter otherwise."""
+    count = whole(size, names[1], default=default_size, low=1, high=most)
+    page = whole(number, names[0], default=first, low=first, high=MAX_INT // 100)
+    return NumberedPage(number=page, size=count, offset=(page - first) * count)
+
+
+def limit(raw: str | None, *, default: int, most: int, name: str = "limit") -> int:
+    """How many items a cursor page may hold: 1 to `most`, `default` when not sent."""
+    return whole(raw, name, default=default, low=1, high=most)
 
 
 def has_controls(value: str) -> bool:

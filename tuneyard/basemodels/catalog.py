@@ -19,8 +19,8 @@ from pathlib import Path
 
 from tuneyard import errors
 from tuneyard.basemodels import tinychat
-from tuneyard.core.jobs import TaskType
 from tuneyard.core.models import BaseModel
+from tuneyard.kinds import TaskType
 
 __all__ = ["Catalog", "load"]
 

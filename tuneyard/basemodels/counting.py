@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tuneyard.core.jobs import TaskType
 from tuneyard.core.models import BaseModel
 from tuneyard.datasets.examples import Example, Message
+from tuneyard.kinds import TaskType
 
 __all__ = ["Counters", "TokenCounter", "for_model"]
 

@@ -252,9 +252,10 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
     if job is None or job.deleted:
         raise errors.JobNotFound(f"job {args.job_id} not found")
     if args.jobs_command == "checkpoints":
-        print(json.dumps(service.checkpoints(job.workspace_id, job.id), indent=2))
+        found = service.weights.checkpoints(job.workspace_id, job.id)
+        print(json.dumps([c.to_dict() for c in found], indent=2))
         return 0
-    exported = service.export_model(job.workspace_id, job.id, step=args.step, merged=args.merged)
+    exported = service.weights.export(job.workspace_id, job.id, step=args.step, merged=args.merged)
     print(exported.path)
     return 0
 

@@ -12,8 +12,8 @@ from typing import TextIO
 
 from tuneyard import errors, runtime
 from tuneyard.core import checks
-from tuneyard.core.jobs import TaskType
 from tuneyard.datasets import validator
+from tuneyard.kinds import TaskType
 from tuneyard.settings import Settings
 
 __all__ = ["add_parser", "run"]
@@ -49,7 +49,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Check the file; print the report; 0 without issues, 1 with."""
     service = runtime.build(settings).service
-    model = service.model(args.model) if args.model else None
+    model = service.models.get(args.model) if args.model else None
     if args.task_type:
         task_type = TaskType(args.task_type)
     else:

@@ -1,7 +1,8 @@
 """Dataset checks: the validator's report plus the token profile with the model's tokenizer.
 
 One use-case serves the job lifecycle (before a job is queued), the native API and
-`tuneyard validate`, so all three say the same thing about the same file.
+`tuneyard validate`, so all three say the same thing about the same file. Which format a
+job reads its file in is the datasets package's choice (`tuneyard.datasets.choice`).
 """
 
 from __future__ import annotations
@@ -11,20 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tuneyard.core.jobs import Objective, TaskType
 from tuneyard.core.models import BaseModel
 from tuneyard.core.ports import TokenCounters
-from tuneyard.datasets import validator
+from tuneyard.datasets import choice, validator
 from tuneyard.datasets.profile import Profile, Summary
 from tuneyard.datasets.report import DatasetReport, Limits
+from tuneyard.kinds import TaskType
 
-__all__ = ["DatasetCheck", "check_dataset", "clova_format", "format_for_job"]
-
-
-PROFILE_CLOVA_MAX_BYTES = 256 << 20
-"""CLOVA rows of one conversation may be anywhere in the file, so profiling its examples
-holds the texts until the end; above this size the file is validated without a profile
-(a job then takes numOfTokens from its worker)."""
+__all__ = ["DatasetCheck", "check_dataset"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -52,39 +47,6 @@ class DatasetCheck:
         }
 
 
-def clova_format(filename: str) -> str:
-    """The CLOVA format a file name implies (the validator still checks the extension)."""
-    return "clova-csv" if filename.lower().endswith(".csv") else "clova-jsonl"
-
-
-def format_for_job(
-    path: Path, filename: str, *, dialect: str, objective: Objective
-) -> tuple[str | None, str | None]:
-    """(format, problem): the dataset format a job reads its file in, and why the file
-    cannot serve the job's objective (None when it can).
-
-    CLOVA jobs read CLOVA files (by extension); others read any format, detected. SFT needs
-    conversations, DPO preference pairs (`*-dpo`), CPT plain documents (`*-cpt`).
-    """
-    if dialect == "clova" and objective is Objective.SFT:
-        return clova_format(filename), None
-    fmt = validator.detect(path, filename)
-    if fmt is None:
-        return None, None  # the validator reports what is wrong with the file
-    kind = "pairs" if fmt.endswith("-dpo") else "text" if fmt.endswith("-cpt") else "chats"
-    wanted = {Objective.SFT: "chats", Objective.DPO: "pairs", Objective.CPT: "text"}[objective]
-    if kind != wanted:
-        needs = {
-            "chats": "conversations with assistant replies",
-            "pairs": "preference pairs (chosen and rejected replies)",
-            "text": 'plain documents ({"text": …} lines)',
-        }
-        return fmt, (
-            f"{objective.value.upper()} trains on {needs[wanted]}; {fmt} holds {needs[kind]}"
-        )
-    return fmt, None
-
-
 def check_dataset(
     path: Path,
     *,
@@ -98,7 +60,7 @@ def check_dataset(
 ) -> DatasetCheck:
     """Validate the file and profile its examples (tokens counted when a model is given)."""
     name = model.name if model is not None else None
-    skipped = _too_big_to_profile(path, filename, fmt)
+    skipped = choice.too_big_to_profile(path, filename, fmt)
     counter = counters.counter(model, task_type) if model is not None and not skipped else None
     profile = Profile(counter)
     report = validator.validate(
@@ -113,19 +75,3 @@ def check_dataset(
     if skipped:
         return DatasetCheck(report=report, profile=None, model=name, profile_skipped=skipped)
     return DatasetCheck(report=report, profile=profile.summary(), model=name)
-
-
-def _too_big_to_profile(path: Path, filename: str, fmt: str | None) -> str | None:
-    """Why the examples of this file are not profiled, or None to profile them."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return None  # the validator reports the missing file
-    if size <= PROFILE_CLOVA_MAX_BYTES:
-        return None
-    if (fmt or validator.detect(path, filename) or "").startswith("clova"):
-        return (
-            f"CLOVA files over {PROFILE_CLOVA_MAX_BYTES >> 20} MB are checked without "
-            "counting tokens (their conversations are grouped only at the end of the file)"
-        )
-    return None

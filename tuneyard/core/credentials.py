@@ -1,18 +1,14 @@
-"""Credentials: bearer keys and AK/SK pairs (bce-auth-v1), and who a request acts as."""
+"""Credentials: bearer keys and AK/SK pairs (signed requests), and who a request acts as."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from tuneyard import errors
 from tuneyard.core import ids
-from tuneyard.core.ports import ApiKey
-
-if TYPE_CHECKING:  # the service module builds Credentials, so it is imported for types only
-    from tuneyard.core.service import Ports
+from tuneyard.core.ports import ApiKey, Ports
 
 __all__ = ["Caller", "Credentials", "hash_key"]
 
@@ -72,7 +68,7 @@ class Credentials:
         subaccount: str | None = None,
         workspaces: Iterable[str] = (),
     ) -> tuple[str, str]:
-        """Mint an AK/SK pair (bce-auth-v1) for a workspace: (access key ID, secret key).
+        """Mint an AK/SK pair (signed requests) for a workspace: (access key ID, secret key).
 
         The secret key is stored sealed (it must be recoverable to check signatures) and
         returned only this once; the rest is as `create_key`.

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+
+from tuneyard.core.checkpoints import Checkpoint
 
 __all__ = ["JobEvent", "saved_checkpoint"]
 
@@ -23,10 +24,13 @@ class JobEvent:
     data: dict[str, Any] | None = None
 
 
-def saved_checkpoint(event: JobEvent) -> Mapping[str, Any] | None:
-    """The checkpoint a timeline event records (the lifecycle logs each with the worker's
-    record: step, path, train_loss, valid_loss, token_accuracy, …), or None."""
+def saved_checkpoint(event: JobEvent) -> Checkpoint | None:
+    """The checkpoint a timeline event records (the recorder logs each as its stored form,
+    `Checkpoint.to_dict`), or None."""
     data = event.data or {}
     if event.type == "message" and "path" in data and isinstance(data.get("step"), int):
-        return data
+        try:
+            return Checkpoint.from_dict(data)
+        except TypeError:  # a `resumed`-like record without a checkpoint's fields
+            return None
     return None

@@ -1,16 +1,19 @@
-"""Id minting for every resource, and the clock the core reads time from."""
+"""Id minting for every resource (job ids in a dialect-chosen style), and the clock the
+core reads time from."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import secrets
 import string
 
 __all__ = [
-    "DASHSCOPE_JOB_ID_PATTERN",
+    "GROUP_ID_PATTERN",
     "JOB_ID_PATTERN",
-    "QIANFAN_ID_PATTERN",
+    "SHORT",
+    "IdStyle",
     "SystemClock",
     "new_access_key_pair",
     "new_api_key",
@@ -22,42 +25,60 @@ __all__ = [
 
 _ALPHANUM = string.ascii_lowercase + string.digits
 
-JOB_ID_PATTERN = re.compile(r"^[a-z0-9]{8}$")
-"""A job id: 8 lowercase alphanumerics, as CLOVA Studio's task ids (`czf9fbky`)."""
-
 
 def _token(length: int, alphabet: str = _ALPHANUM) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(length))
 
 
-DASHSCOPE_JOB_ID_PATTERN = re.compile(r"^ft-\d{12}-[a-z0-9]{4}$")
-"""A DashScope job id: `ft-{yyyyMMddHHmm}-{4 lowercase alphanumerics}` (seed 002)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class IdStyle:
+    """How a job's id looks: `{prefix}{stamp-}{token}`, a token of `length` lowercase
+    alphanumerics.
 
-QIANFAN_ID_PATTERN = re.compile(r"^(job|task)-[a-z0-9]{12}$")
-"""A Qianfan job (group) or task id (spec §3.3)."""
-
-
-def new_job_id(dialect: str = "clova", now: dt.datetime | None = None) -> str:
-    """A fresh job id in the style of the dialect that creates the job.
-
-    DashScope: `ft-{yyyyMMddHHmm}-xxxx` from `now` in Beijing time, as its `create_time`
-    shows it; Qianfan: `task-` and 12 lowercase alphanumerics; every other dialect: 8
-    lowercase alphanumerics with at least one letter (CLOVA's task ids).
+    With `stamp_offset` the id carries the minute it was made, `{yyyyMMddHHmm}-`, in that
+    UTC offset. Without a prefix or a stamp the token has at least one letter (an id is
+    never all digits).
     """
-    if dialect == "dashscope":
-        beijing = dt.timezone(dt.timedelta(hours=8))
-        stamp = (now or dt.datetime.now(dt.UTC)).astimezone(beijing).strftime("%Y%m%d%H%M")
-        return f"ft-{stamp}-{_token(4)}"
-    if dialect == "qianfan":
-        return "task-" + _token(12)
-    while True:
-        candidate = _token(8)
-        if not candidate.isdigit():
-            return candidate
+
+    prefix: str = ""
+    length: int = 8
+    stamp_offset: dt.timedelta | None = None
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        """A regular expression every id of this style matches."""
+        stamp = r"\d{12}-" if self.stamp_offset is not None else ""
+        return re.compile(rf"^{re.escape(self.prefix)}{stamp}[a-z0-9]{{{self.length}}}$")
+
+    def mint(self, now: dt.datetime | None = None) -> str:
+        """A fresh id of this style; `now` (aware) dates a stamped one."""
+        stamp = ""
+        if self.stamp_offset is not None:
+            local = (now or dt.datetime.now(dt.UTC)).astimezone(dt.timezone(self.stamp_offset))
+            stamp = local.strftime("%Y%m%d%H%M") + "-"
+        while True:
+            token = _token(self.length)
+            if self.prefix or stamp or not token.isdigit():
+                return f"{self.prefix}{stamp}{token}"
+
+
+SHORT = IdStyle()
+"""The default job id: 8 lowercase alphanumerics with at least one letter (`czf9fbky`)."""
+
+JOB_ID_PATTERN = SHORT.pattern
+"""A default-style job id."""
+
+GROUP_ID_PATTERN = re.compile(r"^job-[a-z0-9]{12}$")
+"""A job group id."""
+
+
+def new_job_id(style: IdStyle = SHORT, now: dt.datetime | None = None) -> str:
+    """A fresh job id in `style` (the creating dialect's id scheme)."""
+    return style.mint(now)
 
 
 def new_group_id() -> str:
-    """A fresh job group id, `job-` and 12 lowercase alphanumerics (Qianfan's job ids)."""
+    """A fresh job group id, `job-` and 12 lowercase alphanumerics."""
     return "job-" + _token(12)
 
 
@@ -72,7 +93,7 @@ def new_request_id() -> str:
 
 
 def new_access_key_pair() -> tuple[str, str]:
-    """A fresh bce-auth-v1 (access key ID, secret key): 32 hex digits each, as Baidu's."""
+    """A fresh (access key ID, secret key) pair for signed requests: 32 hex digits each."""
     return secrets.token_hex(16), secrets.token_hex(16)
 
 

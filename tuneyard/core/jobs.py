@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import enum
 import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from tuneyard.core import states
+from tuneyard.core import ids, states
+from tuneyard.core.checkpoints import Checkpoint
+from tuneyard.kinds import Method, Objective, TaskType
 
 __all__ = [
     "AUTO_FIELDS",
@@ -17,37 +18,10 @@ __all__ = [
     "Hyperparameters",
     "Job",
     "JobSpec",
-    "Method",
-    "Objective",
     "Parent",
     "Progress",
-    "TaskType",
     "TrainingSpec",
 ]
-
-
-class TaskType(enum.StrEnum):
-    """What the tuned model does: continue a chat, or put a text in a class."""
-
-    GENERATION = "generation"
-    CLASSIFICATION = "classification"
-
-
-class Method(enum.StrEnum):
-    """Which weights are trained: LoRA adapters (PEFT) or all of them."""
-
-    LORA = "lora"
-    FULL = "full"
-
-
-class Objective(enum.StrEnum):
-    """What the training optimises: supervised replies (SFT), preferences (DPO: the
-    chosen reply over the rejected one, against the starting model as reference), or every
-    token of plain documents (CPT, continued pre-training)."""
-
-    SFT = "sft"
-    DPO = "dpo"
-    CPT = "cpt"
 
 
 AUTO_FIELDS = ("n_epochs", "batch_size", "learning_rate")
@@ -245,13 +219,15 @@ class JobSpec:
     echo: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     """Request fields the dialect wants back as sent (stored on the job as `echo`)."""
     account: str | None = None
-    """The main account the job belongs to (DashScope `user_identity`)."""
+    """The main account the job belongs to (for dialects that show an owning account)."""
     created_by: str | None = None
-    """The account or sub-account that created the job (DashScope `creator`)."""
+    """The account or sub-account that created the job."""
     group_id: str | None = None
-    """The job group the job runs in (a Qianfan task's job); None for a standalone job."""
+    """The job group the job runs in; None for a standalone job."""
     metadata: Mapping[str, str] | None = None
-    """The client's own key-value pairs (OpenAI `metadata`); jobs can be listed by them."""
+    """The client's own key-value pairs; jobs can be listed by them."""
+    id_style: ids.IdStyle = ids.SHORT
+    """How the new job's id looks (the creating dialect's id scheme)."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -270,9 +246,8 @@ class Progress:
     trained_tokens: int | None = None
     weights_saved: bool | None = None
     validation_examples: int | None = None
-    checkpoints: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    """The checkpoints on disk: step, epoch, path, train_loss, valid_loss, perplexity,
-    token_accuracy; oldest first."""
+    checkpoints: list[Checkpoint] = dataclasses.field(default_factory=list)
+    """The checkpoints on disk, oldest first."""
     metrics: dict[str, float] | None = None
     """The final evaluation: valid_loss, perplexity, token_accuracy, bleu4, rouge1, rouge2,
     rougeL (generation), accuracy, f1_macro (classification), reward_accuracy,
@@ -284,13 +259,18 @@ class Progress:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(dataclasses.replace(self, checkpoints=[]))
+        data["checkpoints"] = [c.to_dict() for c in self.checkpoints]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Progress:
         """Inverse of `to_dict`; unknown keys are ignored."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in names})
+        fields = {k: v for k, v in (data or {}).items() if k in names}
+        if "checkpoints" in fields:
+            fields["checkpoints"] = [Checkpoint.from_dict(c) for c in fields["checkpoints"]]
+        return cls(**fields)
 
 
 @dataclasses.dataclass(slots=True)
@@ -327,10 +307,10 @@ class Job:
     validation_file_id: str | None = None
     """Validation examples from this file instead of a split of the training file."""
     output_name: str | None = None
-    """The name the tuned model is published under (DashScope `finetuned_output`)."""
+    """The name the tuned model is published under (the dialect's output model name)."""
     echo: dict[str, Any] = dataclasses.field(default_factory=dict)
-    """Request fields the creating dialect echoes back as sent (e.g. DashScope's
-    `hyper_parameters` and `training_type`); opaque to the core."""
+    """Request fields the creating dialect echoes back as sent (e.g. hyperparameters as
+    the client spelled them); opaque to the core."""
     account: str | None = None
     """The main account the job belongs to."""
     created_by: str | None = None
@@ -338,9 +318,9 @@ class Job:
     modified_by: str | None = None
     """Who last changed it (cancel, delete); the creator until then."""
     group_id: str | None = None
-    """The job group it runs in (a Qianfan task's job), if any."""
+    """The job group it runs in, if any."""
     metadata: dict[str, str] | None = None
-    """The client's key-value pairs (OpenAI `metadata`)."""
+    """The client's own key-value pairs."""
     error_kind: str | None = None
     """What broke a failed dataset check, vendor-neutral (`invalid_n_examples`, …)."""
     error_param: str | None = None

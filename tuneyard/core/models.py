@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from tuneyard.core.jobs import BaseModelRef, TaskType
+from tuneyard.core.jobs import BaseModelRef
+from tuneyard.kinds import TaskType
 
 __all__ = ["BaseModel"]
 

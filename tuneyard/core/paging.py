@@ -16,7 +16,7 @@ T = TypeVar("T")
 @dataclasses.dataclass(frozen=True, slots=True)
 class Cursor:
     """A position in the one stable order: a listing that starts at a cursor returns the
-    items strictly after it (Qianfan's `marker`, OpenAI's `after`)."""
+    items strictly after it (a dialect's `marker` or `after`)."""
 
     created_at: datetime
     id: str

@@ -17,11 +17,12 @@ from tuneyard.core.buckets import Bucket
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
 from tuneyard.core.groups import JobGroup
-from tuneyard.core.jobs import Job, Objective, Progress, TaskType, TrainingSpec
+from tuneyard.core.jobs import Job, Progress, TrainingSpec
 from tuneyard.core.models import BaseModel
 from tuneyard.core.paging import Cursor, Slice
 from tuneyard.core.states import JobStatus
 from tuneyard.datasets.profile import Counter
+from tuneyard.kinds import Objective, TaskType
 
 __all__ = [
     "ApiKey",
@@ -40,6 +41,7 @@ __all__ = [
     "ModelCatalog",
     "ObjectStorage",
     "Page",
+    "Ports",
     "Sealer",
     "Slice",
     "TokenCounters",
@@ -75,7 +77,7 @@ class ApiKey:
 
     The key acts for `account` (the main account; by default its workspace's name) or one
     of its sub-accounts (`subaccount`), in `workspace_id` by default and in any of
-    `workspaces` when a request names one (DashScope's `X-DashScope-WorkSpace`).
+    `workspaces` when a request names one (a dialect's workspace header).
     """
 
     id: str
@@ -88,7 +90,7 @@ class ApiKey:
     subaccount: str | None = None
     workspaces: tuple[str, ...] = ()
     access_key: str | None = None
-    """For an AK/SK pair (bce-auth-v1): the access key ID; None for a bearer key."""
+    """For an AK/SK pair (signed requests): the access key ID; None for a bearer key."""
     secret_sealed: str | None = None
     """For an AK/SK pair: the secret key, sealed (it must be recoverable to check HMACs)."""
 
@@ -202,7 +204,7 @@ class FileRepository(Protocol):
 
 
 class GroupRepository(Protocol):
-    """Job groups (Qianfan's jobs: named containers of runs)."""
+    """Job groups: named containers of runs."""
 
     def add(self, group: JobGroup) -> None: ...
 
@@ -299,8 +301,8 @@ class BucketRepository(Protocol):
 
 
 class ObjectStorage(Protocol):
-    """An S3-compatible store that datasets can be read from (CLOVA's Object Storage, Qianfan's
-    BOS). The store checks the key pair: an endpoint itself, the local one by bucket record."""
+    """An S3-compatible store that datasets can be read from (a vendor's object storage).
+    The store checks the key pair: an endpoint itself, the local one by bucket record."""
 
     def open(self, bucket: str, path: str, *, access_key: str, secret_key: str) -> Iterator[bytes]:
         """The object's bytes in chunks; raises errors.FileNotFound if it is absent or the
@@ -332,7 +334,7 @@ class WorkerHandle(Protocol):
     """One running training worker."""
 
     def lines(self) -> Iterator[str]:
-        """The worker's protocol lines until it exits (see `tuneyard.core.progress`)."""
+        """The worker's protocol lines until it exits (see `tuneyard.core.protocol`)."""
         ...
 
     def pause(self) -> None:
@@ -368,3 +370,22 @@ class Exporter(Protocol):
         as saved, or with `merged` the adapter merged into its base (whole-model layout).
         Raises ValueError for a source it cannot read."""
         ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ports:
+    """Everything the core talks to, wired once in the entry point."""
+
+    jobs: JobRepository
+    files: FileRepository
+    keys: KeyRepository
+    events: EventRepository
+    blobs: BlobStore
+    objects: ObjectStorage
+    catalog: ModelCatalog
+    clock: Clock
+    counters: TokenCounters
+    exporter: Exporter
+    sealer: Sealer
+    groups: GroupRepository
+    buckets: BucketRepository

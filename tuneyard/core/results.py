@@ -1,17 +1,16 @@
-"""A finished job's results file: its per-step metrics as CSV (OpenAI's `result_files`)."""
+"""A finished job's results file: its per-step metrics as CSV (a dialect's result files)."""
 
 from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tuneyard.core.events import saved_checkpoint
 from tuneyard.core.files import StoredFile
 from tuneyard.core.jobs import Job
-
-if TYPE_CHECKING:
-    from tuneyard.core.service import Service
+from tuneyard.core.timeline import Timeline
+from tuneyard.core.uploads import Uploads
 
 __all__ = ["COLUMNS", "metrics_rows", "store"]
 
@@ -19,11 +18,11 @@ COLUMNS = ("step", "train_loss", "train_accuracy", "valid_loss", "valid_mean_tok
 PURPOSE = "fine-tune-results"
 
 
-def metrics_rows(service: Service, job: Job) -> list[dict[str, Any]]:
+def metrics_rows(events: Timeline, job: Job) -> list[dict[str, Any]]:
     """One row per reported step (smoothed training loss and accuracy), with the validation
     loss and token accuracy on the steps a checkpoint was validated at."""
     rows: dict[int, dict[str, Any]] = {}
-    for event in service.timeline(job.id):
+    for event in events.each(job):
         data = event.data or {}
         step = data.get("step")
         if not isinstance(step, int):
@@ -33,20 +32,20 @@ def metrics_rows(service: Service, job: Job) -> list[dict[str, Any]]:
             row = rows.setdefault(step, {"step": step})
             row["train_loss"] = data.get("loss")
             row["train_accuracy"] = data.get("accuracy")
-        elif saved is not None and saved.get("valid_loss") is not None:
+        elif saved is not None and saved.valid_loss is not None:
             row = rows.setdefault(step, {"step": step})
-            row["valid_loss"] = saved.get("valid_loss")
-            row["valid_mean_token_accuracy"] = saved.get("token_accuracy")
+            row["valid_loss"] = saved.valid_loss
+            row["valid_mean_token_accuracy"] = saved.token_accuracy
     return [rows[step] for step in sorted(rows)]
 
 
-def store(service: Service, job: Job) -> StoredFile:
+def store(job: Job, *, events: Timeline, uploads: Uploads) -> StoredFile:
     """Write the metrics CSV as a file of the job's workspace (purpose fine-tune-results)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for row in metrics_rows(service, job):
+    for row in metrics_rows(events, job):
         writer.writerow({k: "" if row.get(k) is None else row[k] for k in COLUMNS})
-    return service.uploads.upload(
+    return uploads.upload(
         job.workspace_id, "step_metrics.csv", [buffer.getvalue().encode()], purpose=PURPOSE
     )

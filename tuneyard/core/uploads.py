@@ -6,20 +6,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tuneyard import errors
-from tuneyard.core import buckets, checks, ids, paging
+from tuneyard.core import bucket_admin, buckets, checks, ids, paging
 from tuneyard.core.files import StoredFile, safe_name
-from tuneyard.core.jobs import TaskType
 from tuneyard.core.models import BaseModel
 from tuneyard.core.paging import Slice
-from tuneyard.core.ports import FilePage
+from tuneyard.core.ports import FilePage, Ports
 from tuneyard.datasets import validator
 from tuneyard.datasets.report import Limits
-
-if TYPE_CHECKING:  # the service module builds Uploads, so it is imported for types only
-    from tuneyard.core.service import Ports
+from tuneyard.kinds import TaskType
 
 __all__ = ["Uploads"]
 
@@ -33,7 +29,7 @@ class Uploads:
         limits: Limits,
         *,
         model: Callable[[str], BaseModel],
-        buckets: buckets.Buckets,
+        buckets: bucket_admin.Buckets,
     ) -> None:
         self.ports = ports
         self.limits = limits
@@ -122,7 +118,7 @@ class Uploads:
     ) -> StoredFile:
         """Store an upload whatever it holds, with its check's outcome: status "processed"
         (a valid dataset in one of `formats`) or "error" with the first problem in
-        `status_details` (OpenAI's files: a job on an "error" file is refused)."""
+        `status_details` (a job on an "error" file is refused)."""
         stored = self._put(workspace_id, filename, chunks, purpose, None)
         problem = self._problem(stored, formats)
         if problem is not None:
@@ -200,10 +196,10 @@ class Uploads:
     ) -> StoredFile:
         """Copy an object from the S3-compatible store in as a file.
 
-        With a key pair (CLOVA) the store checks it against the bucket; without one (Qianfan
-        BOS) the workspace must own the bucket, whose own pair is used. Raises FileNotFound
-        when the object is absent or the caller may not read it (the same answer, and no
-        byte read), InvalidRequest for a bucket or path no store can hold.
+        With a key pair the store checks it against the bucket; without one the workspace
+        must own the bucket, whose own pair is used. Raises FileNotFound when the object is
+        absent or the caller may not read it (the same answer, and no byte read),
+        InvalidRequest for a bucket or path no store can hold.
         """
         buckets.check_path(bucket, what="bucket name")
         buckets.check_path(path)

@@ -21,10 +21,10 @@ from typing import Any
 
 import orjson
 
-from tuneyard.core.jobs import TaskType
 from tuneyard.datasets import issues, progress, sequences, source
 from tuneyard.datasets.examples import Example, Message
 from tuneyard.datasets.report import DatasetInvalid, DatasetReport, IssueLog, Limits
+from tuneyard.kinds import TaskType
 
 __all__ = ["COLUMNS", "load_examples", "validate"]
 

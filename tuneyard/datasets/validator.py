@@ -19,36 +19,16 @@ from typing import Any
 
 import orjson
 
-from tuneyard.core.jobs import TaskType
-from tuneyard.datasets import clova, dashscope, issues, jsonl, openai, progress, qianfan, source
+from tuneyard.datasets import clova, formats, issues, jsonl, progress, source
 from tuneyard.datasets.examples import Example
 from tuneyard.datasets.report import DatasetInvalid, DatasetReport, IssueLog, Limits
+from tuneyard.kinds import Objective, TaskType
 
 __all__ = ["FORMATS", "detect", "load_examples", "validate"]
 
-FORMATS: tuple[str, ...] = (
-    "clova-csv",
-    "clova-jsonl",
-    "openai-chat",
-    "openai-dpo",
-    "dashscope-sft",
-    "dashscope-dpo",
-    "dashscope-cpt",
-    "qianfan-sft",
-    "qianfan-dpo",
-)
-"""Every dataset format tuneyard reads, by name."""
+FORMATS: tuple[str, ...] = formats.NAMES
+"""Every dataset format tuneyard reads, by name (declared in `formats`)."""
 
-_PARSERS: dict[str, jsonl.Parser] = {
-    "openai-chat": openai.chat,
-    "openai-dpo": openai.preference,
-    "dashscope-sft": dashscope.chat,
-    "dashscope-dpo": dashscope.preference,
-    "dashscope-cpt": dashscope.text,
-    "qianfan-sft": qianfan.chat,
-    "qianfan-dpo": qianfan.preference,
-}
-_CHAT = frozenset({"openai-chat", "dashscope-sft", "qianfan-sft"})
 _CLOVA_KEYS = frozenset(column.lower() for column in clova.COLUMNS)
 _CLOVA_IDS = frozenset({"c_id", "t_id"})
 _JSON_SPACE = " \t\r\n"
@@ -129,7 +109,8 @@ def _validate(
         fmt, fatal = _detect(path, filename, limits.max_line_bytes)
     if fatal is not None or fmt is None:
         return _single(fmt, fatal or issues.unknown_format(None))
-    if fmt in ("clova-csv", "clova-jsonl"):
+    parser = formats.BY_NAME[fmt].parser
+    if parser is None:
         return clova.validate(
             path,
             filename=filename,
@@ -138,7 +119,7 @@ def _validate(
             on_example=on_example,
             on_progress=on_progress,
         )
-    return _validate_jsonl(path, fmt, task_type, limits, on_example, on_progress)
+    return _validate_jsonl(path, fmt, parser, task_type, limits, on_example, on_progress)
 
 
 def load_examples(
@@ -167,16 +148,18 @@ def load_examples(
 def _validate_jsonl(
     path: Path,
     fmt: str,
+    parser: jsonl.Parser,
     task_type: TaskType,
     limits: Limits,
     on_example: Callable[[Example], None] | None,
     on_progress: Callable[[int], None] | None,
 ) -> DatasetReport:
-    """Stream a JSON Lines file of one vendor format through its parser."""
+    """Stream a JSON Lines file of one vendor format through its parser; a chat (SFT)
+    format read for CLASSIFICATION takes each final reply as the label."""
     log = IssueLog(limits.max_issues)
     # orjson parses each line's bytes in the reader: a line it accepts is never decoded.
     lines = source.LineReader(path, limits.max_line_bytes, parse=orjson.loads)
-    classified = fmt in _CHAT and task_type is TaskType.CLASSIFICATION
+    classified = formats.BY_NAME[fmt].kind is Objective.SFT and task_type is TaskType.CLASSIFICATION
     labels: set[str] = set()
 
     def sink(example: Example) -> None:
@@ -187,7 +170,7 @@ def _validate_jsonl(
 
     records = jsonl.read(
         progress.tracked(lines, on_progress, path),
-        _PARSERS[fmt],
+        parser,
         log,
         max_line_bytes=limits.max_line_bytes,
         on_example=sink if classified or on_example is not None else None,

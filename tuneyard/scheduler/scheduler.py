@@ -18,9 +18,8 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any
 
-from tuneyard.core import progress
+from tuneyard.core import protocol
 from tuneyard.core.jobs import Job
 from tuneyard.core.lifecycle import Lifecycle
 from tuneyard.core.ports import Executor, WorkerHandle
@@ -30,7 +29,6 @@ __all__ = ["Scheduler"]
 
 log = logging.getLogger(__name__)
 
-_FINAL = ("succeeded", "failed", "cancelled", "paused")
 _KILL_AFTER_S = 10.0
 _PAUSE_KILL_AFTER_S = 600.0
 """How long a pausing worker may take to save its checkpoint before it is killed."""
@@ -190,14 +188,12 @@ class Scheduler:
             with self._lock:
                 if len(self._running) >= self.max_running:
                     return
-            now = self.ports.clock.now()
-            job = self.ports.jobs.claim_next(self.owner, now, now + self.lease)
+            job = self.lifecycle.claim(self.owner, self.ports.clock.now() + self.lease)
             if job is None:
                 return
             self._launch(job)
 
     def _launch(self, job: Job) -> None:
-        self.lifecycle.started(job)
         try:
             spec = self.lifecycle.training_spec(job)
             handle = self.executor.launch(spec)
@@ -215,14 +211,14 @@ class Scheduler:
         run.thread.start()
 
     def _watch(self, run: _Running) -> None:
-        final: dict[str, Any] | None = None
+        final: protocol.Event | None = None
         try:
             for line in run.handle.lines():
-                event = progress.decode(line)
+                event = protocol.decode(line)
                 if event is None:
                     continue
                 self.lifecycle.record(run.job_id, event)
-                if event["event"] in _FINAL:
+                if isinstance(event, protocol.FINAL):
                     final = event
             exit_code = run.handle.wait(30.0)
             if exit_code is None:
@@ -249,5 +245,5 @@ class Scheduler:
                 self._running.pop(run.job_id, None)
             job = self.ports.jobs.get(run.job_id)
             if job is not None and job.deleted:
-                self.lifecycle.service.purge_outputs(job.id)
+                self.lifecycle.dirs.purge(job.id)
             log.info("job %s finished: %s", run.job_id, job.status.value if job else "?")

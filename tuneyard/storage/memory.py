@@ -15,10 +15,11 @@ from tuneyard.core.buckets import Bucket
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
 from tuneyard.core.groups import JobGroup
-from tuneyard.core.jobs import Job, Objective, Progress
+from tuneyard.core.jobs import Job, Progress
 from tuneyard.core.paging import Cursor, Slice
 from tuneyard.core.ports import ApiKey, FilePage, Page
 from tuneyard.core.states import LEASED, TERMINAL, JobStatus
+from tuneyard.kinds import Objective
 
 __all__ = [
     "MemoryBuckets",

@@ -39,7 +39,10 @@ class LocalObjectStorage:
         opened once all of that has been checked."""
         missing = errors.FileNotFound(f"File not found: {bucket}/{path}")
         record = self.buckets.get(bucket)
-        if record is None or not buckets.unlocks(record, self.sealer, access_key, secret_key):
+        if record is None:
+            raise missing
+        secret = self.sealer.open(record.secret_sealed)
+        if not buckets.unlocks(record, secret, access_key, secret_key):
             raise missing
         try:
             folder = (self.root / record.name).resolve()

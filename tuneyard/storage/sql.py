@@ -15,10 +15,11 @@ from tuneyard.core.buckets import Bucket
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
 from tuneyard.core.groups import JobGroup
-from tuneyard.core.jobs import Hyperparameters, Job, Method, Objective, Parent, Progress, TaskType
+from tuneyard.core.jobs import Hyperparameters, Job, Parent, Progress
 from tuneyard.core.paging import Cursor, Slice
 from tuneyard.core.ports import ApiKey, FilePage, Page
 from tuneyard.core.states import LEASED, TERMINAL, JobStatus
+from tuneyard.kinds import Method, Objective, TaskType
 from tuneyard.storage import tables
 
 __all__ = ["SqlBuckets", "SqlEvents", "SqlFiles", "SqlGroups", "SqlJobs", "SqlKeys"]

@@ -6,7 +6,7 @@ sets a flag the run checks at every step boundary (SIGUSR1 one that pauses it: a
 is saved, then it exits). The worker exits at once when its server is gone: with
 `--parent-pid` as soon as that process dies (`tuneyard.trainer.lifeline`), and whenever a
 protocol line meets a broken pipe. Any unexpected exception becomes a `failed` event with
-code `train.unknown`; the exit status follows `tuneyard.core.progress`, and the process
+code `train.unknown`; the exit status follows `tuneyard.core.protocol`, and the process
 exits right after its final line (no interpreter teardown).
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from tuneyard.core import jobs, progress
+from tuneyard.core import jobs, protocol
 from tuneyard.trainer import lifeline
 
 __all__ = ["main"]
@@ -67,22 +67,22 @@ def main(argv: list[str] | None = None) -> int:
         spec = jobs.TrainingSpec.from_dict(json.loads(Path(args.spec).read_text("utf-8")))
         recipe.run(spec, reporter, stop.is_set, pause.is_set)
     except report.Cancelled as exc:
-        reporter.emit("cancelled", step=exc.step)
-        return progress.EXIT_CANCELLED
+        reporter.emit(protocol.Cancelled(step=exc.step))
+        return protocol.EXIT_CANCELLED
     except report.Paused as exc:
-        reporter.emit("paused", step=exc.step)
-        return progress.EXIT_PAUSED
+        reporter.emit(protocol.Paused(step=exc.step))
+        return protocol.EXIT_PAUSED
     except report.Failed as exc:
-        reporter.emit("failed", code=exc.code, message=exc.message)
-        return progress.EXIT_FAILED
+        reporter.emit(protocol.Failed(code=exc.code, message=exc.message))
+        return protocol.EXIT_FAILED
     except BrokenPipeError:  # the server stopped reading our lines: it is gone
         print("tuneyard worker: the protocol pipe is broken; exiting", file=sys.stderr)
         return lifeline.EXIT_ORPHANED
     except Exception as exc:
         traceback.print_exc()
-        reporter.emit("failed", code=_UNKNOWN, message=_one_line(exc))
-        return progress.EXIT_FAILED
-    return progress.EXIT_OK
+        reporter.emit(protocol.Failed(code=_UNKNOWN, message=_one_line(exc)))
+        return protocol.EXIT_FAILED
+    return protocol.EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:

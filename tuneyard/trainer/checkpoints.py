@@ -3,7 +3,8 @@
 A checkpoint is a directory `<root>/step-00000042/` holding the weights exactly as an export
 needs them (a PEFT adapter, or a whole model in Hugging Face layout, with the tokenizer),
 `trainer_state.pt` (optimizer, scheduler, RNG and loop position: what a resume needs) and
-`checkpoint.json` (step, epoch, losses). It is staged under a temporary name and renamed
+`checkpoint.json` (the `checkpoint` event's fields: step, epoch, losses; the type is
+`tuneyard.core.checkpoints.Checkpoint`). It is staged under a temporary name and renamed
 into place, and `checkpoint.json` is written last, so a directory without it (a worker
 killed mid-save) is never listed and is cleared by the next save.
 """
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from tuneyard.core.checkpoints import Checkpoint
 
 __all__ = [
     "INFO",
@@ -38,30 +41,6 @@ _PREFIX = "step-"
 _STAGING = ".staging-"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """What a checkpoint records about the run at its step."""
-
-    step: int
-    epoch: int
-    path: str
-    train_loss: float
-    valid_loss: float | None = None
-    perplexity: float | None = None
-    token_accuracy: float | None = None
-    reward_accuracy: float | None = None
-    """DPO: share of validation pairs whose chosen reply the model prefers."""
-
-    @property
-    def rank_loss(self) -> float:
-        """The loss that decides the best checkpoint: validation loss, else training loss."""
-        return self.valid_loss if self.valid_loss is not None else self.train_loss
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able form (the `checkpoint` protocol event's fields)."""
-        return dataclasses.asdict(self)
-
-
 def save(root: Path, info: Checkpoint, write_weights: Any, state: dict[str, Any]) -> Checkpoint:
     """Write a checkpoint for `info.step`: `write_weights(directory)` saves the weights."""
     root.mkdir(parents=True, exist_ok=True)
@@ -73,7 +52,7 @@ def save(root: Path, info: Checkpoint, write_weights: Any, state: dict[str, Any]
         staging.mkdir()
         write_weights(staging)
         torch.save(state, staging / STATE)
-        _write_json(staging / INFO, info.to_dict())
+        _write_json(staging / INFO, info.wire())
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)
@@ -93,7 +72,7 @@ def listed(root: Path) -> list[Checkpoint]:
             continue
         data = json.loads((path / INFO).read_text("utf-8"))
         data["path"] = str(path)
-        found.append(Checkpoint(**data))
+        found.append(Checkpoint.from_dict(data))
     return sorted(found, key=lambda c: c.step)
 
 

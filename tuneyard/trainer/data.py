@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from tuneyard import kinds
 from tuneyard.core import jobs
 from tuneyard.datasets import examples as ex
 from tuneyard.trainer import report
@@ -27,7 +28,7 @@ __all__ = [
     "IGNORE_INDEX",
     "Feature",
     "collate",
-    "count_rows",
+    "count_exchanges",
     "epoch_batches",
     "label_names",
     "load_examples",
@@ -83,7 +84,7 @@ def load_validation(spec: jobs.TrainingSpec) -> list[ex.Example] | None:
     return _read(spec.validation_path, name, spec.validation_format, spec.task_type)
 
 
-def _read(path: str, filename: str, fmt: str | None, task_type: jobs.TaskType) -> list[ex.Example]:
+def _read(path: str, filename: str, fmt: str | None, task_type: kinds.TaskType) -> list[ex.Example]:
     from tuneyard.datasets import report as dataset_report
     from tuneyard.datasets import validator
 
@@ -102,10 +103,8 @@ def _read(path: str, filename: str, fmt: str | None, task_type: jobs.TaskType) -
         raise report.Failed(issue.reason, issue.message) from exc
 
 
-def count_rows(examples: Sequence[ex.Example], task_type: jobs.TaskType) -> int:
-    """Rows of the source file: one per user/assistant exchange, one per example to classify."""
-    if task_type is jobs.TaskType.CLASSIFICATION:
-        return len(examples)
+def count_exchanges(examples: Sequence[ex.Example]) -> int:
+    """Rows of a chat file: one per user/assistant exchange (at least one per example)."""
     return sum(max(1, sum(m.role == "assistant" for m in e.messages)) for e in examples)
 
 

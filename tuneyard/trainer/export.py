@@ -49,13 +49,13 @@ def export(source: Path, target: Path, *, merged: bool) -> None:
 def _merge(source: Path, target: Path) -> None:
     import transformers
 
-    from tuneyard.core import jobs
+    from tuneyard import kinds
     from tuneyard.trainer import model
 
     manifest = _manifest(source)
     adapter_config = json.loads((source / "adapter_config.json").read_text("utf-8"))
     base = Path(manifest.get("weights_base") or adapter_config["base_model_name_or_path"])
-    task_type = jobs.TaskType(manifest.get("task_type", jobs.TaskType.GENERATION.value))
+    task_type = kinds.TaskType(manifest.get("task_type", kinds.TaskType.GENERATION.value))
     tokenizer = transformers.AutoTokenizer.from_pretrained(source)
     net = model.load(
         base,
@@ -66,7 +66,7 @@ def _merge(source: Path, target: Path) -> None:
     merged = model.load_adapter(net, source, trainable=False).merge_and_unload()
     merged.save_pretrained(target)
     tokenizer.save_pretrained(target)
-    manifest.update(method=jobs.Method.FULL.value, merged_from=str(source))
+    manifest.update(method=kinds.Method.FULL.value, merged_from=str(source))
     (target / model.MANIFEST).write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )

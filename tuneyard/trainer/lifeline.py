@@ -18,11 +18,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from tuneyard.core import progress
+from tuneyard.core import protocol
 
 __all__ = ["EXIT_ORPHANED", "watch"]
 
-EXIT_ORPHANED = progress.EXIT_CANCELLED
+EXIT_ORPHANED = protocol.EXIT_CANCELLED
 """The worker's exit status when its server is gone (no one is left to read it)."""
 
 

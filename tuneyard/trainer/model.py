@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import transformers
 
+from tuneyard import kinds
 from tuneyard.basemodels import minilm, tinychat
 from tuneyard.core import jobs
 
@@ -63,13 +64,13 @@ def load_tokenizer(base_dir: Path) -> Any:
 def build(
     base_dir: Path,
     *,
-    task_type: jobs.TaskType,
-    method: jobs.Method,
+    task_type: kinds.TaskType,
+    method: kinds.Method,
     hyperparameters: jobs.Hyperparameters,
     labels: Sequence[str] | None,
     pad_id: int,
     start_from: Path | None = None,
-    start_method: jobs.Method | None = None,
+    start_method: kinds.Method | None = None,
     resume: Path | None = None,
 ) -> Any:
     """The model to train: the base (fp32), a classifier head for CLASSIFICATION, LoRA if asked.
@@ -83,14 +84,14 @@ def build(
     weights = weights_base(base_dir, start_from, start_method)
     adapter: Path | None = None
     merge_first: Path | None = None
-    if method is jobs.Method.FULL:
+    if method is kinds.Method.FULL:
         if resume is not None:
             weights = resume
-        elif start_from is not None and start_method is jobs.Method.LORA:
+        elif start_from is not None and start_method is kinds.Method.LORA:
             merge_first = start_from
     elif resume is not None:
         adapter = resume
-    elif start_from is not None and start_method is jobs.Method.LORA:
+    elif start_from is not None and start_method is kinds.Method.LORA:
         adapter = start_from
     net = load(weights, task_type=task_type, labels=labels, pad_id=pad_id)
     if merge_first is not None:
@@ -98,24 +99,26 @@ def build(
         net.requires_grad_(True)  # PEFT froze the base it wrapped
     if adapter is not None:
         return load_adapter(net, adapter, trainable=True)
-    if method is jobs.Method.LORA:
+    if method is kinds.Method.LORA:
         return _with_lora(net, task_type, hyperparameters)
     return net
 
 
-def weights_base(base_dir: Path, start_from: Path | None, start_method: jobs.Method | None) -> Path:
+def weights_base(
+    base_dir: Path, start_from: Path | None, start_method: kinds.Method | None
+) -> Path:
     """The whole-model weights a run's adapters sit on: the base model, or the earlier
     job's full model it starts from."""
-    if start_from is not None and start_method is jobs.Method.FULL:
+    if start_from is not None and start_method is kinds.Method.FULL:
         return start_from
     return base_dir
 
 
 def load(
-    weights: Path, *, task_type: jobs.TaskType, labels: Sequence[str] | None, pad_id: int
+    weights: Path, *, task_type: kinds.TaskType, labels: Sequence[str] | None, pad_id: int
 ) -> Any:
     """A whole model in Hugging Face layout, fp32: causal LM, or classifier over `labels`."""
-    if task_type is jobs.TaskType.GENERATION:
+    if task_type is kinds.TaskType.GENERATION:
         net = transformers.AutoModelForCausalLM.from_pretrained(weights, dtype=torch.float32)
     else:
         names = list(labels or [])
@@ -172,7 +175,7 @@ def write_weights(
         )
 
 
-def _with_lora(net: Any, task_type: jobs.TaskType, hp: jobs.Hyperparameters) -> Any:
+def _with_lora(net: Any, task_type: kinds.TaskType, hp: jobs.Hyperparameters) -> Any:
     """Freeze the base and add LoRA adapters; SEQ_CLS keeps the classifier head trainable."""
     import peft
 
@@ -186,7 +189,7 @@ def _with_lora(net: Any, task_type: jobs.TaskType, hp: jobs.Hyperparameters) -> 
         target_modules=targets,
         task_type=(
             peft.TaskType.CAUSAL_LM
-            if task_type is jobs.TaskType.GENERATION
+            if task_type is kinds.TaskType.GENERATION
             else peft.TaskType.SEQ_CLS
         ),
     )
@@ -203,7 +206,7 @@ def save(
     tokenizer: Any,
     output_dir: Path,
     *,
-    method: jobs.Method,
+    method: kinds.Method,
     manifest: Mapping[str, Any],
 ) -> str:
     """Save model, tokenizer and manifest into `output_dir` atomically; return the format.
@@ -218,7 +221,7 @@ def save(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return "peft" if method is jobs.Method.LORA else "full"
+    return "peft" if method is kinds.Method.LORA else "full"
 
 
 def _replace_dir(source: Path, target: Path) -> None:

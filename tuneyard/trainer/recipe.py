@@ -1,4 +1,4 @@
-"""One training run, top to bottom: spec → data → model → loop → checkpoints → eval → save.
+"""One training run, top to bottom: `setup → train → save_checkpoint → finish`.
 
 `run` emits the protocol events as it goes and ends with `saved` + `succeeded`; it raises
 `report.Cancelled` when `stop()` turns true at a step boundary (nothing is saved then) and
@@ -9,13 +9,14 @@ from the newest: weights, optimizer, schedule and RNG come back, and the epochs 
 same batches (their order depends only on the seed and the epoch), skipping those done.
 A job may instead start from an earlier job's model or checkpoint (`spec.start_from`).
 
-The objective is SFT (next-token loss on the assistant replies, or the class for
-classifiers), DPO (`preference`) or CPT (next-token loss on every token of plain
-documents): the loop is the same, only the data and the scoring differ.
+The objective (SFT, DPO, CPT or classification) is a row of `objectives.TABLE`, picked
+from the spec: the loop is the same for all, only the row's data, scoring and evaluation
+parts differ. The loop's state lives in one `Run`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -25,24 +26,65 @@ from typing import Any
 import torch
 import transformers
 
-from tuneyard.core import jobs
+from tuneyard.core import jobs, protocol
+from tuneyard.datasets import examples as ex
 from tuneyard.trainer import (
     checkpoints,
     data,
     evaluate,
     lora,
-    loss,
     model,
+    objectives,
     packing,
-    preference,
     report,
 )
 
-__all__ = ["run"]
+__all__ = ["Run", "checkpoint_root", "finish", "run", "save_checkpoint", "setup", "train"]
 
 _MAX_GRAD_NORM = 1.0
 _VALIDATION_COST = 1 / 3
 """Cost of a validation token relative to a training token (forward only)."""
+
+
+@dataclasses.dataclass(slots=True)
+class Run:
+    """One run's parts and its loop state, built by `setup` and carried through to `finish`."""
+
+    spec: jobs.TrainingSpec
+    hp: jobs.Hyperparameters
+    """The hyperparameters with their "auto" values resolved."""
+    objective: objectives.Objective
+    reporter: report.Reporter
+    stop: Callable[[], bool]
+    pause: Callable[[], bool]
+    tokenizer: Any
+    net: Any
+    base: Any
+    """The model under the adapters and heads (what packing and attention settings apply to)."""
+    device: torch.device
+    packed: bool
+    trainable: list[torch.nn.Parameter]
+    manifest: dict[str, Any]
+    score: objectives.Score
+    """The objective's micro-batch scorer, bound to this run's packing, padding and device."""
+    train: list[Any]
+    valid: list[Any]
+    valid_examples: list[ex.Example]
+    target_counts: list[int]
+    plan: list[list[list[list[int]]]]
+    """Every epoch's optimizer steps, each a group of micro-batches of example indices."""
+    save_at: set[int]
+    optimizer: torch.optim.AdamW
+    schedule: Any
+    done: int
+    """Steps a resumed run had already taken (0 for a fresh run)."""
+    step: int = 0
+    epoch: int = 0
+    """The epoch of the last step taken."""
+    saved_at: int = 0
+    """The step of the last checkpoint saved."""
+    latest_validation: dict[str, float] | None = None
+    """The validation metrics of the checkpoint this process saved last."""
 
 
 def run(
@@ -56,21 +98,32 @@ def run(
     At every step boundary: `stop()` true ends the run with `report.Cancelled` (nothing
     saved); `pause()` true saves a checkpoint of the steps done and ends it with
     `report.Paused` (the job resumes from that checkpoint)."""
+    state = setup(spec, reporter, stop, pause)
+    train(state)
+    finish(state)
+
+
+def setup(
+    spec: jobs.TrainingSpec,
+    reporter: report.Reporter,
+    stop: Callable[[], bool],
+    pause: Callable[[], bool],
+) -> Run:
+    """Everything before the first step: data, model, the plan of steps, a checkpoint to
+    resume from."""
     problems = spec.hyperparameters.problems()
     if problems:
         raise ValueError("invalid hyperparameters: " + "; ".join(problems))
     hp = spec.hyperparameters
     torch.manual_seed(hp.seed)
-    classify = spec.task_type is jobs.TaskType.CLASSIFICATION
-    dpo = spec.objective is jobs.Objective.DPO
-    cpt = spec.objective is jobs.Objective.CPT
+    objective = objectives.of(spec)
     root = checkpoint_root(spec)
 
     # -- data ---------------------------------------------------------------------------
-    reporter.emit("preparing", stage="model")
+    reporter.emit(protocol.Preparing(stage="model"))
     base_dir = model.resolve(spec.base_model)
     _check(stop, step=0)
-    reporter.emit("preparing", stage="data")
+    reporter.emit(protocol.Preparing(stage="data"))
     examples = data.load_examples(spec)
     held_out = data.load_validation(spec)
     if held_out is None:
@@ -80,19 +133,10 @@ def run(
     else:
         train_examples, valid_examples = examples, held_out
     hp = hp.resolve_auto(len(train_examples), spec.method, spec.objective)
-    labels = data.label_names([*examples, *(held_out or [])]) if classify else None
+    labels = objective.labels([*examples, *(held_out or [])]) if objective.labels else None
     tokenizer = model.load_tokenizer(base_dir)
-
-    def tokenise(chosen: Sequence[Any]) -> list[Any]:
-        if labels is not None:
-            return data.tokenise_classification(chosen, tokenizer, hp.max_seq_len, labels)
-        if dpo:
-            return preference.tokenise(chosen, tokenizer, hp.max_seq_len)
-        if cpt:
-            return data.tokenise_text(chosen, tokenizer, hp.max_seq_len)
-        return data.tokenise_generation(chosen, tokenizer, hp.max_seq_len)
-
-    train, valid = tokenise(train_examples), tokenise(valid_examples)
+    train_set = objective.tokenise(train_examples, tokenizer, hp.max_seq_len, labels)
+    valid_set = objective.tokenise(valid_examples, tokenizer, hp.max_seq_len, labels)
     _check(stop, step=0)
 
     # -- model --------------------------------------------------------------------------
@@ -111,7 +155,7 @@ def run(
         resume=Path(resume.path) if resume else None,
     ).to(device)
     base = model.base_of(net)
-    packed = not classify and packing.supports_packing(base)
+    packed = objective.packs and packing.supports_packing(base)
     if packed:
         packing.enable(base)
     fused = lora.fuse(net)
@@ -126,32 +170,28 @@ def run(
         "weights_base": str(model.weights_base(base_dir, start_from, spec.start_from_method)),
         "start_from": spec.start_from,
     }
-    score: Callable[..., loss.Scored] = functools.partial(
-        functools.partial(preference.score, beta=hp.dpo_beta) if dpo else loss.score,
-        packed=packed,
-        pad_id=tokenizer.pad_token_id,
-        device=device,
+    score = functools.partial(
+        objective.score(hp), packed=packed, pad_id=tokenizer.pad_token_id, device=device
     )
     _check(stop, step=0)
-    if dpo:  # the reference is the model as the job started: computed once, then kept
-        reporter.emit("preparing", stage="reference")
-        train, valid = (
-            preference.references(
+    if objective.reference is not None:  # the model as the job started: computed once, kept
+        reporter.emit(protocol.Preparing(stage="reference"))
+        train_set, valid_set = (
+            objective.reference(
                 net,
-                pairs,
+                features,
                 batch_size=hp.batch_size,
                 packed=packed,
                 pad_id=tokenizer.pad_token_id,
                 device=device,
-                cache=Path(spec.work_dir) / f"dpo-reference-{name}.pt",
+                cache=Path(spec.work_dir) / f"{objective.name}-reference-{name}.pt",
             )
-            for pairs, name in ((train, "train"), (valid, "validation"))
+            for features, name in ((train_set, "train"), (valid_set, "validation"))
         )
         _check(stop, step=0)
 
     # -- plan: every epoch's batches, steps and checkpoints are known before the loop ------
-    lengths = [f.length for f in train]
-    target_counts = [f.n_targets for f in train]
+    lengths = [f.length for f in train_set]
     plan = [
         list(
             _groups(
@@ -166,17 +206,18 @@ def run(
     total_steps = sum(len(epoch) for epoch in plan)
     save_at = _save_points(plan, hp.save_steps)
     reporter.emit(
-        "data",
-        rows=data.count_rows(examples, spec.task_type),
-        conversations=len(examples),
-        tokens=sum(lengths),
-        labels=labels,
-        total_steps=total_steps,
-        total_epochs=hp.n_epochs,
-        validation_examples=len(valid),
-        packed=packed,
-        fused_lora_layers=fused,
-        hyperparameters=hp.to_dict(),
+        protocol.Data(
+            rows=objective.rows(examples),
+            conversations=len(examples),
+            tokens=sum(lengths),
+            labels=labels,
+            total_steps=total_steps,
+            total_epochs=hp.n_epochs,
+            validation_examples=len(valid_set),
+            packed=packed,
+            fused_lora_layers=fused,
+            hyperparameters=hp.to_dict(),
+        )
     )
     optimizer = _optimizer(trainable, hp)
     schedule = _schedule(optimizer, hp, total_steps)
@@ -191,147 +232,183 @@ def run(
             torch.cuda.set_rng_state(state["cuda_rng"])
         done = resume.step
         resumed_reporter = state["reporter"]
-        reporter.emit("resumed", step=done, checkpoint=resume.path)
+        reporter.emit(protocol.Resumed(step=done, checkpoint=resume.path))
 
     hidden = int(getattr(base.config, "hidden_size", 0) or 0)
     reporter.start(
         total_steps=total_steps,
         total_epochs=hp.n_epochs,
         work=[
-            sum(_work(train[i].length, hidden) for batch in group for i in batch)
+            sum(_work(train_set[i].length, hidden) for batch in group for i in batch)
             for epoch in plan
             for group in epoch
         ],
         saves=save_at,
-        save_work=sum(_work(f.length, hidden) for f in valid) * _VALIDATION_COST,
+        save_work=sum(_work(f.length, hidden) for f in valid_set) * _VALIDATION_COST,
         resume=resumed_reporter,
     )
+    return Run(
+        spec=spec,
+        hp=hp,
+        objective=objective,
+        reporter=reporter,
+        stop=stop,
+        pause=pause,
+        tokenizer=tokenizer,
+        net=net,
+        base=base,
+        device=device,
+        packed=packed,
+        trainable=trainable,
+        manifest=manifest,
+        score=score,
+        train=train_set,
+        valid=valid_set,
+        valid_examples=valid_examples,
+        target_counts=[f.n_targets for f in train_set],
+        plan=plan,
+        save_at=save_at,
+        optimizer=optimizer,
+        schedule=schedule,
+        done=done,
+        saved_at=done,
+    )
 
-    def score_validation() -> dict[str, float] | None:
-        return evaluate.validation(net, valid, batch_size=hp.batch_size, score=score)
 
-    def save_checkpoint(step: int, epoch: int, train_loss: float) -> dict[str, float]:
-        """Validate, save and prune; the validation metrics (empty without validation data)."""
-        metrics = score_validation() or {}
-        state = {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": schedule.state_dict(),
-            "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
-            "reporter": reporter.state(step),
-        }
-        info = checkpoints.Checkpoint(
-            step=step,
-            epoch=epoch,
-            path="",
-            train_loss=round(train_loss, 6),
-            valid_loss=metrics.get("valid_loss"),
-            perplexity=metrics.get("perplexity"),
-            token_accuracy=metrics.get("token_accuracy"),
-            reward_accuracy=metrics.get("reward_accuracy"),
-        )
-        saved = checkpoints.save(
-            root,
-            info,
-            lambda d: model.write_weights(net, tokenizer, d, {**manifest, "step": step}),
-            state,
-        )
-        reporter.emit("checkpoint", **saved.to_dict())
-        for removed in checkpoints.prune(root, hp.save_total_limit):
-            reporter.emit("checkpoint_removed", step=removed.step, path=removed.path)
-        return metrics
-
-    # -- loop -----------------------------------------------------------------------------
-    net.train()
-    step = 0
-    latest_validation: dict[str, float] | None = None
-    saved_at = done
-    previous_epoch = 0
-
-    def pause_here(at: int) -> None:
-        if not pause():
-            return
-        if at > saved_at:  # save the steps done since the last checkpoint
-            with reporter.saving():
-                save_checkpoint(at, previous_epoch, reporter.epoch_loss() or 0.0)
-        raise report.Paused(at)
-
-    for epoch, groups in enumerate(plan, start=1):
+def train(run: Run) -> None:
+    """Every planned optimizer step not yet done, saving a checkpoint where planned."""
+    reporter = run.reporter
+    run.net.train()
+    for epoch, groups in enumerate(run.plan, start=1):
         for group in groups:
-            step += 1
-            if step <= done:
+            run.step += 1
+            if run.step <= run.done:
                 continue
-            _check(stop, step=step - 1)
-            pause_here(step - 1)
-            batches = [[train[i] for i in batch] for batch in group]
-            targets = sum(target_counts[i] for batch in group for i in batch)
+            _check(run.stop, step=run.step - 1)
+            _pause_if_asked(run, run.step - 1)
+            batches = [[run.train[i] for i in batch] for batch in group]
+            targets = sum(run.target_counts[i] for batch in group for i in batch)
             step_loss, tokens, hits = _optimizer_step(
-                net,
-                trainable,
-                batches,
-                targets,
-                optimizer,
-                schedule,
-                score,
-                device,
-                with_accuracy=reporter.due(step),
+                run, batches, targets, with_accuracy=reporter.due(run.step)
             )
-            reporter.step(step, epoch, step_loss, tokens, accuracy=hits)
+            reporter.step(run.step, epoch, step_loss, tokens, accuracy=hits)
             if group is groups[-1]:
-                reporter.end_epoch(epoch, step)
-            previous_epoch = epoch
-            if step in save_at:
+                reporter.end_epoch(epoch, run.step)
+            run.epoch = epoch
+            if run.step in run.save_at:
                 with reporter.saving():
-                    latest_validation = save_checkpoint(step, epoch, reporter.epoch_loss() or 0.0)
-                saved_at = step
-    _check(stop, step=step)
+                    run.latest_validation = save_checkpoint(
+                        run, run.step, reporter.epoch_loss() or 0.0
+                    )
+                run.saved_at = run.step
+    _check(run.stop, step=run.step)
 
-    # -- evaluation and the result ----------------------------------------------------------
-    reporter.emit("preparing", stage="evaluation")
+
+def save_checkpoint(run: Run, step: int, train_loss: float) -> dict[str, float]:
+    """Validate, save a checkpoint of the first `step` steps and prune old ones; the
+    validation metrics (empty without validation data)."""
+    reporter = run.reporter
+    metrics = _validation(run) or {}
+    state = {
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.schedule.state_dict(),
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
+        "reporter": reporter.state(step),
+    }
+    info = checkpoints.Checkpoint(
+        step=step,
+        epoch=run.epoch,
+        path="",
+        train_loss=round(train_loss, 6),
+        valid_loss=metrics.get("valid_loss"),
+        perplexity=metrics.get("perplexity"),
+        token_accuracy=metrics.get("token_accuracy"),
+        reward_accuracy=metrics.get("reward_accuracy"),
+    )
+    root = checkpoint_root(run.spec)
+    saved = checkpoints.save(
+        root,
+        info,
+        lambda d: model.write_weights(run.net, run.tokenizer, d, {**run.manifest, "step": step}),
+        state,
+    )
+    reporter.emit(saved)
+    for removed in checkpoints.prune(root, run.hp.save_total_limit):
+        reporter.emit(protocol.CheckpointRemoved(step=removed.step, path=removed.path))
+    return metrics
+
+
+def finish(run: Run) -> None:
+    """Evaluate the trained model and save it into `spec.output_dir`."""
+    reporter, spec, hp, objective = run.reporter, run.spec, run.hp, run.objective
+    reporter.emit(protocol.Preparing(stage="evaluation"))
     metrics: dict[str, Any] = {}
-    if classify:
+    if objective.predict is not None:
         metrics.update(
-            evaluate.classification(
-                net, valid, batch_size=hp.batch_size, pad_id=tokenizer.pad_token_id, device=device
+            objective.predict(
+                run.net,
+                run.valid,
+                batch_size=hp.batch_size,
+                pad_id=run.tokenizer.pad_token_id,
+                device=run.device,
             )
             or {}
         )
     # the last step always saves (and validates) unless this process resumed after it
-    metrics.update(latest_validation if latest_validation is not None else score_validation() or {})
-    if packed:
-        base.set_attn_implementation("sdpa")  # generation runs unpacked, with a KV cache
-    if not classify and not cpt and hp.eval_samples:  # CPT documents have no replies
+    latest = run.latest_validation
+    metrics.update(latest if latest is not None else _validation(run) or {})
+    if run.packed:
+        run.base.set_attn_implementation("sdpa")  # generation runs unpacked, with a KV cache
+    if objective.conversations is not None and hp.eval_samples:
         metrics.update(
             evaluate.generation(
-                net,
-                tokenizer,
-                preference.conversations(valid_examples) if dpo else valid_examples,
+                run.net,
+                run.tokenizer,
+                objective.conversations(run.valid_examples),
                 samples=hp.eval_samples,
                 max_seq_len=hp.max_seq_len,
-                device=device,
+                device=run.device,
             )
             or {}
         )
-    reporter.emit("evaluated", metrics=metrics, validation_examples=len(valid))
-    net.eval()
+    reporter.emit(protocol.Evaluated(metrics=metrics, validation_examples=len(run.valid)))
+    run.net.eval()
     fmt = model.save(
-        net,
-        tokenizer,
+        run.net,
+        run.tokenizer,
         Path(spec.output_dir),
         method=spec.method,
-        manifest={**manifest, "metrics": metrics, "hyperparameters": hp.to_dict()},
+        manifest={**run.manifest, "metrics": metrics, "hyperparameters": hp.to_dict()},
     )
-    reporter.emit("saved", path=spec.output_dir, format=fmt)
+    reporter.emit(protocol.Saved(path=spec.output_dir, format=fmt))
     reporter.emit(
-        "succeeded",
-        trained_tokens=reporter.trained_tokens,
-        train_loss=round(reporter.last_epoch_loss or 0.0, 6),
+        protocol.Succeeded(
+            trained_tokens=reporter.trained_tokens,
+            train_loss=round(reporter.last_epoch_loss or 0.0, 6),
+        )
     )
 
 
 def checkpoint_root(spec: jobs.TrainingSpec) -> Path:
     """Where the job's checkpoints live: `<work_dir>/checkpoints`."""
     return Path(spec.work_dir) / "checkpoints"
+
+
+def _validation(run: Run) -> dict[str, float] | None:
+    """The validation metrics of the model as it is now (None without validation data)."""
+    return evaluate.validation(run.net, run.valid, batch_size=run.hp.batch_size, score=run.score)
+
+
+def _pause_if_asked(run: Run, at: int) -> None:
+    """At a step boundary `at` a pause asked for saves the steps done since the last
+    checkpoint and ends the run with `report.Paused`."""
+    if not run.pause():
+        return
+    if at > run.saved_at:
+        with run.reporter.saving():
+            save_checkpoint(run, at, run.reporter.epoch_loss() or 0.0)
+    raise report.Paused(at)
 
 
 def _check(stop: Callable[[], bool], *, step: int) -> None:
@@ -391,16 +468,7 @@ def _schedule(optimizer: torch.optim.Optimizer, hp: jobs.Hyperparameters, total_
 
 
 def _optimizer_step(
-    net: torch.nn.Module,
-    trainable: list[torch.nn.Parameter],
-    group: Sequence[Sequence[Any]],
-    targets: int,
-    optimizer: torch.optim.Optimizer,
-    schedule: Any,
-    score: Callable[..., loss.Scored],
-    device: torch.device,
-    *,
-    with_accuracy: bool,
+    run: Run, group: Sequence[Sequence[Any]], targets: int, *, with_accuracy: bool
 ) -> tuple[torch.Tensor, int, torch.Tensor | None]:
     """Forward/backward each micro-batch, then one optimizer step.
 
@@ -409,19 +477,19 @@ def _optimizer_step(
     predicted right (if asked: it costs a pass over the logits; both on the device, nothing
     waits for them) and the step's real tokens.
     """
-    total = torch.zeros((), device=device)
-    hits = torch.zeros((), device=device)
+    total = torch.zeros((), device=run.device)
+    hits = torch.zeros((), device=run.device)
     tokens = 0
     for batch in group:
-        scored = score(net, batch, with_accuracy=with_accuracy)
+        scored = run.score(run.net, batch, with_accuracy=with_accuracy)
         step_share = scored.loss_sum / max(1, targets)
         step_share.backward()  # type: ignore[no-untyped-call]
         total += step_share.detach()
         if scored.correct is not None:
             hits += scored.correct.detach()
         tokens += scored.tokens
-    torch.nn.utils.clip_grad_norm_(trainable, _MAX_GRAD_NORM)
-    optimizer.step()
-    schedule.step()
-    optimizer.zero_grad(set_to_none=True)
+    torch.nn.utils.clip_grad_norm_(run.trainable, _MAX_GRAD_NORM)
+    run.optimizer.step()
+    run.schedule.step()
+    run.optimizer.zero_grad(set_to_none=True)
     return total, tokens, hits / max(1, targets) if with_accuracy else None

@@ -1,6 +1,6 @@
 """What the worker tells the scheduler: protocol lines, throttled progress and run outcomes.
 
-`Reporter` writes `tuneyard.core.progress` events. Per-step losses stay tensors (an
+`Reporter` writes `tuneyard.core.protocol` events. Per-step losses stay tensors (an
 exponential moving average kept on the device) and are read back only when a progress line
 is due, at most every `interval_s`, so reporting never forces a device sync per step.
 `elapsed_s` counts the training loop's time (model loading and tokenising excluded, earlier
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tuneyard.core import progress
+from tuneyard.core import protocol
 
 if TYPE_CHECKING:
     import torch
@@ -143,9 +143,9 @@ class Reporter:
         self.last_epoch_loss: float | None = None
         """Mean step loss of the last finished epoch."""
 
-    def emit(self, event: str, **fields: Any) -> None:
+    def emit(self, event: protocol.Event) -> None:
         """Write one protocol line and flush it."""
-        self._stream.write(progress.encode(event, **fields) + "\n")
+        self._stream.write(protocol.encode(event) + "\n")
         self._stream.flush()
 
     def start(
@@ -225,18 +225,19 @@ class Reporter:
         run_time = now - self._started
         elapsed = self._elapsed_before + run_time
         self.emit(
-            "progress",
-            step=step,
-            total_steps=self._total_steps,
-            epoch=epoch,
-            total_epochs=self._total_epochs,
-            loss=round(_finite(self._ema.item(), step), 6),
-            accuracy=None if self._accuracy is None else round(self._accuracy.item(), 6),
-            tokens_per_s=round(self._tokens_this_run / run_time, 1) if run_time > 0 else 0.0,
-            trained_tokens=self.trained_tokens,
-            elapsed_s=round(elapsed, 3),
-            remaining_s=None if remaining is None else round(remaining, 1),
-            estimated_time_s=None if remaining is None else round(elapsed + remaining),
+            protocol.Step(
+                step=step,
+                total_steps=self._total_steps,
+                epoch=epoch,
+                total_epochs=self._total_epochs,
+                loss=round(_finite(self._ema.item(), step), 6),
+                accuracy=None if self._accuracy is None else round(self._accuracy.item(), 6),
+                tokens_per_s=round(self._tokens_this_run / run_time, 1) if run_time > 0 else 0.0,
+                trained_tokens=self.trained_tokens,
+                elapsed_s=round(elapsed, 3),
+                remaining_s=None if remaining is None else round(remaining, 1),
+                estimated_time_s=None if remaining is None else round(elapsed + remaining),
+            )
         )
 
     @contextlib.contextmanager
@@ -257,10 +258,11 @@ class Reporter:
         self._epoch_loss_sum = None
         self._epoch_steps = 0
         self.emit(
-            "epoch",
-            epoch=epoch,
-            loss=round(self.last_epoch_loss or 0.0, 6),
-            duration_s=round(duration, 3),
+            protocol.Epoch(
+                epoch=epoch,
+                loss=round(self.last_epoch_loss or 0.0, 6),
+                duration_s=round(duration, 3),
+            )
         )
 
     def epoch_loss(self) -> float | None:

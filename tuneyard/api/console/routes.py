@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from tuneyard.api.console import page
 from tuneyard.api.deps import ServiceDep
+from tuneyard.api.errors import Code
 from tuneyard.core import sharing
 from tuneyard.core.service import Service
 
@@ -23,7 +24,7 @@ router = APIRouter(tags=["console"])
 
 
 def render_error(
-    request: Request, status: int, code: str, message: str, param: str | None
+    request: Request, status: int, code: Code, message: str, param: str | None
 ) -> Response:
     """Errors as a small page: a browser shows it instead of a JSON body."""
     text = html.escape(message)
@@ -35,8 +36,8 @@ def render_error(
 
 
 def _page(service: Service, token: str) -> str:
-    job = sharing.shared_job(service, token)
-    return page.render(job, sharing.curves(service, job))
+    job = sharing.shared_job(service.ports.sealer, service.jobs, token)
+    return page.render(job, sharing.curves(service.events, job))
 
 
 @router.get(CURVES, response_class=HTMLResponse)

@@ -14,8 +14,9 @@ from tuneyard import errors
 from tuneyard.api import bodies, multipart, params
 from tuneyard.api.deps import ServiceDep, WorkspaceDep
 from tuneyard.api.dialects import values
+from tuneyard.api.errors import Code
 from tuneyard.core import files
-from tuneyard.core.jobs import TaskType
+from tuneyard.kinds import TaskType
 
 __all__ = ["render_error", "router"]
 
@@ -23,7 +24,7 @@ router = APIRouter()
 
 
 def render_error(
-    request: Request, status: int, code: str, message: str, param: str | None
+    request: Request, status: int, code: Code, message: str, param: str | None
 ) -> Response:
     """tuneyard's own error envelope."""
     return JSONResponse(
@@ -59,7 +60,8 @@ async def job_events(
 ) -> dict[str, Any]:
     """A job's timeline: status changes, every dataset issue, progress, the outcome."""
     after_seq = params.whole(after, "after", default=0)
-    events = await run_in_threadpool(service.job_events, workspace, job_id, after_seq=after_seq)
+    found = await run_in_threadpool(service.events.read, workspace, job_id, after=after_seq)
+    events = found.items
     return {
         "data": [
             {
@@ -81,8 +83,8 @@ async def job_checkpoints(
 ) -> dict[str, Any]:
     """A job's checkpoints on disk, oldest first: step, epoch, path, train_loss, valid_loss,
     perplexity, token_accuracy (reward_accuracy for DPO)."""
-    found = await run_in_threadpool(service.checkpoints, workspace, job_id)
-    return {"data": found}
+    found = await run_in_threadpool(service.weights.checkpoints, workspace, job_id)
+    return {"data": [c.to_dict() for c in found]}
 
 
 class ExportRequest(BaseModel):
@@ -104,7 +106,7 @@ async def export_model(
     ExportRequest) is read only once the key is known."""
     body = values.validated(ExportRequest, await bodies.json_object(request))
     exported = await run_in_threadpool(
-        service.export_model, workspace, job_id, step=body.step, merged=body.merged
+        service.weights.export, workspace, job_id, step=body.step, merged=body.merged
     )
     return {
         "job_id": job_id,

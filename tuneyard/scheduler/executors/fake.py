@@ -1,12 +1,14 @@
-"""A scripted executor for tests: workers replay a list of protocol events."""
+"""A scripted executor for tests: workers replay a list of protocol events (as the JSON
+objects a worker writes, so a script can also send lines the protocol reads tolerantly)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from tuneyard.core import progress
+from tuneyard.core import protocol
 from tuneyard.core.jobs import TrainingSpec
 
 __all__ = ["KILLED", "FakeExecutor", "FakeWorker", "successful_run"]
@@ -77,19 +79,19 @@ class FakeWorker:
                 if self.killed:
                     break
                 if self.terminated:
-                    yield progress.encode("cancelled", step=0)
-                    self.exit_code = progress.EXIT_CANCELLED
+                    yield protocol.encode(protocol.Cancelled(step=0))
+                    self.exit_code = protocol.EXIT_CANCELLED
                     break
                 if self.paused:
-                    yield progress.encode("paused", step=self.last_step)
-                    self.exit_code = progress.EXIT_PAUSED
+                    yield protocol.encode(protocol.Paused(step=self.last_step))
+                    self.exit_code = protocol.EXIT_PAUSED
                     break
             if event["event"] == "progress":
                 self.last_step = int(event["step"])
-            yield progress.encode(**event)
+            yield json.dumps(event, ensure_ascii=False, allow_nan=False)
             if event["event"] in final_kinds:
-                codes = {"succeeded": progress.EXIT_OK, "failed": progress.EXIT_FAILED}
-                self.exit_code = codes.get(event["event"], progress.EXIT_CANCELLED)
+                codes = {"succeeded": protocol.EXIT_OK, "failed": protocol.EXIT_FAILED}
+                self.exit_code = codes.get(event["event"], protocol.EXIT_CANCELLED)
         if self.exit_code is None:
             self.exit_code = -9 if self.killed else 0
         self.done.set()

@@ -87,16 +87,25 @@ step's memory: ~7% more tokens/s on the CPU, at the cost of holding the peak unt
 class LocalExecutor:
     """Starts workers as child processes of the server, in their own process group."""
 
-    def __init__(self, *, python: str = sys.executable, env: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        *,
+        python: str = sys.executable,
+        env: Mapping[str, str] | None = None,
+        module: str = "tuneyard.trainer",
+    ):
         self.python = python
+        self.module = module
+        """The worker's module, run as `python -m MODULE SPEC --parent-pid PID` (tests run
+        a scripted worker through the same process plumbing)."""
         self.env = dict(os.environ if env is None else env)
         self.env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
         for name, value in ALLOCATOR_ENV.items():
             self.env.setdefault(name, value)
 
     def launch(self, spec: TrainingSpec) -> LocalWorker:
-        """Start `python -m tuneyard.trainer <work_dir>/spec.json` (after killing a worker
-        of the same job that an earlier server left running)."""
+        """Start `python -m <module> <work_dir>/spec.json` (after killing a worker of the
+        same job that an earlier server left running)."""
         work_dir = Path(spec.work_dir)
         leftover = stop_leftover(work_dir)
         if leftover is not None:
@@ -107,7 +116,7 @@ class LocalExecutor:
                 [
                     self.python,
                     "-m",
-                    "tuneyard.trainer",
+                    self.module,
                     str(work_dir / "spec.json"),
                     "--parent-pid",  # exits at once if this server dies (trainer.lifeline)
                     str(os.getpid()),

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from tuneyard import errors
-from tuneyard.api import bodies, multipart, params
-from tuneyard.api.deps import ServiceDep, WorkspaceDep
-from tuneyard.api.dialects.clova import translate, wire
+from tuneyard.api import bodies, multipart, params, respond
+from tuneyard.api.deps import ServiceDep, bearer_caller
+from tuneyard.api.dialects.clova import create, translate, wire
+from tuneyard.api.errors import Code
 from tuneyard.core import files
-from tuneyard.core.service import ObjectSource, UploadSource
+from tuneyard.core.credentials import Caller
+from tuneyard.core.submission import ObjectSource, UploadSource
 
 __all__ = ["PREFIX", "render_error", "router"]
 
@@ -24,16 +26,17 @@ _OK = {"code": "20000", "message": "OK"}
 
 router = APIRouter(prefix=PREFIX, tags=["clova"])
 
+CallerDep = Annotated[Caller, Depends(bearer_caller())]
+"""The bearer key's caller, in the key's own workspace."""
+
 
 def _respond(request: Request, body: dict[str, Any], status_code: int = 200) -> JSONResponse:
-    response = JSONResponse(body, status_code=status_code)
-    if request_id := request.headers.get(REQUEST_ID):
-        response.headers[REQUEST_ID] = request_id
-    return response
+    """`body`, echoing the request id the client sent."""
+    return respond.json(body, status_code, headers={REQUEST_ID: request.headers.get(REQUEST_ID)})
 
 
 def render_error(
-    request: Request, status: int, code: str, message: str, param: str | None
+    request: Request, status: int, code: Code, message: str, param: str | None
 ) -> Response:
     """CLOVA's error envelope: `{"status": {"code": "40001", "message": …}}`, no result."""
     return _respond(request, {"status": translate.error_status(code, message)}, status)
@@ -49,7 +52,7 @@ async def _read_form(request: Request) -> FormData | None:
 
 
 @router.post("/tasks")
-async def create_task(request: Request, service: ServiceDep, workspace: WorkspaceDep) -> Response:
+async def create_task(request: Request, service: ServiceDep, caller: CallerDep) -> Response:
     """Create a training task from an uploaded file part or an Object Storage path."""
     form = await _read_form(request)
     try:
@@ -58,10 +61,12 @@ async def create_task(request: Request, service: ServiceDep, workspace: Workspac
             if form is None
             else {k: v for k, v in form.items() if isinstance(v, str)}
         )
-        create = wire.parse_create(fields)
-        spec = translate.to_spec(create, workspace_id=workspace, now=service.ports.clock.now())
-        service.check(spec)
-        source: UploadSource | ObjectSource | None = translate.object_source(create)
+        request_fields = wire.parse_create(fields)
+        spec = create.to_spec(
+            request_fields, workspace_id=caller.workspace_id, now=service.ports.clock.now()
+        )
+        service.submission.check(spec)
+        source: UploadSource | ObjectSource | None = create.object_source(request_fields)
         upload = form.get("file") if form is not None else None
         if isinstance(upload, UploadFile):
             name = files.safe_name(upload.filename, default="dataset")
@@ -72,7 +77,7 @@ async def create_task(request: Request, service: ServiceDep, workspace: Workspac
                 "trainingDatasetBucket/trainingDatasetFilePath with Object Storage keys",
                 param="trainingDatasetFilePath",
             )
-        job = await run_in_threadpool(service.submit_job, spec, source)
+        job = await run_in_threadpool(service.submission.submit, spec, source)
     finally:
         if form is not None:
             await form.close()
@@ -83,34 +88,32 @@ async def create_task(request: Request, service: ServiceDep, workspace: Workspac
 async def list_tasks(
     request: Request,
     service: ServiceDep,
-    workspace: WorkspaceDep,
+    caller: CallerDep,
     page: str = "0",
     size: str = "20",
 ) -> Response:
     """A Spring-style page of the workspace's tasks, newest first."""
-    count = params.whole(size, "size", default=20, low=1, high=100)
-    number = params.whole(page, "page", default=0, high=params.MAX_INT // 100)
+    wanted = params.numbered_page(page, size, names=("page", "size"), first=0, default_size=20)
     listing = await run_in_threadpool(
-        service.list_jobs, workspace, offset=number * count, limit=count
+        service.jobs.list, caller.workspace_id, offset=wanted.offset, limit=wanted.size
     )
-    return _respond(
-        request, {"status": _OK, "result": translate.page(listing, number=number, size=count)}
-    )
+    result = translate.page(listing, number=wanted.number, size=wanted.size)
+    return _respond(request, {"status": _OK, "result": result})
 
 
 @router.get("/tasks/{task_id}")
 async def get_task(
-    task_id: str, request: Request, service: ServiceDep, workspace: WorkspaceDep
+    task_id: str, request: Request, service: ServiceDep, caller: CallerDep
 ) -> Response:
     """One task with its live statusInfo."""
-    job = await run_in_threadpool(service.get_job, workspace, task_id)
+    job = await run_in_threadpool(service.jobs.get, caller.workspace_id, task_id)
     return _respond(request, {"status": _OK, "result": translate.task(job)})
 
 
 @router.delete("/tasks/{task_id}")
 async def delete_task(
-    task_id: str, request: Request, service: ServiceDep, workspace: WorkspaceDep
+    task_id: str, request: Request, service: ServiceDep, caller: CallerDep
 ) -> Response:
     """Delete a task; a task still training is cancelled first."""
-    await run_in_threadpool(service.delete_job, workspace, task_id)
+    await run_in_threadpool(service.control.delete, caller.workspace_id, task_id)
     return _respond(request, {"status": _OK})

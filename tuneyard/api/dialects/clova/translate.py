@@ -1,17 +1,17 @@
-"""Pure mapping between CLOVA's task objects and the core: status table, fields, errors."""
+"""Neutral → CLOVA: pure rendering of tasks, pages, statuses and errors (requests go the
+other way in `create`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from tuneyard import errors
-from tuneyard.api.dialects.clova.wire import CreateTask
-from tuneyard.core import buckets
-from tuneyard.core.jobs import Hyperparameters, Job, JobSpec, Method, TaskType
+from tuneyard.api.dialects.clova import wire
+from tuneyard.api.errors import Code
+from tuneyard.core.jobs import Job
 from tuneyard.core.ports import Page
-from tuneyard.core.service import ObjectSource
 from tuneyard.core.states import JobStatus
+from tuneyard.kinds import Method, TaskType
 
 __all__ = [
     "ERRORS",
@@ -19,13 +19,11 @@ __all__ = [
     "STATUS",
     "error_status",
     "format_time",
-    "object_source",
     "page",
     "task",
-    "to_spec",
 ]
 
-KST = dt.timezone(dt.timedelta(hours=9), "KST")
+KST = wire.KST
 """CLOVA Studio renders times in Korea Standard Time (`+0900`; Korea has no DST)."""
 
 _S = JobStatus
@@ -43,32 +41,30 @@ STATUS: dict[JobStatus, str] = {
 }
 """Neutral status → CLOVA status (spec §5.2)."""
 
-ERRORS: dict[str, tuple[str, str]] = {
-    "validation": ("40001", "Invalid parameter"),
-    "malformed_json": ("40001", "Invalid parameter"),
-    "unknown_action": ("40001", "Invalid parameter"),
-    "unsupported": ("40009", "Unsupported function"),
-    "model_not_found": ("40080", "model not found"),
-    "unauthenticated": ("40100", "Unauthorized"),
-    "invalid_credentials": ("40104", "Invalid key"),
-    "malformed_credentials": ("40100", "Unauthorized"),
-    "request_expired": ("40104", "Invalid key"),
-    "signature_mismatch": ("40104", "Invalid key"),
-    "forbidden": ("40100", "Unauthorized"),
-    "not_found": ("40400", "Not found"),
-    "file_not_found": ("40400", "Not found"),
-    "method_not_allowed": ("40500", "Method not allowed"),
-    "wrong_state": ("40000", "Bad request"),
-    "conflict": ("40000", "Bad request"),
-    "payload_too_large": ("41300", "Payload too large"),
-    "rate_limited": ("42900", "Too many requests"),
-    "export_failed": ("50000", "Internal server error"),
-    "internal": ("50000", "Internal server error"),
+ERRORS: dict[Code, tuple[str, str]] = {
+    Code.VALIDATION: ("40001", "Invalid parameter"),
+    Code.MALFORMED_JSON: ("40001", "Invalid parameter"),
+    Code.UNKNOWN_ACTION: ("40001", "Invalid parameter"),
+    Code.UNSUPPORTED: ("40009", "Unsupported function"),
+    Code.MODEL_NOT_FOUND: ("40080", "model not found"),
+    Code.UNAUTHENTICATED: ("40100", "Unauthorized"),
+    Code.INVALID_CREDENTIALS: ("40104", "Invalid key"),
+    Code.MALFORMED_CREDENTIALS: ("40100", "Unauthorized"),
+    Code.REQUEST_EXPIRED: ("40104", "Invalid key"),
+    Code.SIGNATURE_MISMATCH: ("40104", "Invalid key"),
+    Code.FORBIDDEN: ("40100", "Unauthorized"),
+    Code.NOT_FOUND: ("40400", "Not found"),
+    Code.FILE_NOT_FOUND: ("40400", "Not found"),
+    Code.METHOD_NOT_ALLOWED: ("40500", "Method not allowed"),
+    Code.WRONG_STATE: ("40000", "Bad request"),
+    Code.CONFLICT: ("40000", "Bad request"),
+    Code.PAYLOAD_TOO_LARGE: ("41300", "Payload too large"),
+    Code.RATE_LIMITED: ("42900", "Too many requests"),
+    Code.EXPORT_FAILED: ("50000", "Internal server error"),
+    Code.INTERNAL: ("50000", "Internal server error"),
 }
 """Neutral error code → (CLOVA status.code, default message) (spec §1.2, §5.5, §7)."""
 
-_TUNING_TYPES = {"PEFT": Method.LORA, "LORA": Method.LORA}
-_TASK_TYPES = {"GENERATION": TaskType.GENERATION, "CLASSIFICATION": TaskType.CLASSIFICATION}
 _METHOD_NAMES = {Method.LORA: "LoRA", Method.FULL: "FULL"}
 
 
@@ -77,71 +73,10 @@ def format_time(value: dt.datetime | None) -> str | None:
     return value.astimezone(KST).strftime("%Y-%m-%dT%H:%M:%S%z") if value else None
 
 
-def error_status(code: str, message: str) -> dict[str, Any]:
+def error_status(code: Code, message: str) -> dict[str, Any]:
     """The `status` object of an error envelope."""
-    status_code, default = ERRORS.get(code, ERRORS["internal"])
+    status_code, default = ERRORS[code]
     return {"code": status_code, "message": message or default}
-
-
-def to_spec(create: CreateTask, *, workspace_id: str, now: dt.datetime) -> JobSpec:
-    """The neutral spec of a create request; unknown enum values are reported as CLOVA does."""
-    tuning = (create.tuningType or create.method or "PEFT").upper()
-    if tuning not in _TUNING_TYPES:
-        raise errors.UnsupportedFeature(f"Unsupported tuningType {tuning}", param="tuningType")
-    task_type = (create.taskType or "GENERATION").upper()
-    if task_type not in _TASK_TYPES:
-        raise errors.InvalidRequest(
-            "taskType must be GENERATION or CLASSIFICATION", param="taskType"
-        )
-    problems: dict[str, str] = {}
-    epochs = 8 if create.trainEpochs is None else create.trainEpochs
-    if not 1 <= epochs <= 20:
-        problems["trainEpochs"] = "trainEpochs must be between 1 and 20"
-    rate = 1e-4 if create.learningRate is None else create.learningRate
-    if not 1e-6 <= rate <= 1:
-        problems["learningRate"] = "learningRate must be between 1.0E-6 and 1"
-    if problems:
-        raise errors.InvalidRequest("; ".join(problems.values()), param=next(iter(problems)))
-    return JobSpec(
-        workspace_id=workspace_id,
-        display_name=create.name or now.astimezone(KST).strftime("%y%m%d-%H%M%S"),
-        base_model=create.model,
-        task_type=_TASK_TYPES[task_type],
-        method=_TUNING_TYPES[tuning],
-        hyperparameters=Hyperparameters(n_epochs=epochs, learning_rate=rate),
-        dialect="clova",
-    )
-
-
-def object_source(create: CreateTask) -> ObjectSource | None:
-    """The Object Storage dataset named by the request, if any (all four fields needed)."""
-    if not (create.trainingDatasetFilePath or create.trainingDatasetBucket):
-        return None
-    missing = [
-        name
-        for name in (
-            "trainingDatasetBucket",
-            "trainingDatasetFilePath",
-            "trainingDatasetAccessKey",
-            "trainingDatasetSecretKey",
-        )
-        if not getattr(create, name)
-    ]
-    if missing:
-        raise errors.InvalidRequest(
-            f"{', '.join(missing)} required with an Object Storage dataset", param=missing[0]
-        )
-    assert create.trainingDatasetBucket and create.trainingDatasetFilePath
-    buckets.check_path(
-        create.trainingDatasetBucket, param="trainingDatasetBucket", what="bucket name"
-    )
-    buckets.check_path(create.trainingDatasetFilePath, param="trainingDatasetFilePath")
-    return ObjectSource(
-        bucket=create.trainingDatasetBucket,
-        path=create.trainingDatasetFilePath,
-        access_key=create.trainingDatasetAccessKey,
-        secret_key=create.trainingDatasetSecretKey,
-    )
 
 
 def task(job: Job) -> dict[str, Any]:

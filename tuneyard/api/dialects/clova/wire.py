@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from tuneyard.api.dialects.values import Float, Int, Name, ObjectPath, OptName, OptStr, validated
 
-__all__ = ["CreateTask", "parse_create"]
+__all__ = ["DATASET_FORMATS", "KST", "CreateTask", "parse_create"]
+
+KST = dt.timezone(dt.timedelta(hours=9), "KST")
+"""CLOVA Studio's time zone, Korea Standard Time (`+0900`; Korea has no DST): times are
+rendered in it and a task's default name is its creation time there."""
+DATASET_FORMATS = frozenset({"clova-csv", "clova-jsonl"})
+"""What a task's training file holds: CLOVA's CSV or JSON Lines (spec §1.8)."""
 
 
 class CreateTask(BaseModel):

@@ -3,15 +3,21 @@ keys and defaults (spec §2.4), the output name, and the fields echoed back as s
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 from tuneyard import errors
 from tuneyard.api.dialects import values
 from tuneyard.api.dialects.dashscope import wire
-from tuneyard.core.jobs import Hyperparameters, Job, JobSpec, Method, Objective, Parent, TaskType
+from tuneyard.core import ids
+from tuneyard.core.jobs import Hyperparameters, Job, JobSpec, Parent
+from tuneyard.kinds import Method, Objective, TaskType
 
 __all__ = ["TRAINING_TYPES", "hyperparameters", "to_spec"]
+
+ID_STYLE = ids.IdStyle(prefix="ft-", length=4, stamp_offset=dt.timedelta(hours=8))
+"""DashScope job ids: `ft-{yyyyMMddHHmm}-xxxx`, the minute in Beijing time (seed 002)."""
 
 TRAINING_TYPES: dict[str, tuple[Method, Objective]] = {
     "sft": (Method.FULL, Objective.SFT),
@@ -137,6 +143,7 @@ def to_spec(
         method=method,
         hyperparameters=hyperparameters(raw, method),
         dialect="dashscope",
+        id_style=ID_STYLE,
         training_file_id=training,
         objective=objective,
         parent=Parent(parent.id) if parent is not None else None,

@@ -15,14 +15,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from tuneyard import errors
-from tuneyard.api import bodies, multipart, params, streams
-from tuneyard.api.deps import ServiceDep, bearer_key
+from tuneyard.api import bodies, multipart, params, respond, streams
+from tuneyard.api.deps import ServiceDep, bearer_caller
 from tuneyard.api.dialects import values
 from tuneyard.api.dialects.dashscope import create, translate, wire
+from tuneyard.api.errors import Code
 from tuneyard.core import files, ids, states
 from tuneyard.core.credentials import Caller
 from tuneyard.core.service import Service
@@ -33,8 +34,6 @@ PREFIX = "/api/v1"
 WORKSPACE_HEADER = "X-DashScope-WorkSpace"
 MAX_FILES = 100
 """Live files per workspace (the vendor's limit, spec §2.7)."""
-DATASET_FORMATS = frozenset({"dashscope-sft", "dashscope-dpo", "dashscope-cpt", "openai-chat"})
-"""What an upload may hold: ChatML conversations, DPO pairs, or CPT text (spec §2.10)."""
 
 _STREAM_POLL_S = 0.5
 _KEEP_ALIVE_S = 15.0
@@ -42,37 +41,31 @@ _KEEP_ALIVE_S = 15.0
 router = APIRouter(prefix=PREFIX, tags=["dashscope"])
 
 
-def _caller(request: Request, service: ServiceDep) -> Caller:
-    """Who the key acts as, in the workspace `X-DashScope-WorkSpace` names (one of the
-    key's) or else the key's own."""
-    return service.credentials.caller(bearer_key(request), request.headers.get(WORKSPACE_HEADER))
+CallerDep = Annotated[Caller, Depends(bearer_caller(WORKSPACE_HEADER))]
+"""Who the key acts as, in the workspace `X-DashScope-WorkSpace` names (one of the key's)
+or else the key's own."""
 
 
-CallerDep = Annotated[Caller, Depends(_caller)]
+def _output(body: Any) -> Response:
+    return respond.json({"request_id": ids.new_request_id(), "output": body})
 
 
-def _output(body: Any) -> JSONResponse:
-    return JSONResponse({"request_id": ids.new_request_id(), "output": body})
-
-
-def _data(body: Any) -> JSONResponse:
-    return JSONResponse({"request_id": ids.new_request_id(), "data": body})
+def _data(body: Any) -> Response:
+    return respond.json({"request_id": ids.new_request_id(), "data": body})
 
 
 def render_error(
-    request: Request, status: int, code: str, message: str, param: str | None
+    request: Request, status: int, code: Code, message: str, param: str | None
 ) -> Response:
     """DashScope's error envelope; a 409 tells the v2 SDK not to retry it."""
     http_status, body = translate.error_body(code, message, ids.new_request_id())
-    response = JSONResponse(body, status_code=http_status)
-    if http_status == 409:
-        response.headers["x-should-retry"] = "false"
-    return response
+    return respond.error(body, http_status)
 
 
-def _page(page_no: str, page_size: str) -> tuple[int, int]:
-    number = params.whole(page_no, "page_no", default=1, low=1, high=params.MAX_INT // 100)
-    return number, params.whole(page_size, "page_size", default=10, low=1, high=100)
+def _page(page_no: str, page_size: str) -> params.NumberedPage:
+    return params.numbered_page(
+        page_no, page_size, names=("page_no", "page_size"), first=1, default_size=10
+    )
 
 
 # -- files ------------------------------------------------------------------------------
@@ -98,7 +91,7 @@ async def upload_files(request: Request, service: ServiceDep, caller: CallerDep)
                     caller.workspace_id,
                     name,
                     bodies.chunks(part.file),
-                    formats=DATASET_FORMATS,
+                    formats=wire.DATASET_FORMATS,
                     purpose=purpose,
                     description=descriptions[index] if index < len(descriptions) else None,
                     max_files=MAX_FILES,
@@ -120,11 +113,11 @@ async def list_files(
     service: ServiceDep, caller: CallerDep, page_no: str = "1", page_size: str = "10"
 ) -> Response:
     """A page of the workspace's files, newest first."""
-    number, size = _page(page_no, page_size)
+    wanted = _page(page_no, page_size)
     listing = await run_in_threadpool(
-        service.uploads.list_files, caller.workspace_id, offset=(number - 1) * size, limit=size
+        service.uploads.list_files, caller.workspace_id, offset=wanted.offset, limit=wanted.size
     )
-    return _data(translate.files_page(listing, page_no=number, page_size=size))
+    return _data(translate.files_page(listing, page_no=wanted.number, page_size=wanted.size))
 
 
 @router.get("/files/{file_id}")
@@ -144,7 +137,7 @@ async def delete_file(file_id: str, service: ServiceDep, caller: CallerDep) -> R
 # -- fine-tunes -------------------------------------------------------------------------
 def _create(service: Service, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
     wanted = wire.parse_create(body)
-    parent = service.job_by_output(caller.workspace_id, wanted.model)
+    parent = service.jobs.by_output(caller.workspace_id, wanted.model)
     spec = create.to_spec(
         wanted,
         workspace_id=caller.workspace_id,
@@ -152,7 +145,7 @@ def _create(service: Service, caller: Caller, body: dict[str, Any]) -> dict[str,
         actor=caller.actor,
         parent=parent,
     )
-    return translate.job(service.create_job(spec))
+    return translate.job(service.submission.create(spec))
 
 
 @router.post("/fine-tunes")
@@ -171,36 +164,36 @@ async def list_fine_tunes(
     model: str | None = None,
 ) -> Response:
     """A page of the workspace's jobs, newest first; `model` keeps one base model's."""
-    number, size = _page(page_no, page_size)
+    wanted = _page(page_no, page_size)
     listing = await run_in_threadpool(
-        service.list_jobs,
+        service.jobs.list,
         caller.workspace_id,
-        offset=(number - 1) * size,
-        limit=size,
+        offset=wanted.offset,
+        limit=wanted.size,
         base_model=params.text(model, "model"),
     )
-    return _output(translate.jobs_page(listing, page_no=number, page_size=size))
+    return _output(translate.jobs_page(listing, page_no=wanted.number, page_size=wanted.size))
 
 
 @router.get("/fine-tunes/{job_id}")
 async def get_fine_tune(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """One job."""
     return _output(
-        translate.job(await run_in_threadpool(service.get_job, caller.workspace_id, job_id))
+        translate.job(await run_in_threadpool(service.jobs.get, caller.workspace_id, job_id))
     )
 
 
 @router.post("/fine-tunes/{job_id}/cancel")
 async def cancel_fine_tune(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """Cancel a job that has not finished (a finished one is UnsupportedOperation)."""
-    await run_in_threadpool(service.cancel_job, caller.workspace_id, job_id, by=caller.actor)
+    await run_in_threadpool(service.control.cancel, caller.workspace_id, job_id, by=caller.actor)
     return _output({"status": "success"})
 
 
 @router.delete("/fine-tunes/{job_id}")
 async def delete_fine_tune(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """Delete a job (one still running is cancelled first)."""
-    await run_in_threadpool(service.delete_job, caller.workspace_id, job_id, by=caller.actor)
+    await run_in_threadpool(service.control.delete, caller.workspace_id, job_id, by=caller.actor)
     return _output({"status": "success"})
 
 
@@ -215,16 +208,17 @@ async def fine_tune_logs(
     """Log lines from `offset` (1-based; 0 reads as 1), at most `line` (≤ 1000) of them."""
     first = params.whole(offset, "offset", default=1)
     count = params.whole(line, "line", default=100, low=1, high=1000)
-    events, total = await run_in_threadpool(
-        service.job_log, caller.workspace_id, job_id, first=max(1, first), count=count
+    found = await run_in_threadpool(
+        service.events.read, caller.workspace_id, job_id, after=max(1, first) - 1, limit=count
     )
-    return _output(translate.logs(events, total=total))
+    total = await run_in_threadpool(service.events.count, caller.workspace_id, job_id)
+    return _output(translate.logs(found.items, total=total))
 
 
 @router.get("/fine-tunes/{job_id}/checkpoints")
 async def fine_tune_checkpoints(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """The job's checkpoints kept on disk (an array), oldest first."""
-    job = await run_in_threadpool(service.get_job, caller.workspace_id, job_id)
+    job = await run_in_threadpool(service.jobs.get, caller.workspace_id, job_id)
     return _output(translate.checkpoints(job))
 
 
@@ -242,10 +236,10 @@ async def export_checkpoint(
     step = translate.checkpoint_step(checkpoint)
     model_name = params.text(model_name, "model_name", most=values.NAME_MAX)
     await run_in_threadpool(
-        service.export_model, caller.workspace_id, job_id, step=step, merged=False
+        service.weights.export, caller.workspace_id, job_id, step=step, merged=False
     )
     name = model_name or f"{job_id}-{translate.checkpoint_name(step)}"
-    await run_in_threadpool(service.name_export, caller.workspace_id, job_id, step, name)
+    await run_in_threadpool(service.weights.name_export, caller.workspace_id, job_id, step, name)
     return _output(True)
 
 
@@ -257,7 +251,9 @@ async def stream_fine_tune(
     the job has finished or is paused (its last line says so), or no line has come for
     --stream-idle-seconds (a comment every 15 s keeps idle connections open). A workspace
     may hold --max-streams-per-workspace open at once; more is 429 Throttling."""
-    await run_in_threadpool(service.get_job, caller.workspace_id, job_id)  # a 404 before the stream
+    await run_in_threadpool(
+        service.jobs.get, caller.workspace_id, job_id
+    )  # a 404 before the stream
     open_streams: streams.OpenStreams = request.app.state.streams
     idle_s: float = request.app.state.settings.stream_idle_seconds
     frames = _frames(request, service, caller.workspace_id, job_id, idle_s=idle_s)
@@ -271,10 +267,11 @@ async def _frames(
     while True:
         try:
             # the status first: a job at rest has logged its last event before it is read
-            status = (await run_in_threadpool(service.get_job, workspace, job_id)).status
-            events = await run_in_threadpool(service.job_events, workspace, job_id, after_seq=sent)
+            status = (await run_in_threadpool(service.jobs.get, workspace, job_id)).status
+            found = await run_in_threadpool(service.events.read, workspace, job_id, after=sent)
+            events = found.items
         except errors.NotFound as exc:  # deleted while streaming
-            _, body = translate.error_body("not_found", exc.message, ids.new_request_id())
+            _, body = translate.error_body(Code.NOT_FOUND, exc.message, ids.new_request_id())
             yield f"event:error\nstatus:404\ndata:{json.dumps(body)}\n\n"
             return
         for event in events:

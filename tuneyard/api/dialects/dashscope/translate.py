@@ -10,6 +10,7 @@ from typing import Any
 from tuneyard import errors
 from tuneyard.api import params
 from tuneyard.api.dialects.dashscope import create
+from tuneyard.api.errors import Code
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
 from tuneyard.core.jobs import Job
@@ -51,31 +52,35 @@ STATUS: dict[JobStatus, str] = {
 }
 """Neutral status → DashScope status (spec §5.2)."""
 
-ERRORS: dict[str, tuple[int, str, str]] = {
-    "validation": (400, "InvalidParameter", "Invalid parameter"),
-    "malformed_json": (400, "InvalidParameter", "The body is not valid JSON."),
-    "unknown_action": (400, "InvalidParameter", "Unknown operation."),
-    "unsupported": (400, "InvalidParameter", "Unsupported parameter"),
-    "model_not_found": (400, "InvalidParameter", "Model not found."),
-    "file_not_found": (400, "InvalidParameter", "File not found."),
-    "unauthenticated": (401, "InvalidApiKey", "No API-key provided."),
-    "invalid_credentials": (401, "InvalidApiKey", "Invalid API-key provided."),
-    "malformed_credentials": (401, "InvalidApiKey", "Invalid API-key provided."),
-    "request_expired": (401, "InvalidApiKey", "Invalid API-key provided."),
-    "signature_mismatch": (401, "InvalidApiKey", "Invalid API-key provided."),
-    "forbidden": (403, "AccessDenied", "Access denied."),
-    "not_found": (404, "NotFound", "Not Found!"),
-    "method_not_allowed": (405, "MethodNotAllowed", "Method not allowed."),
-    "wrong_state": (400, "UnsupportedOperation", "Unsupported operation."),
-    "conflict": (409, "Conflict", "Conflict."),
-    "payload_too_large": (413, "RequestTooLarge", "Request body too large."),
-    "rate_limited": (429, "Throttling", "Too many fine-tune job in running, please retry later."),
-    "export_failed": (500, "InternalError", "Internal server error!"),
-    "internal": (500, "InternalError", "Internal server error!"),
+ERRORS: dict[Code, tuple[int, str, str]] = {
+    Code.VALIDATION: (400, "InvalidParameter", "Invalid parameter"),
+    Code.MALFORMED_JSON: (400, "InvalidParameter", "The body is not valid JSON."),
+    Code.UNKNOWN_ACTION: (400, "InvalidParameter", "Unknown operation."),
+    Code.UNSUPPORTED: (400, "InvalidParameter", "Unsupported parameter"),
+    Code.MODEL_NOT_FOUND: (400, "InvalidParameter", "Model not found."),
+    Code.FILE_NOT_FOUND: (400, "InvalidParameter", "File not found."),
+    Code.UNAUTHENTICATED: (401, "InvalidApiKey", "No API-key provided."),
+    Code.INVALID_CREDENTIALS: (401, "InvalidApiKey", "Invalid API-key provided."),
+    Code.MALFORMED_CREDENTIALS: (401, "InvalidApiKey", "Invalid API-key provided."),
+    Code.REQUEST_EXPIRED: (401, "InvalidApiKey", "Invalid API-key provided."),
+    Code.SIGNATURE_MISMATCH: (401, "InvalidApiKey", "Invalid API-key provided."),
+    Code.FORBIDDEN: (403, "AccessDenied", "Access denied."),
+    Code.NOT_FOUND: (404, "NotFound", "Not Found!"),
+    Code.METHOD_NOT_ALLOWED: (405, "MethodNotAllowed", "Method not allowed."),
+    Code.WRONG_STATE: (400, "UnsupportedOperation", "Unsupported operation."),
+    Code.CONFLICT: (409, "Conflict", "Conflict."),
+    Code.PAYLOAD_TOO_LARGE: (413, "RequestTooLarge", "Request body too large."),
+    Code.RATE_LIMITED: (
+        429,
+        "Throttling",
+        "Too many fine-tune job in running, please retry later.",
+    ),
+    Code.EXPORT_FAILED: (500, "InternalError", "Internal server error!"),
+    Code.INTERNAL: (500, "InternalError", "Internal server error!"),
 }
 """Neutral error code → (HTTP status, DashScope code, default message) (spec §2.9, §5.5)."""
 
-_FILE_MESSAGE = ERRORS["file_not_found"][2]
+_FILE_MESSAGE = ERRORS[Code.FILE_NOT_FOUND][2]
 
 
 def format_time(value: dt.datetime | None) -> str | None:
@@ -83,10 +88,10 @@ def format_time(value: dt.datetime | None) -> str | None:
     return value.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S") if value else None
 
 
-def error_body(code: str, message: str, request_id: str) -> tuple[int, dict[str, Any]]:
+def error_body(code: Code, message: str, request_id: str) -> tuple[int, dict[str, Any]]:
     """(HTTP status, `{request_id, code, message}`) for a neutral error code."""
-    status, vendor_code, default = ERRORS.get(code, ERRORS["internal"])
-    if code == "file_not_found":
+    status, vendor_code, default = ERRORS[code]
+    if code is Code.FILE_NOT_FOUND:
         message = _FILE_MESSAGE  # the v2 SDK matches this text to raise NotFoundError
     return status, {"request_id": request_id, "code": vendor_code, "message": message or default}
 
@@ -183,24 +188,24 @@ def checkpoints(record: Job) -> list[dict[str, Any]]:
     """The job's checkpoints kept on disk (spec §2.6), oldest first."""
     found = []
     for entry in record.progress.checkpoints:
-        step = int(entry.get("step") or 0)
-        created = entry.get("created_at")
+        step = entry.step
+        created = entry.created_at
         name = checkpoint_name(step)
         found.append(
             {
-                "create_time": format_time(dt.datetime.fromisoformat(created)) if created else None,
+                "create_time": format_time(created) if created else None,
                 "full_name": f"{record.id}:{name}",
                 "checkpoint_id": f"{record.id}:{name}",
                 "job_id": record.id,
                 "checkpoint": name,
                 "step": step,
-                "model_name": entry.get("model_name"),
-                "model_display_name": entry.get("model_name"),
+                "model_name": entry.model_name,
+                "model_display_name": entry.model_name,
                 "status": "SUCCEEDED",
                 "expire_time": None,
-                "train_loss": entry.get("train_loss"),
-                "valid_loss": entry.get("valid_loss"),
-                "perplexity": entry.get("perplexity"),
+                "train_loss": entry.train_loss,
+                "valid_loss": entry.valid_loss,
+                "perplexity": entry.perplexity,
             }
         )
     return found

@@ -12,7 +12,17 @@ from pydantic import BaseModel, ConfigDict
 
 from tuneyard.api.dialects.values import Float, Int, Name, OptName, OptStr, validated
 
-__all__ = ["CreateFineTune", "DatasetRef", "HyperParameters", "parse_create", "parse_hyper"]
+__all__ = [
+    "DATASET_FORMATS",
+    "CreateFineTune",
+    "DatasetRef",
+    "HyperParameters",
+    "parse_create",
+    "parse_hyper",
+]
+
+DATASET_FORMATS = frozenset({"dashscope-sft", "dashscope-dpo", "dashscope-cpt", "openai-chat"})
+"""What an upload may hold: ChatML conversations, DPO pairs, or CPT text (spec §2.10)."""
 
 
 class DatasetRef(BaseModel):

@@ -9,9 +9,14 @@ from typing import Any
 from tuneyard import errors
 from tuneyard.api.dialects import values
 from tuneyard.api.dialects.openai import names, wire
-from tuneyard.core.jobs import Hyperparameters, JobSpec, Method, Objective, Parent, TaskType
+from tuneyard.core import ids
+from tuneyard.core.jobs import Hyperparameters, JobSpec, Parent
+from tuneyard.kinds import Method, Objective, TaskType
 
 __all__ = ["BASE_LEARNING_RATE", "MAX_METADATA", "to_spec"]
+
+ID_STYLE = ids.SHORT
+"""Job ids: 8 lowercase alphanumerics (wrapped as `ftjob-…` on the wire)."""
 
 BASE_LEARNING_RATE = {Objective.SFT: 1e-4, Objective.DPO: 5e-5}
 """The learning rate a `learning_rate_multiplier` of 1 stands for (LoRA adapters)."""
@@ -124,6 +129,7 @@ def to_spec(
         method=Method.LORA,
         hyperparameters=_hyper(block, objective, create.seed),
         dialect="openai",
+        id_style=ID_STYLE,
         training_file_id=create.training_file,
         objective=objective,
         parent=parent,

@@ -11,18 +11,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from starlette.datastructures import UploadFile
 
 from tuneyard import errors
-from tuneyard.api import bodies, multipart, params
-from tuneyard.api.deps import ServiceDep, bearer_key
+from tuneyard.api import bodies, multipart, params, respond
+from tuneyard.api.deps import ServiceDep, bearer_caller
 from tuneyard.api.dialects.openai import create, names, translate, wire
+from tuneyard.api.errors import Code
 from tuneyard.core import files, ids
 from tuneyard.core.credentials import Caller
 from tuneyard.core.jobs import Job, Parent
 from tuneyard.core.service import Service
-from tuneyard.datasets import validator
 
 __all__ = ["PREFIX", "render_error", "router"]
 
@@ -34,33 +34,20 @@ PROJECT_HEADERS = ("openai-project", "openai-organization")
 router = APIRouter(prefix=PREFIX, tags=["openai"])
 
 
-def _caller(request: Request, service: ServiceDep) -> Caller:
-    named = next((request.headers[h] for h in PROJECT_HEADERS if request.headers.get(h)), None)
-    return service.credentials.caller(bearer_key(request), named)
+CallerDep = Annotated[Caller, Depends(bearer_caller(*PROJECT_HEADERS))]
+"""Who the key acts as, in the workspace a project header names (one of the key's)."""
 
 
-CallerDep = Annotated[Caller, Depends(_caller)]
-
-
-def _json(body: Any, status_code: int = 200) -> JSONResponse:
-    response = JSONResponse(body, status_code=status_code)
-    response.headers[REQUEST_ID] = "req_" + ids.new_request_id()
-    return response
+def _json(body: Any, status_code: int = 200) -> Response:
+    return respond.json(body, status_code, headers={REQUEST_ID: "req_" + ids.new_request_id()})
 
 
 def render_error(
-    request: Request, status: int, code: str, message: str, param: str | None
+    request: Request, status: int, code: Code, message: str, param: str | None
 ) -> Response:
     """OpenAI's error envelope; a 409 is marked not worth retrying."""
     http_status, body = translate.error_body(code, message, param)
-    response = _json(body, http_status)
-    if http_status == 409:
-        response.headers["x-should-retry"] = "false"
-    return response
-
-
-def _limit(value: str, *, default: int, most: int) -> int:
-    return params.whole(value, "limit", default=default, low=1, high=most)
+    return respond.error(body, http_status, headers={REQUEST_ID: "req_" + ids.new_request_id()})
 
 
 # -- files ------------------------------------------------------------------------------
@@ -86,7 +73,7 @@ async def upload_file(request: Request, service: ServiceDep, caller: CallerDep) 
             caller.workspace_id,
             files.safe_name(part.filename),
             bodies.chunks(part.file),
-            formats=validator.FORMATS,
+            formats=wire.DATASET_FORMATS,
             purpose=purpose,
         )
     finally:
@@ -110,7 +97,7 @@ async def list_files(
         service.uploads.list_after,
         caller.workspace_id,
         marker=params.ident(after, "after") or None,
-        limit=_limit(limit, default=10000, most=10000),
+        limit=params.limit(limit, default=10000, most=10000),
         oldest_first=order == "asc",
         purpose=params.text(purpose, "purpose"),
     )
@@ -144,7 +131,7 @@ async def file_content(file_id: str, service: ServiceDep, caller: CallerDep) -> 
 # -- fine-tuning jobs -------------------------------------------------------------------
 def _job(service: Service, caller: Caller, job_id: str) -> Job:
     try:
-        return service.get_job(caller.workspace_id, names.parse_job(job_id))
+        return service.jobs.get(caller.workspace_id, names.parse_job(job_id))
     except errors.JobNotFound:
         raise errors.JobNotFound(f"No fine-tuning job found with id {job_id}") from None
 
@@ -176,7 +163,7 @@ def _create(service: Service, caller: Caller, body: dict[str, Any]) -> Job:
     base_model = request.model
     if request.model.startswith("ft:"):
         name, step = names.split_checkpoint_model(request.model)
-        earlier = service.get_job(caller.workspace_id, name.rsplit(":", 1)[-1], param="model")
+        earlier = service.jobs.get(caller.workspace_id, name.rsplit(":", 1)[-1], param="model")
         parent, base_model = Parent(earlier.id, step), earlier.base_model
     spec = create.to_spec(
         request,
@@ -188,7 +175,7 @@ def _create(service: Service, caller: Caller, body: dict[str, Any]) -> Job:
         actor=caller.actor,
     )
     try:
-        return service.create_job(spec)
+        return service.submission.create(spec)
     except errors.ModelNotFound:
         raise errors.ModelNotFound(
             f"The model {request.model} does not exist or you do not have access to it.",
@@ -214,10 +201,10 @@ async def list_jobs(
         if key.startswith("metadata[") and key.endswith("]")
     }
     found = await run_in_threadpool(
-        lambda: service.list_jobs_after(
+        lambda: service.jobs.list_after(
             caller.workspace_id,
             marker=names.parse_job(params.ident(after, "after")) if after else None,
-            limit=_limit(limit, default=20, most=100),
+            limit=params.limit(limit, default=20, most=100),
             metadata=metadata or None,
         )
     )
@@ -233,7 +220,11 @@ async def get_job(job_id: str, service: ServiceDep, caller: CallerDep) -> Respon
 
 def _act(service: Service, caller: Caller, job_id: str, action: str) -> Job:
     neutral = _job(service, caller, job_id).id
-    verb = {"cancel": service.cancel_job, "pause": service.pause_job, "resume": service.resume_job}
+    verb = {
+        "cancel": service.control.cancel,
+        "pause": service.control.pause,
+        "resume": service.control.resume,
+    }
     return verb[action](caller.workspace_id, neutral, by=caller.actor)
 
 
@@ -262,11 +253,12 @@ async def list_events(
     """The job's events, newest first; `after` an event id: the older ones."""
     record = await run_in_threadpool(_job, service, caller, job_id)
     found = await run_in_threadpool(
-        lambda: service.latest_events(
+        lambda: service.events.read(
             caller.workspace_id,
             record.id,
-            before_seq=names.parse_event(after, record.id) if after else None,
-            limit=_limit(limit, default=20, most=1000),
+            before=names.parse_event(after, record.id) if after else None,
+            limit=params.limit(limit, default=20, most=1000),
+            newest_first=True,
         )
     )
     items = [translate.event(e, record) for e in found.items]
@@ -281,10 +273,10 @@ async def list_checkpoints(
     record = await run_in_threadpool(_job, service, caller, job_id)
     below = names.parse_checkpoint(after, record.id) if after else None
     kept = sorted(
-        (c for c in record.progress.checkpoints if below is None or int(c["step"]) < below),
-        key=lambda c: int(c["step"]),
+        (c for c in record.progress.checkpoints if below is None or c.step < below),
+        key=lambda c: c.step,
         reverse=True,
     )
-    size = _limit(limit, default=10, most=100)
+    size = params.limit(limit, default=10, most=100)
     items = [translate.checkpoint(c, record, organization=caller.workspace_id) for c in kept]
     return _json(translate.listing(items[:size], more=len(items) > size))

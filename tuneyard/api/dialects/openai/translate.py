@@ -8,10 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from tuneyard.api.dialects.openai import create, names
+from tuneyard.api.errors import Code
+from tuneyard.core.checkpoints import Checkpoint
 from tuneyard.core.events import JobEvent, saved_checkpoint
 from tuneyard.core.files import StoredFile
-from tuneyard.core.jobs import Job, Objective
+from tuneyard.core.jobs import Job
 from tuneyard.core.states import JobStatus
+from tuneyard.kinds import Objective
 
 __all__ = [
     "ERRORS",
@@ -40,27 +43,27 @@ STATUS: dict[JobStatus, str] = {
 }
 """Neutral status → OpenAI `status` (spec §5.2; a cancel shows at once)."""
 
-ERRORS: dict[str, tuple[int, str, str | None]] = {
-    "validation": (400, "invalid_request_error", None),
-    "malformed_json": (400, "invalid_request_error", None),
-    "unknown_action": (400, "invalid_request_error", None),
-    "unsupported": (400, "invalid_request_error", "unsupported_value"),
-    "model_not_found": (400, "invalid_request_error", "model_not_available"),
-    "unauthenticated": (401, "invalid_request_error", "invalid_api_key"),
-    "malformed_credentials": (401, "invalid_request_error", "invalid_api_key"),
-    "invalid_credentials": (401, "invalid_request_error", "invalid_api_key"),
-    "request_expired": (401, "invalid_request_error", "invalid_api_key"),
-    "signature_mismatch": (401, "invalid_request_error", "invalid_api_key"),
-    "forbidden": (403, "invalid_request_error", "permission_denied"),
-    "not_found": (404, "invalid_request_error", None),
-    "file_not_found": (404, "invalid_request_error", None),
-    "method_not_allowed": (405, "invalid_request_error", None),
-    "wrong_state": (400, "invalid_request_error", None),
-    "conflict": (409, "invalid_request_error", "conflict"),
-    "payload_too_large": (413, "invalid_request_error", "request_too_large"),
-    "rate_limited": (429, "rate_limit_exceeded", "rate_limit_exceeded"),
-    "export_failed": (500, "server_error", None),
-    "internal": (500, "server_error", None),
+ERRORS: dict[Code, tuple[int, str, str | None]] = {
+    Code.VALIDATION: (400, "invalid_request_error", None),
+    Code.MALFORMED_JSON: (400, "invalid_request_error", None),
+    Code.UNKNOWN_ACTION: (400, "invalid_request_error", None),
+    Code.UNSUPPORTED: (400, "invalid_request_error", "unsupported_value"),
+    Code.MODEL_NOT_FOUND: (400, "invalid_request_error", "model_not_available"),
+    Code.UNAUTHENTICATED: (401, "invalid_request_error", "invalid_api_key"),
+    Code.MALFORMED_CREDENTIALS: (401, "invalid_request_error", "invalid_api_key"),
+    Code.INVALID_CREDENTIALS: (401, "invalid_request_error", "invalid_api_key"),
+    Code.REQUEST_EXPIRED: (401, "invalid_request_error", "invalid_api_key"),
+    Code.SIGNATURE_MISMATCH: (401, "invalid_request_error", "invalid_api_key"),
+    Code.FORBIDDEN: (403, "invalid_request_error", "permission_denied"),
+    Code.NOT_FOUND: (404, "invalid_request_error", None),
+    Code.FILE_NOT_FOUND: (404, "invalid_request_error", None),
+    Code.METHOD_NOT_ALLOWED: (405, "invalid_request_error", None),
+    Code.WRONG_STATE: (400, "invalid_request_error", None),
+    Code.CONFLICT: (409, "invalid_request_error", "conflict"),
+    Code.PAYLOAD_TOO_LARGE: (413, "invalid_request_error", "request_too_large"),
+    Code.RATE_LIMITED: (429, "rate_limit_exceeded", "rate_limit_exceeded"),
+    Code.EXPORT_FAILED: (500, "server_error", None),
+    Code.INTERNAL: (500, "server_error", None),
 }
 """Neutral error code → (HTTP status, `type`, `code`) (spec §4.5)."""
 
@@ -71,12 +74,12 @@ _FILE_PARAMS = {
 _DATASET_KINDS = {"invalid_n_examples"}
 
 
-def error_body(code: str, message: str, param: str | None) -> tuple[int, dict[str, Any]]:
+def error_body(code: Code, message: str, param: str | None) -> tuple[int, dict[str, Any]]:
     """(HTTP status, `{"error": {message, type, param, code}}`). A training or validation
     file that does not exist or cannot serve the job is 400 `invalid_training_file` /
     `invalid_validation_file`, as OpenAI answers a create request."""
-    status, kind, vendor_code = ERRORS.get(code, ERRORS["internal"])
-    if param in _FILE_PARAMS and code in ("validation", "file_not_found", "not_found"):
+    status, kind, vendor_code = ERRORS[code]
+    if param in _FILE_PARAMS and code in (Code.VALIDATION, Code.FILE_NOT_FOUND, Code.NOT_FOUND):
         status, vendor_code = 400, _FILE_PARAMS[param]
     return status, {
         "error": {"message": message, "type": kind, "param": param, "code": vendor_code}
@@ -221,13 +224,13 @@ def event(record: JobEvent, job_record: Job) -> dict[str, Any]:
     elif (saved := saved_checkpoint(record)) is not None:
         kind = "metrics"
         shown = {
-            "step": saved["step"],
+            "step": saved.step,
             "total_steps": job_record.progress.total_steps,
-            "train_loss": saved.get("train_loss"),
-            "valid_loss": saved.get("valid_loss"),
-            "valid_mean_token_accuracy": saved.get("token_accuracy"),
+            "train_loss": saved.train_loss,
+            "valid_loss": saved.valid_loss,
+            "valid_mean_token_accuracy": saved.token_accuracy,
         }
-        message = f"Checkpoint created at step {saved['step']}"
+        message = f"Checkpoint created at step {saved.step}"
     elif record.type == "status":
         template = _STATUS_MESSAGES.get((str(data.get("from")), str(data.get("to"))))
         if template is not None:
@@ -255,20 +258,15 @@ def model_name(record: Job, organization: str) -> str:
     return names.fine_tuned_model(record.base_model, organization, None, record.id)
 
 
-def checkpoint(saved: Mapping[str, Any], record: Job, *, organization: str) -> dict[str, Any]:
+def checkpoint(saved: Checkpoint, record: Job, *, organization: str) -> dict[str, Any]:
     """A FineTuningJobCheckpoint of one kept checkpoint."""
-    step = int(saved["step"])
-    created = saved.get("created_at")
-    created_at = (
-        int(datetime.fromisoformat(created).timestamp())
-        if isinstance(created, str)
-        else unix(record.updated_at)
-    )
+    step = saved.step
+    created_at = unix(saved.created_at) if saved.created_at else unix(record.updated_at)
     metrics = {
         "step": float(step),
-        "train_loss": saved.get("train_loss"),
-        "valid_loss": saved.get("valid_loss"),
-        "valid_mean_token_accuracy": saved.get("token_accuracy"),
+        "train_loss": saved.train_loss,
+        "valid_loss": saved.valid_loss,
+        "valid_mean_token_accuracy": saved.token_accuracy,
     }
     return {
         "object": "fine_tuning.job.checkpoint",

@@ -11,8 +11,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tuneyard.api.dialects.values import Float, Int, Name, validated
+from tuneyard.datasets import validator
 
-__all__ = ["CreateJob", "DpoHyperparameters", "Hyperparameters", "Method", "parse_create"]
+__all__ = [
+    "DATASET_FORMATS",
+    "CreateJob",
+    "DpoHyperparameters",
+    "Hyperparameters",
+    "Method",
+    "parse_create",
+]
+
+DATASET_FORMATS = frozenset(validator.FORMATS)
+"""What an uploaded file may hold: any format tuneyard reads (checked on upload)."""
 
 
 class _Strict(BaseModel):

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from tuneyard import errors
-from tuneyard.core.jobs import Method, Objective, TaskType
 from tuneyard.core.models import BaseModel
+from tuneyard.kinds import Method, Objective, TaskType
 
 __all__ = [
     "SCALES",

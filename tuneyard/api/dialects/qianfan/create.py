@@ -9,14 +9,18 @@ from typing import Any
 
 from tuneyard import errors
 from tuneyard.api.dialects.qianfan import catalogue, wire
-from tuneyard.core import buckets
+from tuneyard.core import buckets, ids
 from tuneyard.core.credentials import Caller
 from tuneyard.core.groups import JobGroup
-from tuneyard.core.jobs import Hyperparameters, JobSpec, Method, Objective, Parent, TaskType
+from tuneyard.core.jobs import Hyperparameters, JobSpec, Parent
 from tuneyard.core.models import BaseModel
-from tuneyard.core.service import ObjectSource
+from tuneyard.core.submission import ObjectSource
+from tuneyard.kinds import Method, Objective, TaskType
 
 __all__ = ["DatasetSource", "GroupFields", "group_fields", "task_spec", "training_source"]
+
+ID_STYLE = ids.IdStyle(prefix="task-", length=12)
+"""Qianfan task ids: `task-` and 12 lowercase alphanumerics (spec §3.3)."""
 
 _SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant"}
 _TRUE = {"true", "1", "yes"}
@@ -287,6 +291,7 @@ def task_spec(
             raw, method=method, objective=group.objective, split_ratio=split, model=model
         ),
         dialect="qianfan",
+        id_style=ID_STYLE,
         training_file_id=training_file_id,
         objective=group.objective,
         parent=parent,

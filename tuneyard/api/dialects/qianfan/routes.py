@@ -13,21 +13,23 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from tuneyard import errors
-from tuneyard.api import bodies
+from tuneyard.api import bodies, respond
 from tuneyard.api.console.routes import CURVES
 from tuneyard.api.deps import ServiceDep
 from tuneyard.api.dialects.qianfan import catalogue, create, signature, translate, wire
+from tuneyard.api.errors import Code
 from tuneyard.core import ids, sharing, states
 from tuneyard.core.credentials import Caller
 from tuneyard.core.groups import JobGroup
-from tuneyard.core.jobs import Job, Objective
+from tuneyard.core.jobs import Job
 from tuneyard.core.paging import Slice
 from tuneyard.core.service import Service
+from tuneyard.kinds import Objective
 
-__all__ = ["PREFIX", "render_error", "router"]
+__all__ = ["ACTIONS", "PREFIX", "render_error", "router"]
 
 PREFIX = "/v2/finetuning"
 REQUEST_ID = "x-bce-request-id"
@@ -67,22 +69,18 @@ class _Call:
         return self.caller.workspace_id
 
 
-def _respond(body: dict[str, Any], status_code: int = 200) -> JSONResponse:
+def _respond(body: dict[str, Any]) -> Response:
     request_id = ids.new_request_id()
-    response = JSONResponse({"requestId": request_id, **body}, status_code=status_code)
-    response.headers[REQUEST_ID] = request_id
-    return response
+    return respond.json({"requestId": request_id, **body}, headers={REQUEST_ID: request_id})
 
 
 def render_error(
-    request: Request, status: int, code: str, message: str, param: str | None
+    request: Request, status: int, code: Code, message: str, param: str | None
 ) -> Response:
     """The BCE error envelope, `{requestId, code, message}`, with the vendor's status."""
     request_id = ids.new_request_id()
     http_status, body = translate.error_body(code, message, request_id)
-    response = JSONResponse(body, status_code=http_status)
-    response.headers[REQUEST_ID] = request_id
-    return response
+    return respond.json(body, http_status, headers={REQUEST_ID: request_id})
 
 
 def _max_keys(value: int) -> int:
@@ -94,7 +92,7 @@ def _max_keys(value: int) -> int:
 def _task(call: _Call, task_id: str) -> tuple[Job, JobGroup]:
     """A task of the caller's workspace and the job (group) it belongs to."""
     try:
-        job = call.service.get_job(call.workspace, task_id)
+        job = call.service.jobs.get(call.workspace, task_id)
     except errors.JobNotFound:
         job = None
     if job is None or job.group_id is None:
@@ -121,12 +119,12 @@ def _create_task(call: _Call) -> Any:
     group = call.service.groups.get(call.workspace, request.jobId, param="jobId")
     source = create.training_source(request.datasetConfig)
     file_id = source if isinstance(source, str) else None
-    model = call.service.model(group.base_model)
+    model = call.service.models.get(group.base_model)
     spec = create.task_spec(request, group, call.caller, training_file_id=file_id, model=model)
     if isinstance(source, str):
-        job = call.service.create_job(spec)
+        job = call.service.submission.create(spec)
     else:
-        job = call.service.submit_job(spec, source)
+        job = call.service.submission.submit(spec, source)
     return {"jobId": group.id, "taskId": job.id}
 
 
@@ -175,7 +173,7 @@ def _list_tasks(call: _Call) -> Any:
 
 def _task_detail(call: _Call) -> Any:
     job, group = _task(call, wire.parse(wire.TaskRef, call.body).taskId)
-    query = urlencode({"displayToken": sharing.token(call.service, job)})
+    query = urlencode({"displayToken": sharing.token(call.service.ports.sealer, job)})
     return translate.task(job, group, vdl_link=f"{call.base_url}{CURVES}?{query}")
 
 
@@ -184,7 +182,7 @@ def _stop_task(call: _Call) -> Any:
     if states.is_terminal(job.status):
         return False  # it had already finished: nothing was stopped
     try:
-        call.service.cancel_job(call.workspace, job.id, by=call.caller.actor)
+        call.service.control.cancel(call.workspace, job.id, by=call.caller.actor)
     except errors.InvalidTransition:
         return False  # it finished while we were stopping it
     return True
@@ -192,7 +190,7 @@ def _stop_task(call: _Call) -> Any:
 
 def _delete_task(call: _Call) -> Any:
     job, _ = _task(call, wire.parse(wire.TaskRef, call.body).taskId)
-    call.service.delete_job(call.workspace, job.id, by=call.caller.actor)
+    call.service.control.delete(call.workspace, job.id, by=call.caller.actor)
     return True
 
 
@@ -206,7 +204,7 @@ def _support_models(call: _Call) -> Any:
     return catalogue.support_models(call.service.ports.catalog.all())
 
 
-_ACTIONS: dict[str, Callable[[_Call], Any]] = {
+ACTIONS: dict[str, Callable[[_Call], Any]] = {
     "CreateFineTuningJob": _create_job,
     "CreateFineTuningTask": _create_task,
     "DescribeFineTuningJobs": _list_jobs,
@@ -217,16 +215,17 @@ _ACTIONS: dict[str, Callable[[_Call], Any]] = {
     "DeleteFineTuningJob": _delete_job,
     "DescribeFineTuningSupportModels": _support_models,
 }
+"""Each Action the endpoint answers, and what does it (each has a golden file)."""
 
 
 @router.post(PREFIX)
 async def finetuning(request: Request, service: ServiceDep, caller: CallerDep) -> Response:
     """Dispatch on `?Action=`; the body is the Action's JSON parameters."""
     action = request.query_params.get("Action", "")
-    handler = _ACTIONS.get(action)
+    handler = ACTIONS.get(action)
     if handler is None:
         raise errors.UnknownOperation(
-            f"Unknown Action {action[:64]!r}; this server answers {', '.join(sorted(_ACTIONS))}",
+            f"Unknown Action {action[:64]!r}; this server answers {', '.join(sorted(ACTIONS))}",
             param="Action",
         )
     body = await bodies.json_object(request) if (await request.body()).strip() else {}

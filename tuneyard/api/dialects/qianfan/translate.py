@@ -6,10 +6,12 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from tuneyard.api.errors import Code
 from tuneyard.core.groups import JobGroup
-from tuneyard.core.jobs import Job, Method
+from tuneyard.core.jobs import Job
 from tuneyard.core.paging import Slice
 from tuneyard.core.states import JobStatus
+from tuneyard.kinds import Method
 
 __all__ = [
     "ERRORS",
@@ -28,34 +30,42 @@ __all__ = [
     "task_summary",
 ]
 
-ERRORS: dict[str, tuple[int, str, str]] = {
-    "validation": (400, "InappropriateJSON", "The request is not valid."),
-    "unsupported": (400, "InappropriateJSON", "Unsupported parameter."),
-    "model_not_found": (400, "InappropriateJSON", "Model not found."),
-    "malformed_json": (400, "MalformedJSON", "The body is not well-formed JSON."),
-    "unknown_action": (400, "InvalidHTTPRequest", "Unknown Action."),
-    "unauthenticated": (400, "InvalidHTTPAuthHeader", "The Authorization header is missing."),
-    "malformed_credentials": (400, "InvalidHTTPAuthHeader", "The Authorization header is invalid."),
-    "invalid_credentials": (403, "InvalidAccessKeyId", "The access key ID does not exist."),
-    "signature_mismatch": (400, "SignatureDoesNotMatch", "The request signature does not match."),
-    "request_expired": (400, "RequestExpired", "The request has expired."),
-    "forbidden": (403, "AccessDenied", "Access denied."),
-    "not_found": (404, "ResourceNotFound", "The resource does not exist."),
-    "file_not_found": (404, "ResourceNotFound", "The dataset does not exist."),
-    "method_not_allowed": (405, "InvalidHTTPRequest", "Method not allowed."),
-    "wrong_state": (400, "InappropriateJSON", "The task's status does not allow this."),
-    "conflict": (409, "Conflict", "Conflict."),
-    "payload_too_large": (413, "RequestEntityTooLarge", "The request body is too large."),
-    "rate_limited": (429, "RequestLimitExceeded", "Too many tasks; please retry later."),
-    "export_failed": (500, "InternalError", "The model could not be exported."),
-    "internal": (500, "InternalError", "Internal server error."),
+ERRORS: dict[Code, tuple[int, str, str]] = {
+    Code.VALIDATION: (400, "InappropriateJSON", "The request is not valid."),
+    Code.UNSUPPORTED: (400, "InappropriateJSON", "Unsupported parameter."),
+    Code.MODEL_NOT_FOUND: (400, "InappropriateJSON", "Model not found."),
+    Code.MALFORMED_JSON: (400, "MalformedJSON", "The body is not well-formed JSON."),
+    Code.UNKNOWN_ACTION: (400, "InvalidHTTPRequest", "Unknown Action."),
+    Code.UNAUTHENTICATED: (400, "InvalidHTTPAuthHeader", "The Authorization header is missing."),
+    Code.MALFORMED_CREDENTIALS: (
+        400,
+        "InvalidHTTPAuthHeader",
+        "The Authorization header is invalid.",
+    ),
+    Code.INVALID_CREDENTIALS: (403, "InvalidAccessKeyId", "The access key ID does not exist."),
+    Code.SIGNATURE_MISMATCH: (
+        400,
+        "SignatureDoesNotMatch",
+        "The request signature does not match.",
+    ),
+    Code.REQUEST_EXPIRED: (400, "RequestExpired", "The request has expired."),
+    Code.FORBIDDEN: (403, "AccessDenied", "Access denied."),
+    Code.NOT_FOUND: (404, "ResourceNotFound", "The resource does not exist."),
+    Code.FILE_NOT_FOUND: (404, "ResourceNotFound", "The dataset does not exist."),
+    Code.METHOD_NOT_ALLOWED: (405, "InvalidHTTPRequest", "Method not allowed."),
+    Code.WRONG_STATE: (400, "InappropriateJSON", "The task's status does not allow this."),
+    Code.CONFLICT: (409, "Conflict", "Conflict."),
+    Code.PAYLOAD_TOO_LARGE: (413, "RequestEntityTooLarge", "The request body is too large."),
+    Code.RATE_LIMITED: (429, "RequestLimitExceeded", "Too many tasks; please retry later."),
+    Code.EXPORT_FAILED: (500, "InternalError", "The model could not be exported."),
+    Code.INTERNAL: (500, "InternalError", "Internal server error."),
 }
 """Neutral error code → (HTTP status, BCE code, default message) (spec §3.4, §5.5, §7)."""
 
 
-def error_body(code: str, message: str, request_id: str) -> tuple[int, dict[str, Any]]:
+def error_body(code: Code, message: str, request_id: str) -> tuple[int, dict[str, Any]]:
     """(HTTP status, `{requestId, code, message}`) for a neutral error code."""
-    status, vendor_code, default = ERRORS.get(code, ERRORS["internal"])
+    status, vendor_code, default = ERRORS[code]
     return status, {"requestId": request_id, "code": vendor_code, "message": message or default}
 
 
@@ -170,11 +180,11 @@ def checkpoint_list(job: Job) -> list[dict[str, Any]]:
     exp(trainingLoss) when nothing is held out) and `trainingLoss`."""
     listed = []
     for saved in job.progress.checkpoints:
-        loss = saved.get("train_loss")
-        perplexity = saved.get("perplexity")
+        loss = saved.train_loss
+        perplexity = saved.perplexity
         if perplexity is None and loss is not None:
             perplexity = round(math.exp(min(float(loss), 50.0)), 4)
-        listed.append({"step": saved.get("step"), "perplexity": perplexity, "trainingLoss": loss})
+        listed.append({"step": saved.step, "perplexity": perplexity, "trainingLoss": loss})
     return listed
 
 

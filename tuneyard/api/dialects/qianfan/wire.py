@@ -11,8 +11,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from tuneyard.api.dialects.values import Float, Int, Name, ObjectPath, OptName, OptStr, validated
+from tuneyard.datasets import validator
 
 __all__ = [
+    "DATASET_FORMATS",
     "CreateJob",
     "CreateTask",
     "DatasetConfig",
@@ -26,6 +28,10 @@ __all__ = [
 ]
 
 _M = TypeVar("_M", bound=BaseModel)
+
+DATASET_FORMATS = frozenset(validator.FORMATS)
+"""What a task's training file may hold: any format tuneyard reads, detected (a Platform
+file may have been uploaded through any dialect; a BOS object is read as it is)."""
 
 
 class _Body(BaseModel):

@@ -12,11 +12,15 @@ import torch
 import transformers
 
 from tests.support.training import adapter, run_recipe, sum_chat, training_spec
+from tuneyard import kinds
 from tuneyard.core import jobs
 from tuneyard.datasets.examples import Example, Message
 from tuneyard.trainer import checkpoints, data, export, model, packing, preference
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
+pytestmark = [
+    pytest.mark.integration,  # trains the tiny models (no server)
+    pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +99,7 @@ def dpo_run(
 ) -> tuple[Path, list[dict[str, Any]]]:
     work = tmp_path_factory.mktemp("dpo")
     spec = spec_for(
-        work, tiny_dir, objective=jobs.Objective.DPO, learning_rate=5e-3, save_steps=4, n_epochs=3
+        work, tiny_dir, objective=kinds.Objective.DPO, learning_rate=5e-3, save_steps=4, n_epochs=3
     )
     return work, run_recipe(spec, [pair(i) for i in range(22)])
 
@@ -123,7 +127,7 @@ def test_a_resumed_dpo_run_keeps_its_reference(
     spec = spec_for(
         tmp_path,
         tiny_dir,
-        objective=jobs.Objective.DPO,
+        objective=kinds.Objective.DPO,
         learning_rate=5e-3,
         save_steps=4,
         n_epochs=3,
@@ -187,7 +191,7 @@ def test_cpt_learns_every_token_of_plain_documents(
     assert feature.labels == feature.input_ids and feature.input_ids[-1] == tokenizer.eos_token_id
     long = data.tokenise_text([Example((), text="x" * 150)], tokenizer, 64)
     assert [f.length for f in long] == [64, 64, 23]  # 150 bytes + the end token, in windows
-    spec = spec_for(tmp_path, tiny_dir, objective=jobs.Objective.CPT, n_epochs=3, eval_samples=4)
+    spec = spec_for(tmp_path, tiny_dir, objective=kinds.Objective.CPT, n_epochs=3, eval_samples=4)
     events = run_recipe(spec, docs)
     losses = [e["loss"] for e in named(events, "progress")]
     assert losses[-1] < losses[0] * 0.7
@@ -196,11 +200,13 @@ def test_cpt_learns_every_token_of_plain_documents(
 
 
 def progress_after(events: list[dict[str, Any]]) -> jobs.Progress:
-    from tuneyard.core.lifecycle import _apply
+    from tuneyard.core import protocol, recording
 
     state = jobs.Progress()
     for event in events:
-        state = _apply(state, event)
+        decoded = protocol.decode(json.dumps(event))
+        assert decoded is not None
+        state = recording.apply(state, decoded)
     return state
 
 
@@ -217,15 +223,15 @@ def lora_parent(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 @pytest.fixture(scope="module")
 def full_parent(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("parent-full")
-    spec = spec_for(work, tiny_dir, n_epochs=1, method=jobs.Method.FULL, learning_rate=1e-3)
+    spec = spec_for(work, tiny_dir, n_epochs=1, method=kinds.Method.FULL, learning_rate=1e-3)
     run_recipe(spec, [sum_chat(i) for i in range(20)])
     return work
 
 
-def build(tiny_dir: Path, tokenizer: Any, method: jobs.Method, **kwargs: Any) -> Any:
+def build(tiny_dir: Path, tokenizer: Any, method: kinds.Method, **kwargs: Any) -> Any:
     return model.build(
         tiny_dir,
-        task_type=jobs.TaskType.GENERATION,
+        task_type=kinds.TaskType.GENERATION,
         method=method,
         hyperparameters=jobs.Hyperparameters(),
         labels=None,
@@ -241,9 +247,9 @@ def test_lora_continues_an_earlier_adapter(
     net = build(
         tiny_dir,
         tokenizer,
-        jobs.Method.LORA,
+        kinds.Method.LORA,
         start_from=Path(checkpoint.path),
-        start_method=jobs.Method.LORA,
+        start_method=kinds.Method.LORA,
     )
     saved = adapter(Path(checkpoint.path))
     state = {
@@ -258,16 +264,16 @@ def test_full_training_starts_from_an_adapter_merged(
     tiny_dir: Path, tokenizer: Any, lora_parent: Path
 ) -> None:
     parent = model.load_adapter(
-        model.load(tiny_dir, task_type=jobs.TaskType.GENERATION, labels=None, pad_id=0),
+        model.load(tiny_dir, task_type=kinds.TaskType.GENERATION, labels=None, pad_id=0),
         lora_parent / "output",
         trainable=False,
     )
     net = build(
         tiny_dir,
         tokenizer,
-        jobs.Method.FULL,
+        kinds.Method.FULL,
         start_from=lora_parent / "output",
-        start_method=jobs.Method.LORA,
+        start_method=kinds.Method.LORA,
     )
     assert not any("lora_" in name for name, _ in net.named_parameters())
     assert all(p.requires_grad for p in net.parameters())
@@ -278,9 +284,9 @@ def test_lora_on_an_earlier_full_model(tiny_dir: Path, tokenizer: Any, full_pare
     net = build(
         tiny_dir,
         tokenizer,
-        jobs.Method.LORA,
+        kinds.Method.LORA,
         start_from=full_parent / "output",
-        start_method=jobs.Method.FULL,
+        start_method=kinds.Method.FULL,
     )
     parent = transformers.AutoModelForCausalLM.from_pretrained(full_parent / "output")
     assert torch.allclose(logits_of(net, tokenizer), logits_of(parent, tokenizer), atol=1e-5)
@@ -295,7 +301,7 @@ def test_a_job_started_from_a_checkpoint_records_where_it_began(
         tiny_dir,
         n_epochs=1,
         start_from=Path(checkpoint.path),
-        start_method=jobs.Method.LORA,
+        start_method=kinds.Method.LORA,
     )
     events = run_recipe(spec, [sum_chat(i) for i in range(20)])
     assert named(events, "succeeded")
@@ -329,7 +335,7 @@ def test_merged_export_is_a_whole_model_with_the_same_outputs(
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
     merged = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "merged")
     with_adapter = model.load_adapter(
-        model.load(tiny_dir, task_type=jobs.TaskType.GENERATION, labels=None, pad_id=0),
+        model.load(tiny_dir, task_type=kinds.TaskType.GENERATION, labels=None, pad_id=0),
         source,
         trainable=False,
     )

@@ -20,10 +20,13 @@ import torch
 import transformers
 
 from tests.support.training import sum_chat
+from tuneyard import kinds
 from tuneyard.basemodels import minilm
-from tuneyard.core import jobs, progress
+from tuneyard.core import jobs, protocol
 from tuneyard.datasets.examples import Example, Message
 from tuneyard.trainer import data, model, recipe, report
+
+pytestmark = pytest.mark.integration  # trains the tiny models (no server)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PEFT_DEPRECATION = "ignore:.*is_gradient_checkpointing:FutureWarning"
@@ -48,8 +51,8 @@ def make_spec(
     out: Path,
     *,
     base: jobs.BaseModelRef,
-    task_type: jobs.TaskType = jobs.TaskType.GENERATION,
-    method: jobs.Method = jobs.Method.LORA,
+    task_type: kinds.TaskType = kinds.TaskType.GENERATION,
+    method: kinds.Method = kinds.Method.LORA,
     dataset: Path | None = None,
     **hyperparameters: Any,
 ) -> jobs.TrainingSpec:
@@ -95,9 +98,14 @@ def run_in_process(spec: jobs.TrainingSpec, examples: Sequence[Example]) -> Run:
         patch.setattr(data, "load_examples", lambda spec: list(examples))
         patch.setattr(model, "build", build)
         recipe.run(spec, report.Reporter(stream), lambda: False)
-    events = [progress.decode(line) for line in stream.getvalue().splitlines()]
+    events = [protocol.decode(line) for line in stream.getvalue().splitlines()]
     assert all(e is not None for e in events)
-    return Run([e for e in events if e], captured["net"], captured["before"], Path(spec.output_dir))
+    return Run(
+        [protocol.wire(e) for e in events if e],
+        captured["net"],
+        captured["before"],
+        Path(spec.output_dir),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -286,7 +294,7 @@ def test_saved_adapter_loads_and_generates(lora_run: Run, tiny_dir: Path) -> Non
 
 def test_full_run_saves_a_whole_model(tiny_dir: Path, tmp_path: Path) -> None:
     base = jobs.BaseModelRef("tiny-chat", "tiny-chat", str(tiny_dir))
-    spec = make_spec(tmp_path / "out", base=base, method=jobs.Method.FULL, n_epochs=1)
+    spec = make_spec(tmp_path / "out", base=base, method=kinds.Method.FULL, n_epochs=1)
     run = run_in_process(spec, [conversation(i) for i in range(8)])
     assert run.named("saved")[0]["format"] == "full"
     assert all(p.requires_grad for p in run.net.parameters())
@@ -305,7 +313,7 @@ def test_classification_with_minilm_saves_and_reloads(tmp_path: Path) -> None:
     spec = make_spec(
         tmp_path / "out",
         base=base,
-        task_type=jobs.TaskType.CLASSIFICATION,
+        task_type=kinds.TaskType.CLASSIFICATION,
         n_epochs=1,
         max_seq_len=16,
         learning_rate=5e-3,
@@ -351,9 +359,9 @@ class Worker:
     def events(self) -> Iterator[dict[str, Any]]:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            event = progress.decode(line)
+            event = protocol.decode(line)
             assert event is not None, f"not a protocol line on stdout: {line!r}"
-            yield event
+            yield protocol.wire(event)
 
     def describe(self) -> str:
         return self.stderr.read_text(encoding="utf-8", errors="replace")[-3000:]
@@ -391,7 +399,7 @@ def test_worker_runs_a_job_to_success(tiny_dir: Path, tmp_path: Path) -> None:
     spec = make_spec(tmp_path / "out", base=base, dataset=dataset)
     with worker_for(spec, tmp_path) as worker:
         names = [e["event"] for e in worker.events()]
-        assert worker.process.wait(timeout=60) == progress.EXIT_OK, worker.describe()
+        assert worker.process.wait(timeout=60) == protocol.EXIT_OK, worker.describe()
     first_progress = names.index("progress")
     assert set(names[: names.index("data")]) == {"preparing"}
     assert names.index("data") < first_progress < names.index("saved")
@@ -405,7 +413,7 @@ def test_worker_stops_on_sigterm_without_output(tiny_dir: Path, tmp_path: Path) 
     base = jobs.BaseModelRef("tiny-chat", "tiny-chat", str(tiny_dir))
     dataset = write_clova_jsonl(tmp_path / "train.jsonl", conversations=50)
     spec = make_spec(
-        tmp_path / "out", base=base, dataset=dataset, method=jobs.Method.FULL, n_epochs=100
+        tmp_path / "out", base=base, dataset=dataset, method=kinds.Method.FULL, n_epochs=100
     )
     with worker_for(spec, tmp_path) as worker:
         events = worker.events()
@@ -415,7 +423,7 @@ def test_worker_stops_on_sigterm_without_output(tiny_dir: Path, tmp_path: Path) 
         worker.process.send_signal(signal.SIGTERM)
         rest = list(events)
         assert rest[-1]["event"] == "cancelled" and rest[-1]["step"] >= 1, worker.describe()
-        assert worker.process.wait(timeout=30) == progress.EXIT_CANCELLED
+        assert worker.process.wait(timeout=30) == protocol.EXIT_CANCELLED
         assert time.monotonic() - signalled < 2.0  # the brief's bound is 1 s; slack for CI
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.glob("out.*"))
@@ -435,7 +443,7 @@ def test_worker_pauses_on_sigusr1_with_a_checkpoint(tiny_dir: Path, tmp_path: Pa
         assert rest[-1]["event"] == "paused", worker.describe()
         step = rest[-1]["step"]
         assert step >= 1 and [e["step"] for e in rest if e["event"] == "checkpoint"][-1] == step
-        assert worker.process.wait(timeout=30) == progress.EXIT_PAUSED
+        assert worker.process.wait(timeout=30) == protocol.EXIT_PAUSED
     assert not (tmp_path / "out").exists()
 
 
@@ -444,7 +452,7 @@ def test_worker_fails_on_a_missing_base_model(tmp_path: Path) -> None:
     base = jobs.BaseModelRef("mine", "path", str(tmp_path / "no-such-model"))
     with worker_for(make_spec(tmp_path / "out", base=base), tmp_path) as worker:
         events = list(worker.events())
-        assert worker.process.wait(timeout=60) == progress.EXIT_FAILED
+        assert worker.process.wait(timeout=60) == protocol.EXIT_FAILED
     assert events[-1]["event"] == "failed"
     assert events[-1]["code"] == "train.unknown"
     assert events[-1]["message"].startswith("FileNotFoundError: base model mine")
@@ -459,7 +467,7 @@ def test_worker_reports_an_invalid_training_file(tiny_dir: Path, tmp_path: Path)
         handle.write('{"C_ID": 9, "T_ID": 0, "Text": "unterminated\n')
     with worker_for(make_spec(tmp_path / "out", base=base, dataset=dataset), tmp_path) as worker:
         events = list(worker.events())
-        assert worker.process.wait(timeout=60) == progress.EXIT_FAILED
+        assert worker.process.wait(timeout=60) == protocol.EXIT_FAILED
     assert events[-1]["event"] == "failed" and events[-1]["code"] == "file.format"
     assert "Invalid json format" in events[-1]["message"]
 
@@ -479,7 +487,7 @@ def test_a_killed_worker_resumes_from_its_last_checkpoint(tiny_dir: Path, tmp_pa
     assert not (tmp_path / "out").exists()
     with worker_for(spec, tmp_path) as worker:
         events = list(worker.events())
-        assert worker.process.wait(timeout=120) == progress.EXIT_OK, worker.describe()
+        assert worker.process.wait(timeout=120) == protocol.EXIT_OK, worker.describe()
     names = [e["event"] for e in events]
     resumed = events[names.index("resumed")]
     assert resumed["step"] >= saved["step"]

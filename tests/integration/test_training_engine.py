@@ -12,11 +12,12 @@ import torch
 import transformers
 
 from tests.support.training import adapter, run_recipe, training_spec
-from tuneyard.core import jobs
+from tuneyard.core import jobs, protocol, recording
 from tuneyard.core.jobs import Progress
-from tuneyard.core.lifecycle import _apply
 from tuneyard.datasets.examples import Example, Message
 from tuneyard.trainer import checkpoints, data, packing, scores
+
+pytestmark = pytest.mark.integration  # trains the tiny models (no server)
 
 IGNORE = data.IGNORE_INDEX
 
@@ -234,12 +235,12 @@ def test_a_pause_right_after_a_save_saves_nothing_more(tiny_dir: Path, tmp_path:
 def test_checkpoint_and_evaluation_events_fill_the_progress() -> None:
     state = Progress()
     for event in (
-        {"event": "checkpoint", "step": 2, "epoch": 1, "path": "/c/2", "train_loss": 1.0},
-        {"event": "checkpoint", "step": 4, "epoch": 1, "path": "/c/4", "train_loss": 0.8},
-        {"event": "checkpoint_removed", "step": 2, "path": "/c/2"},
-        {"event": "evaluated", "metrics": {"bleu4": 0.25, "rouge1": 0.5}},
+        protocol.Checkpoint(step=2, epoch=1, path="/c/2", train_loss=1.0),
+        protocol.Checkpoint(step=4, epoch=1, path="/c/4", train_loss=0.8),
+        protocol.CheckpointRemoved(step=2, path="/c/2"),
+        protocol.Evaluated(metrics={"bleu4": 0.25, "rouge1": 0.5}),
     ):
-        state = _apply(state, event)
-    assert [c["step"] for c in state.checkpoints] == [4]
+        state = recording.apply(state, event)
+    assert [c.step for c in state.checkpoints] == [4]
     assert state.metrics == {"bleu4": 0.25, "rouge1": 0.5}
     assert Progress.from_dict(json.loads(json.dumps(state.to_dict()))) == state
