@@ -107,7 +107,7 @@ class LocalExecutor:
         """Start `python -m <module> <work_dir>/spec.json` (after killing a worker of the
         same job that an earlier server left running)."""
         work_dir = Path(spec.work_dir)
-        leftover = stop_leftover(work_dir)
+        leftover = stop_leftover(work_dir, module=self.module)
         if leftover is not None:
             logger.warning("killed worker %d an earlier server left in %s", leftover, work_dir)
         log_path = work_dir / "worker.log"
@@ -132,17 +132,19 @@ class LocalExecutor:
         return LocalWorker(process, log_path)
 
 
-def stop_leftover(work_dir: Path, *, timeout: float = 10.0) -> int | None:
+def stop_leftover(
+    work_dir: Path, *, module: str = "tuneyard.trainer", timeout: float = 10.0
+) -> int | None:
     """SIGKILL the process group of the worker recorded in `work_dir` if it still runs,
     and wait (up to `timeout`) until it is gone; its pid, or None if there was none. The
-    pid is trusted only while `/proc` shows it running this folder's spec, so a pid the
+    pid is trusted only while `/proc` shows it running `module` on this folder's spec, so a pid the
     system has since given to another process is never signalled."""
     try:
         pid = int((work_dir / _PID_FILE).read_text().strip())
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError):
         return None
-    if b"tuneyard.trainer" not in argv or str(work_dir / "spec.json").encode() not in argv:
+    if module.encode() not in argv or str(work_dir / "spec.json").encode() not in argv:
         return None
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
