@@ -117,8 +117,9 @@ def test_generation_job_trains_tiny_chat_with_lora(server: Server, key: str) -> 
         return_dict=True,
     )
     with torch.no_grad():
-        generated = model.generate(**prompt, max_new_tokens=8, do_sample=False)
-    assert generated.shape[1] > prompt["input_ids"].shape[1]
+        generated = model.generate(**prompt, max_new_tokens=20, do_sample=False)
+    reply = tokenizer.decode(generated[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True)
+    assert reply == "Two plus two is 4."  # the README's first job: pretrained tiny-chat, tuned
 
     # Checkpoints are listed, and the final model exports merged: a plain transformers model
     # with the adapter's outputs (the real exporter, in its own process).

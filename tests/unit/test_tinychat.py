@@ -1,7 +1,9 @@
-"""tiny-chat builds deterministically and offline; minilm-l6 is found in its package."""
+"""tiny-chat is written out from its shipped pretrained weights, deterministically and offline;
+minilm-l6 is found in its package."""
 
 from __future__ import annotations
 
+import random
 import sys
 import threading
 from pathlib import Path
@@ -9,8 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
+from safetensors.torch import load_file
 
-from tuneyard.basemodels import minilm, tinychat
+from tuneyard.basemodels import minilm, tinychat, tinychat_corpus
+from tuneyard.basemodels.tinychat_pretrain import exact_match
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +66,54 @@ def test_generates(built: Path) -> None:
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=4, do_sample=False)
     assert out.shape[1] > inputs["input_ids"].shape[1]
+
+
+def test_built_weights_are_the_shipped_pretrained_ones(built: Path) -> None:
+    shipped = load_file(tinychat.WEIGHTS)
+    assert {t.dtype for t in shipped.values()} == {torch.float16}
+    written = load_file(built / "model.safetensors")
+    assert set(written) == set(shipped)
+    for name, tensor in shipped.items():
+        assert written[name].dtype == torch.float32
+        assert torch.equal(written[name], tensor.to(torch.float32)), name
+    untrained = tinychat.untrained().state_dict()
+    assert not torch.equal(untrained["model.norm.weight"], written["model.norm.weight"])
+
+
+def test_the_pretrained_model_does_its_pretraining_tasks(built: Path) -> None:
+    model = transformers.AutoModelForCausalLM.from_pretrained(built)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(built)
+    rng = random.Random(5)
+    for family in ("copy", "capitalise", "ends", "compare"):
+        prompts = [tinychat_corpus.FAMILIES[family](rng) for _ in range(20)]
+        assert exact_match(model, tokenizer, prompts) >= 0.75, family
+
+
+def test_an_older_untrained_build_is_replaced(tmp_path: Path) -> None:
+    target = tinychat.build_untrained(tmp_path / "tiny-chat")
+    (target / "stale.txt").write_text("from an older tuneyard")
+    assert tinychat.ensure_built(target) == target
+    assert not (target / "stale.txt").exists()
+    written = load_file(target / "model.safetensors")
+    shipped = load_file(tinychat.WEIGHTS)
+    assert torch.equal(written["model.norm.weight"], shipped["model.norm.weight"].float())
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [
+        "tiny-chat"
+    ]
+
+
+def test_missing_weights_say_how_to_remake_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tinychat, "WEIGHTS", tmp_path / "absent.safetensors")
+    tinychat._weights_digest.cache_clear()
+    try:
+        with pytest.raises(FileNotFoundError, match="tinychat_pretrain"):
+            tinychat.ensure_built(tmp_path / "tiny-chat")
+    finally:
+        monkeypatch.undo()
+        tinychat._weights_digest.cache_clear()
+    assert not (tmp_path / "tiny-chat").exists()
 
 
 def test_second_call_reuses_the_build(built: Path) -> None:

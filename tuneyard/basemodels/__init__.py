@@ -1,1 +1,2 @@
-"""Built-in base models: tiny-chat (built locally on first use) and the MiniLM-L6 encoder."""
+"""Built-in base models: tiny-chat (pretrained weights shipped here, written out on first use)
+and the MiniLM-L6 encoder."""

