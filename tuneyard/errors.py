@@ -5,7 +5,8 @@
     │   ├── ModelNotFound       the base model is not in the catalogue
     │   ├── UnsupportedFeature  a valid value tuneyard does not serve (e.g. a tuningType)
     │   ├── MalformedBody       the body is not a well-formed JSON object
-    │   └── UnknownOperation    the request names an operation the server has not (an Action)
+    │   ├── UnknownOperation    the request names an operation the server has not (an Action)
+    │   └── ContextLengthExceeded  a prompt (plus the reply asked for) past the model's context
     ├── PayloadTooLarge         a request body past its limit (JSON, or an upload's file.size)
     ├── Unauthenticated         no credentials were sent
     │   ├── MalformedCredentials  a credential header that cannot be read
@@ -17,12 +18,18 @@
     │   ├── JobNotFound
     │   ├── FileNotFound
     │   ├── GroupNotFound
-    │   └── CheckpointNotFound
+    │   ├── CheckpointNotFound
+    │   └── ServedModelNotFound  no model of that name to run for the caller
+    │       └── ModelNotReady    a tuned model whose job has not succeeded (yet)
     ├── InvalidTransition       the job's status does not allow this operation
     ├── Conflict                the resource changed under the caller; retrying will not help
     ├── Throttled               a quota is used up for now; retrying later will help
+    │   └── Overloaded          the inference queue is full (`retry_after` seconds)
     ├── StorageError            a backend (database, blob store, object storage) failed
-    └── ExportFailed            saved weights could not be exported (unreadable or corrupt)
+    ├── ExportFailed            saved weights could not be exported (unreadable or corrupt)
+    ├── InferenceFailed         the inference worker could not answer a request
+    │   └── InferenceUnavailable  the worker is gone (it exited or could not start)
+    └── ServerUnreachable       (a client's) no tuneyard server answers at the URL it was given
 
 Each edge maps these once: the HTTP layer in `tuneyard.api.errors`, the CLI in
 `tuneyard.cli`. Third-party exceptions are translated where they are caught, with
@@ -34,10 +41,13 @@ from __future__ import annotations
 __all__ = [
     "CheckpointNotFound",
     "Conflict",
+    "ContextLengthExceeded",
     "ExportFailed",
     "FileNotFound",
     "Forbidden",
     "GroupNotFound",
+    "InferenceFailed",
+    "InferenceUnavailable",
     "InvalidCredentials",
     "InvalidRequest",
     "InvalidTransition",
@@ -45,9 +55,13 @@ __all__ = [
     "JobNotFound",
     "MalformedBody",
     "ModelNotFound",
+    "ModelNotReady",
     "NotFound",
+    "Overloaded",
     "PayloadTooLarge",
     "RequestExpired",
+    "ServedModelNotFound",
+    "ServerUnreachable",
     "SignatureMismatch",
     "StorageError",
     "Throttled",
@@ -85,6 +99,10 @@ class MalformedBody(InvalidRequest):
 
 class UnknownOperation(InvalidRequest):
     """Unknown operation."""
+
+
+class ContextLengthExceeded(InvalidRequest):
+    """The prompt and the reply asked for do not fit in the model's context."""
 
 
 class PayloadTooLarge(TuneyardError):
@@ -135,6 +153,14 @@ class CheckpointNotFound(NotFound):
     """checkpoint not found"""
 
 
+class ServedModelNotFound(NotFound):
+    """The model does not exist or you do not have access to it."""
+
+
+class ModelNotReady(ServedModelNotFound):
+    """The model is not ready: its fine-tuning job has not succeeded."""
+
+
 class InvalidTransition(TuneyardError):
     """The job's status does not allow this operation."""
 
@@ -147,9 +173,32 @@ class Throttled(TuneyardError):
     """Too many requests; please retry later."""
 
 
+class Overloaded(Throttled):
+    """Too many requests are waiting for the inference engine; please retry later."""
+
+    def __init__(
+        self, message: str | None = None, *, retry_after: int = 1, param: str | None = None
+    ) -> None:
+        super().__init__(message, param=param)
+        self.retry_after = retry_after
+        """Seconds the client should wait before retrying (the `Retry-After` header)."""
+
+
 class StorageError(TuneyardError):
     """A storage backend failed."""
 
 
 class ExportFailed(TuneyardError):
     """The model could not be exported."""
+
+
+class InferenceFailed(TuneyardError):
+    """The inference engine failed to answer the request."""
+
+
+class InferenceUnavailable(InferenceFailed):
+    """The inference engine is unavailable; please retry."""
+
+
+class ServerUnreachable(TuneyardError):
+    """The tuneyard server could not be reached (a client's error, never the server's)."""

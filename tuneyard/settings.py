@@ -56,8 +56,24 @@ class Settings:
     (TUNEYARD_OBJECT_STORAGE_ENDPOINT); unset means <data-dir>/object-storage/<bucket>/<path>."""
     lease_seconds: float = 15.0
     """How long a running job's lease lasts without a heartbeat (TUNEYARD_LEASE_SECONDS)."""
+    inference_threads: int = 1
+    """CPU threads the inference worker may use, so that serving and training do not
+    starve each other (TUNEYARD_INFERENCE_THREADS)."""
+    max_loaded_adapters: int = 8
+    """Adapters the inference worker keeps loaded; past it the least recently used one is
+    evicted and reloaded when asked for again (TUNEYARD_MAX_LOADED_ADAPTERS)."""
+    max_queued_requests: int = 64
+    """Inference requests outstanding at once; more is refused with 429 and Retry-After
+    (TUNEYARD_MAX_QUEUED_REQUESTS)."""
+    inference_idle_seconds: float = 300.0
+    """The inference worker stops after this long without a request and starts again on
+    the next (TUNEYARD_INFERENCE_IDLE_SECONDS)."""
     log_level: str = "info"
     """Log level of the server (TUNEYARD_LOG_LEVEL)."""
+    url: str = "http://127.0.0.1:8000"
+    """The running server that client commands (`tuneyard chat`) talk to (TUNEYARD_URL)."""
+    api_key: str | None = dataclasses.field(default=None, repr=False)
+    """The bearer key client commands send (TUNEYARD_API_KEY); never printed."""
 
     @property
     def db_url(self) -> str:
@@ -118,6 +134,14 @@ class Settings:
             found.append("min-dataset-rows must be at least 1")
         if self.lease_seconds < 1:
             found.append("lease-seconds must be at least 1")
+        if not 1 <= self.inference_threads <= 1024:
+            found.append("inference-threads must be between 1 and 1024")
+        if self.max_loaded_adapters < 1:
+            found.append("max-loaded-adapters must be at least 1")
+        if self.max_queued_requests < 1:
+            found.append("max-queued-requests must be at least 1")
+        if not self.inference_idle_seconds > 0:
+            found.append("inference-idle-seconds must be positive")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             found.append("log-level must be one of critical, error, warning, info, debug")
         return found

@@ -5,6 +5,11 @@ the same job on the untrained (random-init) tiny-chat does.
 The family is `tinychat_corpus.uppercase` ("Uppercase: <letters>" → the letters in
 capitals); no pretraining document upper-cases a whole word. The jobs keep CLOVA's defaults
 (LoRA rank 8, alpha 16, batch 8, linear schedule) except epochs and learning rate.
+
+The tuned job and the base are also served through OpenAI's `POST /v1/chat/completions`
+(issue 22's end-to-end proof): masking, packing, the chat template, the saved adapter and
+the served path agree when the served replies score exactly what `transformers` + `peft`
+score on the same outputs.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +66,8 @@ def _dataset() -> bytes:
     return buffer.getvalue().encode()
 
 
-def _tune(server: Server, key: str, model: str) -> Path:
-    """Run the CLOVA job on `model`; the folder of its tuned adapter."""
+def _tune(server: Server, key: str, model: str) -> tuple[str, Path]:
+    """Run the CLOVA job on `model`; its id and the folder of its tuned adapter."""
     response = server.client.post(
         "/tuning/v2/tasks",
         headers={"Authorization": f"Bearer {key}"},
@@ -72,7 +78,47 @@ def _tune(server: Server, key: str, model: str) -> Path:
     task_id = response.json()["result"]["id"]
     final = server.poll_task(key, task_id, {"SUCCEEDED", "FAILED"}, timeout=600)[-1]
     assert final["status"] == "SUCCEEDED", final
-    return server.data_dir / "jobs" / task_id / "output"
+    return task_id, server.data_dir / "jobs" / task_id / "output"
+
+
+def _served_model(server: Server, key: str, task_id: str) -> str:
+    """The job's OpenAI `fine_tuned_model` name (the same job, seen through that dialect)."""
+    response = server.client.get(
+        f"/v1/fine_tuning/jobs/ftjob-{task_id}", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 200, response.text
+    name: str = response.json()["fine_tuned_model"]
+    return name
+
+
+def _served_replies(server: Server, key: str, model: str) -> list[str]:
+    """Greedy replies to every held-out prompt through `POST /v1/chat/completions`, eight
+    requests at a time so that they share the engine's batches."""
+
+    def ask(prompt: str) -> str:
+        response = server.client.post(
+            "/v1/chat/completions",
+            headers={"Authorization": f"Bearer {key}"},
+            json={
+                "model": model,
+                "messages": [{"role": "user", "content": prompt}],
+                "temperature": 0,
+                "max_tokens": 24,
+            },
+            timeout=120,
+        )
+        assert response.status_code == 200, response.text
+        content: str = response.json()["choices"][0]["message"]["content"]
+        return content
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(ask, [prompt for prompt, _ in HELD_OUT]))
+
+
+def _exact(replies: list[str]) -> float:
+    return sum(got == want for got, (_, want) in zip(replies, HELD_OUT, strict=True)) / len(
+        HELD_OUT
+    )
 
 
 def _score(base: Path, adapter: Path | None) -> float:
@@ -95,15 +141,20 @@ def test_lora_learns_a_held_out_task_only_on_the_pretrained_base(
     server: Server, key: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pretrained = server.data_dir / "models" / "tiny-chat"
-    tuned = _score(pretrained, _tune(server, key, "tiny-chat"))
+    task_id, adapter = _tune(server, key, "tiny-chat")
+    tuned = _score(pretrained, adapter)
     base_alone = _score(pretrained, None)
-    untrained = _score(server.data_dir / "untrained", _tune(server, key, "tiny-chat-untrained"))
+    untrained = _score(server.data_dir / "untrained", _tune(server, key, "tiny-chat-untrained")[1])
+    # The same job served: /v1/chat/completions on its fine_tuned_model, and on the base.
+    served = _exact(_served_replies(server, key, _served_model(server, key, task_id)))
+    served_base = _exact(_served_replies(server, key, "tiny-chat"))
     with capsys.disabled():
         print(
             f"\nheld-out uppercase, {TEST_PROMPTS} prompts exact at temperature 0: "
-            f"pretrained + LoRA {tuned:.0%}, pretrained alone {base_alone:.0%}, "
-            f"untrained + LoRA {untrained:.0%}"
+            f"pretrained + LoRA {tuned:.0%} (served {served:.0%}), pretrained alone "
+            f"{base_alone:.0%} (served {served_base:.0%}), untrained + LoRA {untrained:.0%}"
         )
     assert tuned >= 0.95
     assert base_alone <= 0.05
     assert untrained <= 0.05
+    assert served == tuned and served_base == base_alone

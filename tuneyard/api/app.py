@@ -7,8 +7,9 @@ one an error gets on a path no dialect holds, the console's on `/console`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,11 +20,13 @@ from starlette.routing import BaseRoute
 from tuneyard import __version__, errors
 from tuneyard.api import dialects, limits, streams
 from tuneyard.api import errors as api_errors
+from tuneyard.api import inference as inference_api
 from tuneyard.api.console import routes as console
 from tuneyard.api.dialects.record import Dialect, Renderer
 from tuneyard.api.errors import Code
 from tuneyard.api.native import routes as native
 from tuneyard.core.service import Service
+from tuneyard.serving.client import Inference
 from tuneyard.settings import Settings
 
 __all__ = ["create_app"]
@@ -67,21 +70,39 @@ class _Envelopes:
         status, code = api_errors.classify(exc)
         if status >= 500:
             log.error("request failed: %s", exc, exc_info=exc)
-        return self.render(request, status, code, exc.message, exc.param)
+        response = self.render(request, status, code, exc.message, exc.param)
+        if isinstance(exc, errors.Overloaded):
+            response.headers["retry-after"] = str(exc.retry_after)
+        return response
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """On shutdown, stop the inference worker (the server's own loop still runs)."""
+    yield
+    engine: Inference = app.state.inference
+    await engine.aclose()
 
 
 def create_app(
-    settings: Settings, service: Service, *, mounted: Sequence[Dialect] = dialects.ALL
+    settings: Settings,
+    service: Service,
+    *,
+    inference: Inference | None = None,
+    mounted: Sequence[Dialect] = dialects.ALL,
 ) -> FastAPI:
     """The app for one runtime, serving the `mounted` dialects (every vendor dialect unless
-    a test names others); nothing is built at import time."""
+    a test names others), with `inference` as its engine (by default the worker process,
+    started on first use); nothing is built at import time."""
     app = FastAPI(
         title="tuneyard",
         version=__version__,
         description="Self-hosted fine-tuning service speaking the vendors' tuning APIs.",
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.service = service
+    app.state.inference = inference_api.worker_client(settings) if inference is None else inference
     app.state.streams = streams.OpenStreams(settings.max_streams_per_workspace)
     envelopes = _Envelopes(mounted)
     app.include_router(native.router)

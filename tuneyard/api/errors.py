@@ -18,6 +18,8 @@ class Code(enum.StrEnum):
     UNKNOWN_ACTION = "unknown_action"
     UNSUPPORTED = "unsupported"
     MODEL_NOT_FOUND = "model_not_found"
+    SERVED_MODEL_NOT_FOUND = "served_model_not_found"
+    CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
     UNAUTHENTICATED = "unauthenticated"
     MALFORMED_CREDENTIALS = "malformed_credentials"
     INVALID_CREDENTIALS = "invalid_credentials"
@@ -32,6 +34,7 @@ class Code(enum.StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     RATE_LIMITED = "rate_limited"
     EXPORT_FAILED = "export_failed"
+    UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
 
@@ -40,6 +43,7 @@ _TABLE: list[tuple[type[errors.TuneyardError], int, Code]] = [
     (errors.UnsupportedFeature, 400, Code.UNSUPPORTED),
     (errors.MalformedBody, 400, Code.MALFORMED_JSON),
     (errors.UnknownOperation, 400, Code.UNKNOWN_ACTION),
+    (errors.ContextLengthExceeded, 400, Code.CONTEXT_LENGTH_EXCEEDED),
     (errors.InvalidRequest, 400, Code.VALIDATION),
     (errors.PayloadTooLarge, 413, Code.PAYLOAD_TOO_LARGE),
     (errors.RequestExpired, 401, Code.REQUEST_EXPIRED),
@@ -48,6 +52,7 @@ _TABLE: list[tuple[type[errors.TuneyardError], int, Code]] = [
     (errors.MalformedCredentials, 401, Code.MALFORMED_CREDENTIALS),
     (errors.Unauthenticated, 401, Code.UNAUTHENTICATED),
     (errors.FileNotFound, 404, Code.FILE_NOT_FOUND),
+    (errors.ServedModelNotFound, 404, Code.SERVED_MODEL_NOT_FOUND),
     (errors.NotFound, 404, Code.NOT_FOUND),
     (errors.Forbidden, 403, Code.FORBIDDEN),
     (errors.InvalidTransition, 400, Code.WRONG_STATE),
@@ -55,6 +60,8 @@ _TABLE: list[tuple[type[errors.TuneyardError], int, Code]] = [
     (errors.Throttled, 429, Code.RATE_LIMITED),
     (errors.StorageError, 500, Code.INTERNAL),
     (errors.ExportFailed, 500, Code.EXPORT_FAILED),
+    (errors.InferenceUnavailable, 503, Code.UNAVAILABLE),
+    (errors.InferenceFailed, 500, Code.INTERNAL),
 ]
 
 _HTTP: dict[int, Code] = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED}

@@ -1,4 +1,5 @@
-"""`tuneyard serve | keys create | models list | validate`: parsing and the CLI's error edge."""
+"""`tuneyard serve | keys create | models list | validate | chat …`: parsing and the CLI's
+error edge."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tuneyard import __version__, errors, runtime
-from tuneyard.cli import buckets, files, validate
+from tuneyard.cli import buckets, chat, files, validate
 from tuneyard.settings import Settings
 
 __all__ = ["main"]
@@ -81,6 +82,29 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="an event stream with no new event for this long ends (env "
         "TUNEYARD_STREAM_IDLE_SECONDS; default 300)",
+    )
+    serve.add_argument(
+        "--inference-threads",
+        type=int,
+        help="CPU threads the inference worker may use (env TUNEYARD_INFERENCE_THREADS; 1)",
+    )
+    serve.add_argument(
+        "--max-loaded-adapters",
+        type=int,
+        help="adapters the inference worker keeps loaded, least recently used evicted past "
+        "it (env TUNEYARD_MAX_LOADED_ADAPTERS; default 8)",
+    )
+    serve.add_argument(
+        "--max-queued-requests",
+        type=int,
+        help="chat/classify requests outstanding at once; more is 429 with Retry-After (env "
+        "TUNEYARD_MAX_QUEUED_REQUESTS; default 64)",
+    )
+    serve.add_argument(
+        "--inference-idle-seconds",
+        type=float,
+        help="the inference worker stops after this long without a request and starts "
+        "again on the next (env TUNEYARD_INFERENCE_IDLE_SECONDS; default 300)",
     )
     serve.add_argument(
         "--object-storage-endpoint",
@@ -156,6 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_parser(commands)
     files.add_parser(commands)
     buckets.add_parser(commands)
+    chat.add_parser(commands)
     return parser
 
 
@@ -172,8 +197,14 @@ def _settings(args: argparse.Namespace) -> Settings:
         "max_upload_files",
         "max_streams_per_workspace",
         "stream_idle_seconds",
+        "inference_threads",
+        "max_loaded_adapters",
+        "max_queued_requests",
+        "inference_idle_seconds",
         "object_storage_endpoint",
         "log_level",
+        "url",
+        "api_key",
     )
     return Settings.load({name: getattr(args, name, None) for name in names})
 
@@ -181,20 +212,22 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(settings: Settings) -> int:
     import uvicorn
 
+    from tuneyard.api import inference
     from tuneyard.api.app import create_app
 
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     live = runtime.build(settings)
-    app = create_app(settings, live.service)
+    engine = inference.worker_client(settings)  # started by the first chat request
+    app = create_app(settings, live.service, inference=engine)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
-            lifespan="off",
+            lifespan="on",  # its shutdown stops the inference worker cleanly
         )
     )
     # uvicorn shuts HTTP down gracefully, then re-raises the signal it caught: make SIGTERM
@@ -215,6 +248,7 @@ def _serve(settings: Settings) -> int:
     finally:
         logging.getLogger("tuneyard").info("stopping workers; running jobs will run again")
         live.scheduler.stop()
+        engine.kill()  # if the lifespan could not stop it (a second Ctrl-C)
     return 0
 
 
@@ -284,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return files.run(args, settings)
         if args.command == "buckets":
             return buckets.run(args, settings)
+        if args.command == "chat":
+            return chat.run(args, settings)
         return _models(settings, args.json)
     except errors.TuneyardError as exc:
         print(f"tuneyard: error: {exc.message}", file=sys.stderr)

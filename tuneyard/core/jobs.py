@@ -326,6 +326,9 @@ class Job:
     """What broke a failed dataset check, vendor-neutral (`invalid_n_examples`, …)."""
     error_param: str | None = None
     """Which input a failure is about: "training_file" or "validation_file"."""
+    model_deleted_at: datetime | None = None
+    """When its tuned model was deleted (a dialect's model deletion): the job stays, but
+    the model (and its checkpoints) can no longer be served or listed."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -154,6 +154,11 @@ class JobRepository(Protocol):
 
     def mark_deleted(self, job_id: str, updated_at: datetime) -> None: ...
 
+    def delete_model(self, job_id: str, deleted_at: datetime) -> bool:
+        """Record that the job's tuned model was deleted (the job itself stays), once:
+        True if this call deleted it, False if it was already deleted."""
+        ...
+
     def claim_next(self, owner: str, now: datetime, lease_until: datetime) -> Job | None:
         """Move the oldest QUEUED job to RUNNING under a lease held by `owner`; `attempts`
         is left as it is (it counts lost workers, not claims)."""

@@ -13,6 +13,7 @@ from tuneyard.core.credentials import Credentials
 from tuneyard.core.group_admin import Groups
 from tuneyard.core.ports import Ports
 from tuneyard.core.queries import Jobs
+from tuneyard.core.served import Served
 from tuneyard.core.submission import Submission
 from tuneyard.core.timeline import Timeline
 from tuneyard.core.transitions import Transitions
@@ -55,6 +56,8 @@ class Service:
         """Job groups: create, get, list, delete, list their jobs."""
         self.weights = Weights(ports, self.jobs, self.dirs)
         """Start points, checkpoints and exports of jobs' weights."""
+        self.served = Served(ports, self.jobs)
+        """The models a workspace can run (base and tuned), and deleting tuned ones."""
         self.submission = Submission(
             ports,
             jobs=self.jobs,

@@ -167,6 +167,17 @@ class MemoryJobs:
             job = self._jobs[job_id]
             self._jobs[job_id] = dataclasses.replace(job, deleted=True, updated_at=updated_at)
 
+    def delete_model(self, job_id: str, deleted_at: datetime) -> bool:
+        """Set `model_deleted_at` once."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.model_deleted_at is not None:
+                return False
+            self._jobs[job_id] = dataclasses.replace(
+                job, model_deleted_at=deleted_at, updated_at=deleted_at
+            )
+            return True
+
     def claim_next(self, owner: str, now: datetime, lease_until: datetime) -> Job | None:
         """Move the oldest QUEUED job to RUNNING under a lease (not an attempt: only a
         lost worker counts as one)."""

@@ -65,6 +65,7 @@ def _job(row: sa.Row[Any]) -> Job:
         metadata=m["user_metadata"],
         error_kind=m["error_kind"],
         error_param=m["error_param"],
+        model_deleted_at=m["model_deleted_at"],
     )
 
 
@@ -105,6 +106,7 @@ def _row(job: Job) -> dict[str, Any]:
         modified_by=job.modified_by,
         group_id=job.group_id,
         user_metadata=job.metadata,
+        model_deleted_at=job.model_deleted_at,
     )
 
 
@@ -301,6 +303,16 @@ class SqlJobs(_Repo):
         """Hide the job from every listing and lookup."""
         t = tables.jobs
         self._run(t.update().where(t.c.id == job_id).values(deleted=True, updated_at=updated_at))
+
+    def delete_model(self, job_id: str, deleted_at: datetime) -> bool:
+        """Set `model_deleted_at` if it is not set yet (compare-and-set)."""
+        t = tables.jobs
+        result = self._run(
+            t.update()
+            .where(t.c.id == job_id, t.c.model_deleted_at.is_(None))
+            .values(model_deleted_at=deleted_at, updated_at=deleted_at)
+        )
+        return result.rowcount == 1
 
     def claim_next(self, owner: str, now: datetime, lease_until: datetime) -> Job | None:
         """Move the oldest QUEUED job to RUNNING (FIFO by queued_at) under a lease. A claim

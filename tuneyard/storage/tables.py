@@ -116,6 +116,7 @@ jobs = sa.Table(
     sa.Column("user_metadata", sa.JSON(), nullable=True),
     sa.Column("error_kind", sa.String(64), nullable=True),
     sa.Column("error_param", sa.String(64), nullable=True),
+    sa.Column("model_deleted_at", UTCDateTime(), nullable=True),
     sa.Index("ix_jobs_workspace_created", "workspace_id", "deleted", "created_at", "id"),
     sa.Index("ix_jobs_group_created", "group_id", "created_at", "id"),
     sa.Index("ix_jobs_status_queued", "status", "queued_at"),

@@ -21,7 +21,6 @@ import threading
 import traceback
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
 
 from tuneyard.core import jobs, protocol
 from tuneyard.trainer import lifeline
@@ -54,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.parent_pid is not None:
         lifeline.watch(args.parent_pid)
-    stream = _claim_stdout()
+    stream = lifeline.claim_stdout()
     for key, value in _LIBRARY_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
 
@@ -97,15 +96,6 @@ def _parser() -> argparse.ArgumentParser:
         help="the server's pid: exit at once when it is gone (the local executor passes it)",
     )
     return parser
-
-
-def _claim_stdout() -> TextIO:
-    """Keep the real stdout for protocol lines; send fd 1 and sys.stdout to stderr."""
-    sys.stdout.flush()
-    protocol_fd = os.dup(1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    return os.fdopen(protocol_fd, "w", encoding="utf-8", buffering=1)
 
 
 def _one_line(exc: BaseException) -> str:

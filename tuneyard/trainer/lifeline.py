@@ -17,10 +17,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import TextIO
 
 from tuneyard.core import protocol
 
-__all__ = ["EXIT_ORPHANED", "watch"]
+__all__ = ["EXIT_ORPHANED", "claim_stdout", "watch"]
 
 EXIT_ORPHANED = protocol.EXIT_CANCELLED
 """The worker's exit status when its server is gone (no one is left to read it)."""
@@ -51,3 +52,13 @@ def watch(
     thread = threading.Thread(target=run, name="tuneyard-lifeline", daemon=True)
     thread.start()
     return thread
+
+
+def claim_stdout() -> TextIO:
+    """Keep the real stdout for the worker's protocol lines; send fd 1 and sys.stdout to
+    stderr, so that nothing a library prints can corrupt the protocol."""
+    sys.stdout.flush()
+    protocol_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return os.fdopen(protocol_fd, "w", encoding="utf-8", buffering=1)

@@ -43,6 +43,9 @@ ERRORS: dict[Code, tuple[int, str]] = {
     Code.CONFLICT: (409, "Conflict"),
     Code.PAYLOAD_TOO_LARGE: (413, "TooLarge"),
     Code.RATE_LIMITED: (429, "SlowDown"),
+    Code.SERVED_MODEL_NOT_FOUND: (404, "NoSuchModel"),
+    Code.CONTEXT_LENGTH_EXCEEDED: (400, "TooLong"),
+    Code.UNAVAILABLE: (503, "Unavailable"),
     Code.EXPORT_FAILED: (500, "Internal"),
     Code.INTERNAL: (500, "Internal"),
 }

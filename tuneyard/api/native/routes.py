@@ -15,12 +15,14 @@ from tuneyard.api import bodies, multipart, params
 from tuneyard.api.deps import ServiceDep, WorkspaceDep
 from tuneyard.api.dialects import values
 from tuneyard.api.errors import Code
+from tuneyard.api.native import classify
 from tuneyard.core import files
 from tuneyard.kinds import TaskType
 
 __all__ = ["render_error", "router"]
 
 router = APIRouter()
+router.include_router(classify.router)  # POST /tuneyard/v1/models/{model}/classify
 
 
 def render_error(

@@ -75,6 +75,9 @@ ERRORS: dict[Code, tuple[int, str, str]] = {
         "Throttling",
         "Too many fine-tune job in running, please retry later.",
     ),
+    Code.SERVED_MODEL_NOT_FOUND: (404, "ModelNotFound", "Model not found."),
+    Code.CONTEXT_LENGTH_EXCEEDED: (400, "InvalidParameter", "Range of input length exceeded."),
+    Code.UNAVAILABLE: (503, "ServiceUnavailable", "The service is unavailable; retry later."),
     Code.EXPORT_FAILED: (500, "InternalError", "Internal server error!"),
     Code.INTERNAL: (500, "InternalError", "Internal server error!"),
 }

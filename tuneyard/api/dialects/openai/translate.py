@@ -17,6 +17,7 @@ from tuneyard.core.states import JobStatus
 from tuneyard.kinds import Objective
 
 __all__ = [
+    "BASE_OWNER",
     "ERRORS",
     "STATUS",
     "checkpoint",
@@ -26,6 +27,7 @@ __all__ = [
     "job",
     "listing",
     "model_name",
+    "model_object",
     "unix",
 ]
 
@@ -62,6 +64,9 @@ ERRORS: dict[Code, tuple[int, str, str | None]] = {
     Code.CONFLICT: (409, "invalid_request_error", "conflict"),
     Code.PAYLOAD_TOO_LARGE: (413, "invalid_request_error", "request_too_large"),
     Code.RATE_LIMITED: (429, "rate_limit_exceeded", "rate_limit_exceeded"),
+    Code.SERVED_MODEL_NOT_FOUND: (404, "invalid_request_error", "model_not_found"),
+    Code.CONTEXT_LENGTH_EXCEEDED: (400, "invalid_request_error", "context_length_exceeded"),
+    Code.UNAVAILABLE: (503, "server_error", "service_unavailable"),
     Code.EXPORT_FAILED: (500, "server_error", None),
     Code.INTERNAL: (500, "server_error", None),
 }
@@ -256,6 +261,15 @@ def model_name(record: Job, organization: str) -> str:
     if record.output_name and record.output_name.startswith("ft:"):
         return record.output_name
     return names.fine_tuned_model(record.base_model, organization, None, record.id)
+
+
+BASE_OWNER = "tuneyard"
+"""`owned_by` of the base models (the tuned ones are owned by their workspace)."""
+
+
+def model_object(name: str, *, created: datetime | None, owned_by: str) -> dict[str, Any]:
+    """A Model (`GET /v1/models`); `created` 0 when unknown (a base model)."""
+    return {"id": name, "object": "model", "created": unix(created) or 0, "owned_by": owned_by}
 
 
 def checkpoint(saved: Checkpoint, record: Job, *, organization: str) -> dict[str, Any]:

@@ -57,6 +57,9 @@ ERRORS: dict[Code, tuple[int, str, str]] = {
     Code.CONFLICT: (409, "Conflict", "Conflict."),
     Code.PAYLOAD_TOO_LARGE: (413, "RequestEntityTooLarge", "The request body is too large."),
     Code.RATE_LIMITED: (429, "RequestLimitExceeded", "Too many tasks; please retry later."),
+    Code.SERVED_MODEL_NOT_FOUND: (404, "ResourceNotFound", "The model does not exist."),
+    Code.CONTEXT_LENGTH_EXCEEDED: (400, "InappropriateJSON", "The prompt is too long."),
+    Code.UNAVAILABLE: (503, "ServiceUnavailable", "The service is unavailable; retry later."),
     Code.EXPORT_FAILED: (500, "InternalError", "The model could not be exported."),
     Code.INTERNAL: (500, "InternalError", "Internal server error."),
 }

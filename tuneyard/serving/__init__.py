@@ -1,0 +1,1 @@
+"""Serving tuned models: the inference worker (torch) and its protocol (torch-free)."""
