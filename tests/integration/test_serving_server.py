@@ -94,8 +94,34 @@ def test_chat_with_a_freshly_tuned_model(served: tuple[Server, openai.OpenAI]) -
     base = sdk.chat.completions.create(model="tiny-chat", messages=ASK, max_tokens=8)  # type: ignore[arg-type]
     assert base.model == "tiny-chat"
 
-    assert model in [m.id for m in sdk.models.list()]
-    assert sdk.models.delete(model).deleted is True
+    # The SDK's strict response validation accepts every shape too.
+    strict = openai.OpenAI(
+        base_url=server.base + "/v1",
+        api_key=sdk.api_key,
+        max_retries=0,
+        timeout=120,
+        _strict_response_validation=True,
+    )
+    again = strict.chat.completions.create(
+        model=model,
+        messages=ASK,
+        temperature=0,
+        max_tokens=24,
+        logprobs=True,
+        top_logprobs=2,  # type: ignore[arg-type]
+    )
+    assert again.choices[0].message.content == text and again.choices[0].logprobs is not None
+    streamed = strict.chat.completions.create(
+        model=model,
+        messages=ASK,
+        temperature=0,
+        max_tokens=24,
+        stream=True,  # type: ignore[arg-type]
+    )
+    assert "".join(c.delta.content or "" for ch in streamed for c in ch.choices) == text
+    assert strict.models.retrieve(model).id == model
+    assert model in [m.id for m in strict.models.list()]
+    assert strict.models.delete(model).deleted is True
     with pytest.raises(openai.NotFoundError):
         sdk.chat.completions.create(model=model, messages=ASK)  # type: ignore[arg-type]
     assert sdk.fine_tuning.jobs.retrieve(job.id).status == "succeeded"
