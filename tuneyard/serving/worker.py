@@ -22,7 +22,6 @@ import contextlib
 import dataclasses
 import io
 import json
-import os
 import queue
 import sys
 import threading
@@ -37,13 +36,6 @@ __all__ = ["line", "main", "serve"]
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
-_LIBRARY_ENVIRONMENT = {
-    "HF_HUB_OFFLINE": "1",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-    "TRANSFORMERS_VERBOSITY": "error",
-}
-
 
 def main(argv: list[str] | None = None) -> int:
     """Run the worker until shutdown or end of input; returns the exit status."""
@@ -51,8 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.parent_pid is not None:
         lifeline.watch(args.parent_pid)
     stream = lifeline.claim_stdout()
-    for key, value in _LIBRARY_ENVIRONMENT.items():
-        os.environ.setdefault(key, value)
+    lifeline.quiet_libraries()
     import torch
 
     torch.set_num_threads(max(1, args.threads))

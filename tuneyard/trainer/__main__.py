@@ -29,12 +29,6 @@ __all__ = ["main"]
 
 _UNKNOWN = "train.unknown"
 _MESSAGE_LIMIT = 1000
-_LIBRARY_ENVIRONMENT = {
-    "HF_HUB_OFFLINE": "1",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-    "TRANSFORMERS_VERBOSITY": "error",
-}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.parent_pid is not None:
         lifeline.watch(args.parent_pid)
     stream = lifeline.claim_stdout()
-    for key, value in _LIBRARY_ENVIRONMENT.items():
-        os.environ.setdefault(key, value)
+    lifeline.quiet_libraries()
 
     from tuneyard.trainer import report
 

@@ -21,7 +21,7 @@ from typing import TextIO
 
 from tuneyard.core import protocol
 
-__all__ = ["EXIT_ORPHANED", "claim_stdout", "watch"]
+__all__ = ["EXIT_ORPHANED", "claim_stdout", "quiet_libraries", "watch"]
 
 EXIT_ORPHANED = protocol.EXIT_CANCELLED
 """The worker's exit status when its server is gone (no one is left to read it)."""
@@ -62,3 +62,18 @@ def claim_stdout() -> TextIO:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     return os.fdopen(protocol_fd, "w", encoding="utf-8", buffering=1)
+
+
+_LIBRARY_ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "TRANSFORMERS_VERBOSITY": "error",
+}
+
+
+def quiet_libraries() -> None:
+    """Offline, no progress bars, no tokenizer threads, errors only: the Hugging Face
+    libraries' settings a worker runs with, unless its environment already sets them."""
+    for key, value in _LIBRARY_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
