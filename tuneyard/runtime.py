@@ -6,19 +6,31 @@ import dataclasses
 from pathlib import Path
 
 from tuneyard.basemodels import catalog, counting
+from tuneyard.core.artifacts import LocalArtifacts
 from tuneyard.core.ids import SystemClock
+from tuneyard.core.jobs import StorageRef
 from tuneyard.core.lifecycle import Lifecycle
-from tuneyard.core.ports import BucketRepository, Executor, ObjectStorage, Ports, Sealer
+from tuneyard.core.meter import NO_METER, Meter
+from tuneyard.core.ports import (
+    Artifacts,
+    BlobStore,
+    BucketRepository,
+    Executor,
+    ObjectStorage,
+    Ports,
+    Sealer,
+)
 from tuneyard.core.service import Service
 from tuneyard.core.validation import Validation
 from tuneyard.datasets.report import Limits
+from tuneyard.scheduler.executors import scratch
 from tuneyard.scheduler.executors.local import LocalExecutor
 from tuneyard.scheduler.export import SubprocessExporter
 from tuneyard.scheduler.scheduler import Scheduler
 from tuneyard.settings import Settings
-from tuneyard.storage import blobs, database, objects, secrets, sql
+from tuneyard.storage import artifacts, blobs, database, objects, s3, s3blobs, secrets, sql
 
-__all__ = ["Runtime", "build", "lifecycle_of", "private_dir"]
+__all__ = ["Runtime", "build", "byte_stores", "executor_of", "lifecycle_of", "private_dir"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -37,6 +49,17 @@ def object_storage(settings: Settings, buckets: BucketRepository, sealer: Sealer
     if settings.object_storage_endpoint:
         return objects.S3ObjectStorage(settings.object_storage_endpoint)
     return objects.LocalObjectStorage(settings.object_storage_root, buckets=buckets, sealer=sealer)
+
+
+def executor_of(settings: Settings) -> Executor:
+    """Local subprocesses, or Ray actors (`--executor ray`; Ray is imported only then)."""
+    if settings.executor == "ray":
+        from tuneyard.scheduler.executors import ray
+
+        return ray.RayExecutor(settings.ray_address)
+    if settings.worker_scratch_dir is not None:  # as a worker on another node would
+        return scratch.ScratchExecutor(settings.worker_scratch_dir, LocalExecutor())
+    return LocalExecutor()
 
 
 def lifecycle_of(service: Service) -> Lifecycle:
@@ -59,6 +82,23 @@ def lifecycle_of(service: Service) -> Lifecycle:
     )
 
 
+def byte_stores(settings: Settings, data_dir: Path) -> tuple[BlobStore, Artifacts]:
+    """Where uploaded datasets and jobs' folders live: in --bucket (the data dir keeping a
+    cache) when it and an endpoint are set, else on local disk alone."""
+    if not (settings.object_storage_endpoint and settings.bucket):
+        return blobs.LocalBlobStore(data_dir / "blobs"), LocalArtifacts()
+    where = StorageRef(settings.object_storage_endpoint, settings.bucket, settings.key_prefix)
+    client = s3.client(
+        where.endpoint,
+        access_key=settings.object_storage_access_key,
+        secret_key=settings.object_storage_secret_key,
+    )
+    return (
+        s3blobs.S3BlobStore(client, where, data_dir / "blobs"),
+        artifacts.S3Artifacts(client, where, data_dir / "jobs"),
+    )
+
+
 def private_dir(path: Path, *, tighten: bool = True) -> None:
     """Create a folder only its owner may enter (0700, whatever the umask); an existing
     one is made so too unless `tighten` is False."""
@@ -69,23 +109,27 @@ def private_dir(path: Path, *, tighten: bool = True) -> None:
     path.chmod(0o700)
 
 
-def build(settings: Settings, *, executor: Executor | None = None) -> Runtime:
-    """Open the database (migrating it), the blob store and the catalogue; wire the scheduler."""
+def build(
+    settings: Settings, *, executor: Executor | None = None, meter: Meter = NO_METER
+) -> Runtime:
+    """Open the database (migrating it), the blob store and the catalogue; wire the scheduler
+    (reporting to `meter`)."""
     # Absolute once and for all: workers run with their job folder as working directory.
     data_dir = settings.data_dir.resolve()
     private_dir(data_dir, tighten=False)  # a folder the operator chose is left as it is
     for folder in ("blobs", "jobs"):  # tenants' datasets and outputs
         private_dir(data_dir / folder)
-    engine = database.connect(settings.db_url)
+    engine = database.connect(settings.db_url, pool_size=settings.database_pool_size)
     database.migrate(engine)
     sealer = secrets.FernetSealer(data_dir / "secret.key")
     buckets = sql.SqlBuckets(engine)
+    blob_store, job_store = byte_stores(settings, data_dir)
     ports = Ports(
         jobs=sql.SqlJobs(engine),
         files=sql.SqlFiles(engine),
         keys=sql.SqlKeys(engine),
         events=sql.SqlEvents(engine),
-        blobs=blobs.LocalBlobStore(data_dir / "blobs"),
+        blobs=blob_store,
         objects=object_storage(settings, buckets, sealer),
         catalog=catalog.load(data_dir),
         clock=SystemClock(),
@@ -94,6 +138,8 @@ def build(settings: Settings, *, executor: Executor | None = None) -> Runtime:
         sealer=sealer,
         groups=sql.SqlGroups(engine),
         buckets=buckets,
+        artifacts=job_store,
+        inline_reads=engine.dialect.name == "sqlite",
     )
     limits = Limits(max_bytes=settings.max_dataset_bytes, min_rows=settings.min_dataset_rows)
     service = Service(
@@ -102,8 +148,9 @@ def build(settings: Settings, *, executor: Executor | None = None) -> Runtime:
     lifecycle = lifecycle_of(service)
     scheduler = Scheduler(
         lifecycle,
-        executor or LocalExecutor(),
+        executor or executor_of(settings),
         max_running=settings.max_running_jobs,
         lease_seconds=settings.lease_seconds,
+        meter=meter,
     )
     return Runtime(settings=settings, service=service, lifecycle=lifecycle, scheduler=scheduler)

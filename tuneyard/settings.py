@@ -14,7 +14,10 @@ from typing import Any
 
 from tuneyard import errors
 
-__all__ = ["Settings"]
+__all__ = ["ROLES", "Settings"]
+
+ROLES = ("all", "api", "scheduler")
+"""What a `tuneyard serve` replica may run (`Settings.role`)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -29,6 +32,12 @@ class Settings:
     """Database, uploaded files, job outputs and built models (TUNEYARD_DATA_DIR)."""
     database_url: str | None = None
     """SQLAlchemy URL; default SQLite at <data-dir>/tuneyard.db (TUNEYARD_DATABASE_URL)."""
+    database_pool_size: int = 40
+    """Database connections this process keeps open (plus up to 10 opened for a burst and
+    closed after it): a busy API replica uses about one per request in flight, up to
+    AnyIO's 40 worker threads; a scheduler-only replica a handful. On PostgreSQL the
+    replicas' pools together must fit the server's `max_connections`
+    (TUNEYARD_DATABASE_POOL_SIZE)."""
     max_running_jobs: int = 1
     """Jobs training at once; the rest wait in a FIFO queue (TUNEYARD_MAX_RUNNING_JOBS)."""
     max_active_jobs: int = 20
@@ -54,6 +63,32 @@ class Settings:
     object_storage_endpoint: str | None = None
     """S3-compatible endpoint for CLOVA's Object Storage dataset fields
     (TUNEYARD_OBJECT_STORAGE_ENDPOINT); unset means <data-dir>/object-storage/<bucket>/<path>."""
+    executor: str = "local"
+    """Where training workers run: local subprocesses, or ray actors on a Ray cluster
+    (TUNEYARD_EXECUTOR; ray needs `pip install 'tuneyard[ray]'`)."""
+    ray_address: str | None = None
+    """The Ray cluster for `executor = ray`, as `ray.init` takes it (`HOST:PORT`,
+    `ray://HOST:10001`); unset: the cluster this machine belongs to (TUNEYARD_RAY_ADDRESS)."""
+    bucket: str | None = None
+    """Bucket at --object-storage-endpoint that holds every byte of the jobs: uploaded
+    datasets, checkpoints, tuned models and exports, so a worker on another node needs no
+    share of the data dir, which keeps a cache (TUNEYARD_BUCKET)."""
+    object_storage_prefix: str = ""
+    """Prefix of every key tuneyard writes in --bucket (TUNEYARD_OBJECT_STORAGE_PREFIX)."""
+    object_storage_access_key: str | None = dataclasses.field(default=None, repr=False)
+    """Access key for --bucket (TUNEYARD_OBJECT_STORAGE_ACCESS_KEY only; else boto3's own
+    AWS_* variables); passed on to workers, never printed."""
+    object_storage_secret_key: str | None = dataclasses.field(default=None, repr=False)
+    """Secret key for --bucket (TUNEYARD_OBJECT_STORAGE_SECRET_KEY only); never printed."""
+    worker_scratch_dir: Path | None = None
+    """With --bucket: local workers train in <dir>/jobs/<job id>, taking their inputs from
+    and putting their results into the bucket, as a worker on another node does
+    (TUNEYARD_WORKER_SCRATCH_DIR); unset: in the job's folder in the data dir."""
+    role: str = "all"
+    """What this replica runs (TUNEYARD_ROLE): "api" serves HTTP (and inference) but never
+    starts a training worker; "scheduler" runs the scheduler (validates, claims, trains,
+    reaps lapsed leases) and serves only /healthz and /metrics; "all" both. Any number of
+    replicas of each may share one database."""
     lease_seconds: float = 15.0
     """How long a running job's lease lasts without a heartbeat (TUNEYARD_LEASE_SECONDS)."""
     inference_threads: int = 1
@@ -70,6 +105,11 @@ class Settings:
     the next (TUNEYARD_INFERENCE_IDLE_SECONDS)."""
     log_level: str = "info"
     """Log level of the server (TUNEYARD_LOG_LEVEL)."""
+    log_format: str = "text"
+    """Server log lines: "text" for people, or "json": one JSON object a line, with an
+    access line per request carrying its request id (TUNEYARD_LOG_FORMAT)."""
+    metrics: bool = True
+    """Serve Prometheus metrics at GET /metrics, without a key (TUNEYARD_METRICS: on|off)."""
     url: str = "http://127.0.0.1:8000"
     """The running server that client commands (`tuneyard chat`) talk to (TUNEYARD_URL)."""
     api_key: str | None = dataclasses.field(default=None, repr=False)
@@ -79,6 +119,12 @@ class Settings:
     def db_url(self) -> str:
         """The database URL in force."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'tuneyard.db').resolve()}"
+
+    @property
+    def key_prefix(self) -> str:
+        """`object_storage_prefix` as keys use it: empty, or ending in one "/"."""
+        prefix = self.object_storage_prefix.strip("/")
+        return f"{prefix}/" if prefix else ""
 
     @property
     def object_storage_root(self) -> Path:
@@ -103,8 +149,9 @@ class Settings:
         for name, value in (overrides or {}).items():
             if value is not None:
                 values[name] = value
-        if "data_dir" in values:
-            values["data_dir"] = Path(values["data_dir"])
+        for name in ("data_dir", "worker_scratch_dir"):
+            if name in values:
+                values[name] = Path(values[name])
         settings = cls(**values)
         problems += settings.problems()
         if problems:
@@ -118,6 +165,8 @@ class Settings:
             found.append("port must be between 1 and 65535")
         if self.max_running_jobs < 1:
             found.append("max-running-jobs must be at least 1")
+        if not 1 <= self.database_pool_size <= 1000:
+            found.append("database-pool-size must be between 1 and 1000")
         if self.max_active_jobs < 0:
             found.append("max-active-jobs must be 0 (no limit) or more")
         if self.max_dataset_bytes < 1:
@@ -132,6 +181,12 @@ class Settings:
             found.append("stream-idle-seconds must be positive")
         if self.min_dataset_rows < 1:
             found.append("min-dataset-rows must be at least 1")
+        if self.bucket and not self.object_storage_endpoint:
+            found.append("bucket needs object-storage-endpoint (the S3-compatible store it is in)")
+        if self.worker_scratch_dir is not None and not self.bucket:
+            found.append("worker-scratch-dir needs bucket (workers away from the data dir read it)")
+        if self.role not in ROLES:
+            found.append(f"role must be one of {', '.join(ROLES)}")
         if self.lease_seconds < 1:
             found.append("lease-seconds must be at least 1")
         if not 1 <= self.inference_threads <= 1024:
@@ -144,11 +199,23 @@ class Settings:
             found.append("inference-idle-seconds must be positive")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             found.append("log-level must be one of critical, error, warning, info, debug")
+        if self.executor not in ("local", "ray"):
+            found.append("executor must be local or ray")
+        if self.ray_address and self.executor != "ray":
+            found.append("ray-address needs executor ray")
+        if self.log_format not in ("text", "json"):
+            found.append("log-format must be text or json")
         return found
 
 
 def _convert(kind: Any, raw: str) -> Any:
     text = str(kind)
+    if text == "bool":
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(raw)
     if "int" in text:
         return int(raw)
     if "float" in text:

@@ -44,8 +44,16 @@ class Overlap:
 class Workers:
     """Every trainer process working under `data_dir`, scanned every `interval` seconds."""
 
-    def __init__(self, data_dir: Path, interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        interval: float = 0.2,
+        *,
+        modules: tuple[str, ...] = ("tuneyard.trainer",),
+    ) -> None:
         self.jobs_dir = str(data_dir.resolve() / "jobs") + "/"
+        self.modules = modules
+        """The worker modules (`python -m MODULE SPEC …`) that count as workers."""
         self.interval = interval
         self.seen: dict[tuple[int, float], Seen] = {}
         self.overlaps: list[Overlap] = []
@@ -68,7 +76,7 @@ class Workers:
             self._stop.wait(self.interval)
 
     def _job_of(self, cmdline: list[str]) -> str | None:
-        if len(cmdline) < 4 or cmdline[1:3] != ["-m", "tuneyard.trainer"]:
+        if len(cmdline) < 4 or cmdline[1] != "-m" or cmdline[2] not in self.modules:
             return None
         spec = cmdline[3]
         if not spec.startswith(self.jobs_dir):

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.support import postgres
 from tuneyard import runtime
 from tuneyard.basemodels import catalog, counting
 from tuneyard.core.jobs import Hyperparameters, Job, JobSpec, Progress, TrainingSpec
@@ -41,7 +42,8 @@ class ManualClock:
 
 
 def make_ports(backend: str, root: Path, clock: object | None = None) -> Ports:
-    """Ports over the memory fakes or a fresh SQLite database under `root`."""
+    """Ports over the memory fakes, a fresh SQLite database under `root`, or ("postgres")
+    a fresh database on the session's PostgreSQL server (tests/support/postgres.py)."""
     clock = clock or ManualClock()
     if backend == "memory":
         repos: tuple[object, ...] = (
@@ -53,8 +55,11 @@ def make_ports(backend: str, root: Path, clock: object | None = None) -> Ports:
             memory.MemoryBuckets(),
         )
     else:
-        engine = database.connect(f"sqlite:///{root / 'test.db'}")
-        database.migrate(engine)
+        if backend == "postgres":  # migrated already: a copy of the migrated template
+            engine = postgres.fresh_engine()
+        else:
+            engine = database.connect(f"sqlite:///{root / 'test.db'}")
+            database.migrate(engine)
         repos = (
             sql.SqlJobs(engine),
             sql.SqlFiles(engine),
@@ -83,6 +88,7 @@ def make_ports(backend: str, root: Path, clock: object | None = None) -> Ports:
         sealer=sealer,
         groups=groups,  # type: ignore[arg-type]
         buckets=buckets,  # type: ignore[arg-type]
+        inline_reads=backend != "postgres",
     )
 
 

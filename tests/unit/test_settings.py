@@ -30,3 +30,20 @@ def test_all_problems_reported() -> None:
         Settings.load(env=env)
     assert "TUNEYARD_PORT" in caught.value.message
     assert "max-running-jobs" in caught.value.message
+
+
+def test_database_pool_size_from_environment_and_flag() -> None:
+    assert Settings.load(env={}).database_pool_size == 40
+    env = {"TUNEYARD_DATABASE_POOL_SIZE": "8"}
+    assert Settings.load(env=env).database_pool_size == 8
+    assert Settings.load({"database_pool_size": 12}, env=env).database_pool_size == 12
+    with pytest.raises(errors.InvalidRequest) as caught:
+        Settings.load({"database_pool_size": 0}, env={})
+    assert "database-pool-size" in caught.value.message
+
+
+def test_database_pool_size_flag() -> None:
+    from tuneyard.cli import main as cli
+
+    args = cli._parser().parse_args(["serve", "--database-pool-size", "6"])
+    assert cli._settings(args).database_pool_size == 6

@@ -18,12 +18,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
 from tuneyard import __version__, errors
-from tuneyard.api import dialects, limits, streams
+from tuneyard.api import dialects, limits, observe, streams
 from tuneyard.api import errors as api_errors
 from tuneyard.api import inference as inference_api
 from tuneyard.api.console import routes as console
 from tuneyard.api.dialects.record import Dialect, Renderer
 from tuneyard.api.errors import Code
+from tuneyard.api.metrics import Metrics
 from tuneyard.api.native import routes as native
 from tuneyard.core.service import Service
 from tuneyard.serving.client import Inference
@@ -90,20 +91,30 @@ def create_app(
     *,
     inference: Inference | None = None,
     mounted: Sequence[Dialect] = dialects.ALL,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
     """The app for one runtime, serving the `mounted` dialects (every vendor dialect unless
     a test names others), with `inference` as its engine (by default the worker process,
-    started on first use); nothing is built at import time."""
+    started on first use) and `metrics` at /metrics (by default its own, unless
+    `settings.metrics` is off); nothing is built at import time."""
     app = FastAPI(
         title="tuneyard",
         version=__version__,
         description="Self-hosted fine-tuning service speaking the vendors' tuning APIs.",
         lifespan=_lifespan,
+        # FastAPI's OpenTelemetry hooks asked three providers on every request whether
+        # they were configured; tuneyard's metrics are /metrics (Prometheus) instead
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.service = service
     app.state.inference = inference_api.worker_client(settings) if inference is None else inference
     app.state.streams = streams.OpenStreams(settings.max_streams_per_workspace)
+    if settings.metrics:
+        metrics = metrics or Metrics()
+        metrics.watch(service.ports.jobs, app.state.streams.snapshot)
+        app.add_api_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
+    app.state.metrics = metrics if settings.metrics else None
     envelopes = _Envelopes(mounted)
     app.include_router(native.router)
     for dialect in mounted:
@@ -115,6 +126,12 @@ def create_app(
         settings=settings,
         render=envelopes.error,
         uploads=_upload_routes(mounted),
+    )
+    app.add_middleware(  # added last: the outermost, so it times everything
+        observe.Observe,
+        metrics=app.state.metrics,
+        access=settings.log_format == "json",
+        prefixes=[*((d.prefix, d.name) for d in mounted), (console.PREFIX, "console")],
     )
 
     @app.exception_handler(errors.TuneyardError)

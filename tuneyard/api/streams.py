@@ -31,6 +31,11 @@ class OpenStreams:
         with self._lock:
             return self._open[workspace]
 
+    def snapshot(self) -> dict[str, int]:
+        """Streams open now in each workspace that has any (read by /metrics)."""
+        with self._lock:
+            return dict(self._open)
+
     def response(self, workspace: str, frames: AsyncIterator[str]) -> StreamingResponse:
         """A `text/event-stream` response of `frames` holding one of the workspace's slots
         until it ends; Throttled when the workspace already has `cap` open."""

@@ -11,9 +11,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from tuneyard import __version__, errors, runtime
+from tuneyard import __version__, errors, logs, runtime
 from tuneyard.cli import buckets, chat, files, validate
-from tuneyard.settings import Settings
+from tuneyard.core.meter import NO_METER
+from tuneyard.core.ports import Executor
+from tuneyard.settings import ROLES, Settings
 
 __all__ = ["main"]
 
@@ -51,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--database-url",
         help="SQLAlchemy URL (env TUNEYARD_DATABASE_URL; default SQLite in the data dir)",
+    )
+    serve.add_argument(
+        "--database-pool-size",
+        type=int,
+        help="database connections kept open, plus up to 10 for a burst; on PostgreSQL all "
+        "replicas' pools together must fit max_connections (env "
+        "TUNEYARD_DATABASE_POOL_SIZE; default 40)",
     )
     serve.add_argument(
         "--max-dataset-bytes",
@@ -113,9 +122,66 @@ def _parser() -> argparse.ArgumentParser:
         "a bucket made with `tuneyard buckets create`)",
     )
     serve.add_argument(
+        "--bucket",
+        help="with --object-storage-endpoint: a bucket there that holds every byte of the "
+        "jobs (uploaded datasets, checkpoints, tuned models, exports), so workers on other "
+        "nodes need no share of the data dir, which keeps a cache; keys from env "
+        "TUNEYARD_OBJECT_STORAGE_ACCESS_KEY / TUNEYARD_OBJECT_STORAGE_SECRET_KEY or the "
+        "AWS_* variables (env TUNEYARD_BUCKET; default: none, all on local disk)",
+    )
+    serve.add_argument(
+        "--object-storage-prefix",
+        help="prefix of every key written in --bucket (env TUNEYARD_OBJECT_STORAGE_PREFIX)",
+    )
+    serve.add_argument(
+        "--worker-scratch-dir",
+        help="with --bucket: local workers train in DIR/jobs/<job id> and read and write "
+        "the bucket, as a worker on another node does (env TUNEYARD_WORKER_SCRATCH_DIR; "
+        "default: the job's folder in the data dir)",
+    )
+    serve.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        help="where workers train: local subprocesses, or actors on a Ray cluster (needs "
+        "`pip install 'tuneyard[ray]'`) (env TUNEYARD_EXECUTOR; default local)",
+    )
+    serve.add_argument(
+        "--ray-address",
+        help="the Ray cluster for --executor ray: HOST:PORT of its head, or ray://HOST:10001 "
+        "(env TUNEYARD_RAY_ADDRESS; default: the cluster this machine is in)",
+    )
+    serve.add_argument(
+        "--role",
+        choices=list(ROLES),
+        help="what this replica runs: api (HTTP and inference, never a training worker), "
+        "scheduler (validates, claims and trains jobs, takes over those whose lease lapsed; "
+        "serves only /healthz and /metrics), or all; replicas share one --database-url "
+        "(env TUNEYARD_ROLE; default all)",
+    )
+    serve.add_argument(
+        "--lease-seconds",
+        type=float,
+        help="a running job's lease: its scheduler renews it every third of this; a job "
+        "whose scheduler died is taken over once it lapses (env TUNEYARD_LEASE_SECONDS; "
+        "default 15)",
+    )
+    serve.add_argument(
         "--log-level",
         choices=["critical", "error", "warning", "info", "debug"],
         help="env TUNEYARD_LOG_LEVEL; default info",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="text, or json: one JSON object a line (time, level, logger, message), with an "
+        "access line per request (method, path, status, duration_ms, dialect, request_id) "
+        "(env TUNEYARD_LOG_FORMAT; default text)",
+    )
+    serve.add_argument(
+        "--metrics",
+        action=argparse.BooleanOptionalAction,
+        help="serve Prometheus metrics at GET /metrics, no key needed (env TUNEYARD_METRICS "
+        "on|off; default on)",
     )
 
     keys = commands.add_parser("keys", help="manage API keys")
@@ -192,6 +258,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "max_running_jobs",
         "max_active_jobs",
         "database_url",
+        "database_pool_size",
         "max_dataset_bytes",
         "max_json_bytes",
         "max_upload_files",
@@ -202,43 +269,67 @@ def _settings(args: argparse.Namespace) -> Settings:
         "max_queued_requests",
         "inference_idle_seconds",
         "object_storage_endpoint",
+        "bucket",
+        "object_storage_prefix",
+        "worker_scratch_dir",
+        "executor",
+        "ray_address",
         "log_level",
+        "role",
+        "lease_seconds",
+        "log_format",
+        "metrics",
         "url",
         "api_key",
     )
     return Settings.load({name: getattr(args, name, None) for name in names})
 
 
-def _serve(settings: Settings) -> int:
+def _serve(settings: Settings, executor: Executor | None = None) -> int:
+    """`serve --role all|api|scheduler`: the API (with inference) unless `scheduler`, the
+    scheduler and its workers unless `api` (a scheduler-only replica serves /healthz and
+    /metrics alone)."""
     import uvicorn
+    from fastapi import FastAPI
 
-    from tuneyard.api import inference
+    from tuneyard.api import inference, probe
     from tuneyard.api.app import create_app
+    from tuneyard.api.metrics import Metrics
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    live = runtime.build(settings)
-    engine = inference.worker_client(settings)  # started by the first chat request
-    app = create_app(settings, live.service, inference=engine)
+    logs.setup(settings)
+    metrics = Metrics() if settings.metrics else None
+    live = runtime.build(settings, executor=executor, meter=metrics or NO_METER)
+    schedules = settings.role != "api"
+    engine = None
+    app: FastAPI
+    if settings.role == "scheduler":
+        app = probe.create_probe_app(
+            live.scheduler.owner, live.scheduler.running_jobs, metrics=metrics
+        )
+    else:
+        engine = inference.worker_client(settings)  # started by the first chat request
+        app = create_app(settings, live.service, inference=engine, metrics=metrics)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
-            log_level=settings.log_level,
             lifespan="on",  # its shutdown stops the inference worker cleanly
+            **logs.uvicorn_options(settings),
         )
     )
     # uvicorn shuts HTTP down gracefully, then re-raises the signal it caught: make SIGTERM
     # (systemd, docker stop) take the same path as Ctrl-C so the workers are always stopped.
     signal.signal(signal.SIGTERM, _interrupt)
-    live.scheduler.start()
+    if schedules:
+        live.scheduler.start()
     logging.getLogger("tuneyard").info(
-        "tuneyard %s serving on http://%s:%d (data dir %s)",
+        "tuneyard %s serving on http://%s:%d (role %s%s, data dir %s)",
         __version__,
         settings.host,
         settings.port,
+        settings.role,
+        f", scheduler {live.scheduler.owner}" if schedules else "",
         settings.data_dir.resolve(),
     )
     try:
@@ -246,9 +337,11 @@ def _serve(settings: Settings) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        logging.getLogger("tuneyard").info("stopping workers; running jobs will run again")
-        live.scheduler.stop()
-        engine.kill()  # if the lifespan could not stop it (a second Ctrl-C)
+        if schedules:
+            logging.getLogger("tuneyard").info("stopping workers; running jobs will run again")
+            live.scheduler.stop()
+        if engine is not None:
+            engine.kill()  # if the lifespan could not stop it (a second Ctrl-C)
     return 0
 
 
@@ -294,13 +387,14 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; domain errors become one line on stderr and exit status 2."""
+def main(argv: Sequence[str] | None = None, *, executor: Executor | None = None) -> int:
+    """Run the CLI; domain errors become one line on stderr and exit status 2. `executor`
+    replaces the one `serve` would build from the settings (for embedding and tests)."""
     args = _parser().parse_args(argv)
     try:
         settings = _settings(args)
         if args.command == "serve":
-            return _serve(settings)
+            return _serve(settings, executor)
         if args.command == "validate":
             return validate.run(args, settings)
         if args.command == "keys":

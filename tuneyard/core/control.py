@@ -1,10 +1,10 @@
-"""A client's control of its jobs: cancel, pause, resume, delete."""
+"""A client's control of its jobs: cancel, pause, resume, prioritize, delete."""
 
 from __future__ import annotations
 
 from tuneyard import errors
 from tuneyard.core import states
-from tuneyard.core.jobs import Job
+from tuneyard.core.jobs import PRIORITY_MAX, PRIORITY_MIN, Job
 from tuneyard.core.ports import Ports
 from tuneyard.core.queries import Jobs
 from tuneyard.core.states import JobStatus
@@ -17,7 +17,8 @@ _S = JobStatus
 
 
 class Control:
-    """Stop, pause, resume and delete jobs; every status change goes through `Transitions`."""
+    """Stop, pause, resume, reprioritize and delete jobs; every status change goes through
+    `Transitions`."""
 
     def __init__(self, ports: Ports, jobs: Jobs, transitions: Transitions, dirs: WorkDirs) -> None:
         self.ports = ports
@@ -80,6 +81,20 @@ class Control:
         fields: dict[str, object] = {"modified_by": by} if by else {}
         if not self.transitions.move(job, _S.QUEUED, queued_at=self.ports.clock.now(), **fields):
             raise errors.Conflict("the job changed state meanwhile; try again")
+        return self.jobs.get(workspace_id, job_id)
+
+    def prioritize(self, workspace_id: str, job_id: str, priority: int) -> Job:
+        """Set an unfinished job's priority (PRIORITY_MIN..PRIORITY_MAX; higher is claimed
+        first among its workspace's queued jobs). A finished job raises
+        InvalidTransition."""
+        if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+            raise errors.InvalidRequest(
+                f"priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}", param="priority"
+            )
+        job = self.jobs.get(workspace_id, job_id)
+        if not self.ports.jobs.set_priority(job.id, priority, self.ports.clock.now()):
+            job = self.jobs.get(workspace_id, job_id)
+            raise errors.InvalidTransition(f"the job has already {job.status.value}")
         return self.jobs.get(workspace_id, job_id)
 
     def delete(self, workspace_id: str, job_id: str, *, by: str | None = None) -> None:

@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Iterable
 
 from tuneyard import errors
-from tuneyard.core import ids
+from tuneyard.core import ids, keycache
 from tuneyard.core.ports import ApiKey, Ports
 
 __all__ = ["Caller", "Credentials", "hash_key"]
@@ -30,10 +30,14 @@ def hash_key(key: str) -> str:
 
 class Credentials:
     """Mint keys and pairs (only a key's hash, and a pair's sealed secret, are stored) and
-    resolve a request's credentials to the workspace and account it acts as."""
+    resolve a request's credentials to the workspace and account it acts as.
+
+    Live records looked up are remembered for `keycache.TTL_SECONDS`: a key revoked in the
+    store stops working within that bound."""
 
     def __init__(self, ports: Ports) -> None:
         self.ports = ports
+        self.cache = keycache.KeyCache(ports.clock)
 
     def create_key(
         self,
@@ -115,10 +119,32 @@ class Credentials:
             )
         )
 
+    def _by_hash(self, key: str) -> ApiKey | None:
+        """The live bearer key's record (remembered a while), or None."""
+        key_hash = hash_key(key)
+        record = self.cache.get(key_hash)
+        if record is None:
+            record = self.ports.keys.find_by_hash(key_hash)
+            if record is None or record.revoked_at is not None or record.access_key is not None:
+                return None  # an SK is not a bearer key
+            self.cache.put(key_hash, record)
+        return record
+
+    def _by_access_key(self, access_key: str) -> ApiKey | None:
+        """The live AK/SK pair's record (remembered a while), or None."""
+        lookup = "ak:" + access_key
+        record = self.cache.get(lookup)
+        if record is None:
+            record = self.ports.keys.find_by_access_key(access_key)
+            if record is None or record.revoked_at is not None:
+                return None
+            self.cache.put(lookup, record)
+        return record
+
     def access_secret(self, access_key: str) -> str | None:
         """The secret key of a live AK/SK pair, to check a signature with; None if unknown."""
-        record = self.ports.keys.find_by_access_key(access_key)
-        if record is None or record.revoked_at is not None or record.secret_sealed is None:
+        record = self._by_access_key(access_key)
+        if record is None or record.secret_sealed is None:
             return None
         return self.ports.sealer.open(record.secret_sealed)
 
@@ -131,15 +157,23 @@ class Credentials:
         one of the key's); raises Unauthenticated, InvalidCredentials or Forbidden."""
         if not key:
             raise errors.Unauthenticated()
-        record = self.ports.keys.find_by_hash(hash_key(key))
-        if record is None or record.revoked_at is not None or record.access_key is not None:
-            raise errors.InvalidCredentials()  # an SK is not a bearer key
+        record = self._by_hash(key)
+        if record is None:
+            raise errors.InvalidCredentials()
         return self._acting(record, workspace)
+
+    def remembered_caller(self, key: str | None, workspace: str | None = None) -> Caller | None:
+        """`caller` without any I/O: who a bearer key acts as if its record is remembered,
+        None when the store must be asked (raises as `caller` does otherwise)."""
+        if not key:
+            raise errors.Unauthenticated()
+        record = self.cache.get(hash_key(key))
+        return None if record is None else self._acting(record, workspace)
 
     def caller_by_access_key(self, access_key: str, workspace: str | None = None) -> Caller:
         """Who an AK/SK pair (its signature already checked) acts as."""
-        record = self.ports.keys.find_by_access_key(access_key)
-        if record is None or record.revoked_at is not None:
+        record = self._by_access_key(access_key)
+        if record is None:
             raise errors.InvalidCredentials("The access key ID does not exist.")
         return self._acting(record, workspace)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tuneyard.core import ids, states
@@ -14,15 +14,39 @@ from tuneyard.kinds import Method, Objective, TaskType
 
 __all__ = [
     "AUTO_FIELDS",
+    "FAIR_SHARE_WINDOW",
     "BaseModelRef",
     "Hyperparameters",
     "Job",
     "JobSpec",
+    "PRIORITY_MAX",
+    "PRIORITY_MIN",
     "Parent",
     "Progress",
+    "StorageRef",
     "TrainingSpec",
 ]
 
+
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
+def _field_names(cls: type) -> frozenset[str]:
+    """A dataclass's field names (read once: `from_dict` runs for every job read)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+FAIR_SHARE_WINDOW = timedelta(minutes=10)
+"""How far back the fair queue counts the jobs each workspace started (see
+`JobRepository.claim_next`)."""
+
+PRIORITY_MIN = -100
+"""The lowest job priority a client may ask for."""
+PRIORITY_MAX = 100
+"""The highest job priority a client may ask for."""
 
 AUTO_FIELDS = ("n_epochs", "batch_size", "learning_rate")
 """Hyperparameters a client may leave "auto"; the worker resolves them from the data."""
@@ -166,7 +190,7 @@ class Hyperparameters:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Hyperparameters:
         """Inverse of `to_dict`; unknown keys are ignored."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = _field_names(cls)
         kwargs = {k: v for k, v in data.items() if k in names}
         for name in ("lora_target_modules", "auto"):
             if name in kwargs:
@@ -229,6 +253,9 @@ class JobSpec:
     """The client's own key-value pairs; jobs can be listed by them."""
     id_style: ids.IdStyle = ids.SHORT
     """How the new job's id looks (the creating dialect's id scheme)."""
+    priority: int = 0
+    """Order among the queued jobs of one workspace: higher is claimed first
+    (PRIORITY_MIN..PRIORITY_MAX; the fair share between workspaces comes before it)."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -267,7 +294,7 @@ class Progress:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Progress:
         """Inverse of `to_dict`; unknown keys are ignored."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = _field_names(cls)
         fields = {k: v for k, v in (data or {}).items() if k in names}
         if "checkpoints" in fields:
             fields["checkpoints"] = [Checkpoint.from_dict(c) for c in fields["checkpoints"]]
@@ -329,6 +356,20 @@ class Job:
     model_deleted_at: datetime | None = None
     """When its tuned model was deleted (a dialect's model deletion): the job stays, but
     the model (and its checkpoints) can no longer be served or listed."""
+    priority: int = 0
+    """Higher is claimed first among its workspace's queued jobs (see `claim_next`)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StorageRef:
+    """The S3-compatible bucket that holds a job's bytes when the server has one (see
+    `tuneyard.core.artifacts` for the key layout). Credentials never travel with it: each
+    process takes them from its own environment."""
+
+    endpoint: str
+    bucket: str
+    prefix: str = ""
+    """Prepended to every key (empty, or ending in "/")."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -355,6 +396,11 @@ class TrainingSpec:
     """A file of validation examples (None: a share of the training file is held out)."""
     validation_filename: str | None = None
     validation_format: str | None = None
+    storage: StorageRef | None = None
+    """The bucket the job's bytes live in, or None (every path is on the server's disk).
+    When set, `dataset_path`, `validation_path` and `start_from` are object keys in it; the
+    worker pulls them, and this job's checkpoints, into `work_dir` before training and
+    pushes its checkpoints and tuned model back (`tuneyard.trainer.staging`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""
@@ -375,6 +421,7 @@ class TrainingSpec:
             "validation_path": self.validation_path,
             "validation_filename": self.validation_filename,
             "validation_format": self.validation_format,
+            "storage": dataclasses.asdict(self.storage) if self.storage else None,
         }
 
     @classmethod
@@ -399,4 +446,5 @@ class TrainingSpec:
             validation_path=data.get("validation_path"),
             validation_filename=data.get("validation_filename"),
             validation_format=data.get("validation_format"),
+            storage=StorageRef(**data["storage"]) if data.get("storage") else None,
         )

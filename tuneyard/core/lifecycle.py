@@ -10,10 +10,10 @@ import dataclasses
 import json
 from datetime import datetime
 
-from tuneyard.core import protocol, recording, results, validation
+from tuneyard.core import artifacts, protocol, recording, results, validation
 from tuneyard.core.catalog import Models
 from tuneyard.core.jobs import Job, TrainingSpec
-from tuneyard.core.ports import Ports
+from tuneyard.core.ports import Fence, Ports
 from tuneyard.core.states import JobStatus
 from tuneyard.core.timeline import Timeline
 from tuneyard.core.transitions import Transitions
@@ -65,7 +65,8 @@ class Lifecycle:
         return self.transitions.claim(owner, lease_until)
 
     def training_spec(self, job: Job) -> TrainingSpec:
-        """The worker's spec for a claimed job, written to `<job dir>/spec.json`."""
+        """The worker's spec for a claimed job, written to `<job dir>/spec.json`; with a
+        bucket its inputs are object keys there (see `TrainingSpec.storage`)."""
         stored = self.ports.files.get(job.training_file_id or "")
         if stored is None:
             raise FileNotFoundError(f"file {job.training_file_id} of job {job.id} is gone")
@@ -98,6 +99,25 @@ class Lifecycle:
             validation_filename=held_out.filename if held_out else None,
             validation_format=validation_format,
         )
+        where = self.ports.artifacts.location()
+        if where is not None:  # the worker may be elsewhere: name the objects, not paths
+            start = None
+            if parent is not None:
+                part = (
+                    artifacts.OUTPUT
+                    if parent.step is None
+                    else artifacts.checkpoint_part(parent.step)
+                )
+                start = artifacts.job_object(where, parent.job.id, part)
+            spec = dataclasses.replace(
+                spec,
+                storage=where,
+                dataset_path=artifacts.blob_object(where, stored.blob_key),
+                validation_path=(
+                    artifacts.blob_object(where, held_out.blob_key) if held_out else None
+                ),
+                start_from=start,
+            )
         work_dir.mkdir(parents=True, exist_ok=True)
         tmp = work_dir / "spec.json.tmp"
         tmp.write_text(json.dumps(spec.to_dict(), indent=2))
@@ -116,17 +136,21 @@ class Lifecycle:
         log_tail: str,
         *,
         shutting_down: bool,
+        owner: str | None = None,
     ) -> None:
-        """Settle a job whose worker has exited, from its last event and exit status."""
+        """Settle a job whose worker has exited, from its last event and exit status; with
+        `owner`, only while that scheduler still holds the job's lease (one that lost it
+        to another scheduler changes nothing)."""
         job = self.ports.jobs.get(job_id)
         if job is None or job.status not in (_S.RUNNING, _S.CANCELLING, _S.PAUSING):
             return
+        fence = Fence(held_by=owner) if owner is not None else None
         now = self.ports.clock.now()
         if job.status is _S.CANCELLING:
-            self.transitions.move(job, _S.CANCELLED, finished_at=now, lease_owner=None)
+            self.transitions.move(job, _S.CANCELLED, fence, finished_at=now, lease_owner=None)
             return
         if job.status is _S.PAUSING and not isinstance(final, protocol.Succeeded | protocol.Failed):
-            self._paused(job, final)
+            self._paused(job, final, fence)
             return
         match final:
             case protocol.Succeeded() if exit_code == protocol.EXIT_OK:
@@ -138,20 +162,24 @@ class Lifecycle:
                 self.transitions.move(
                     job,
                     _S.SUCCEEDED,
+                    fence,
                     finished_at=now,
                     lease_owner=None,
                     output_path=str(self.dirs.job(job.id) / "output"),
                 )
             case _ if shutting_down or isinstance(final, protocol.Cancelled):
-                self.requeue(job, "The server stopped; the job will run again", lost=False)
+                self.requeue(
+                    job, "The server stopped; the job will run again", lost=False, fence=fence
+                )
             case protocol.Failed():
-                self.fail(job, final.code, final.message)
+                self.fail(job, final.code, final.message, fence=fence)
             case None if exit_code is not None and exit_code < 0:
                 self.requeue(
                     job,
                     f"The training worker was killed (signal {-exit_code}); the job will run "
                     "again from its last checkpoint",
                     lost=True,
+                    fence=fence,
                 )
             case _:
                 tail = log_tail.strip().splitlines()[-1:] or ["no output"]
@@ -159,20 +187,34 @@ class Lifecycle:
                     job,
                     "train.unknown",
                     f"The training worker exited with status {exit_code}: {tail[0][:500]}",
+                    fence=fence,
                 )
 
-    def requeue(self, job: Job, reason: str, *, lost: bool) -> None:
-        """RUNNING -> QUEUED to run again. Only a `lost` worker (killed, or its lease
-        lapsed) counts in `job.attempts`, and the third one FAILs the job; a clean stop
-        (`lost=False`) is not an attempt: the run simply goes on where it stopped."""
+    def requeue(
+        self,
+        job: Job,
+        reason: str,
+        *,
+        lost: bool,
+        fence: Fence | None = None,
+    ) -> None:
+        """RUNNING -> QUEUED to run again (fenced as `Transitions.move` is). Only a `lost`
+        worker (killed, or its lease lapsed) counts in `job.attempts`, and the third one
+        FAILs the job; a clean stop (`lost=False`) is not an attempt: the run simply goes
+        on where it stopped."""
         attempts = job.attempts + 1 if lost else job.attempts
         if lost and attempts >= _MAX_ATTEMPTS:
             message = f"{reason}; gave up after {attempts} attempts"
-            self.fail(job, "train.unknown", message, attempts=attempts)
+            self.fail(job, "train.unknown", message, attempts=attempts, fence=fence)
             return
         now = self.ports.clock.now()
         if not self.transitions.move(
-            job, _S.QUEUED, queued_at=now, lease_owner=None, attempts=attempts
+            job,
+            _S.QUEUED,
+            fence,
+            queued_at=now,
+            lease_owner=None,
+            attempts=attempts,
         ):
             return
         self.ports.events.append(
@@ -183,10 +225,17 @@ class Lifecycle:
             message=reason,
         )
 
-    def _paused(self, job: Job, final: protocol.Event | None) -> None:
-        """PAUSING -> PAUSED once the worker is gone; resuming starts from the newest
-        checkpoint (the one the worker saved as it paused, if it got to)."""
-        self.transitions.move(job, _S.PAUSED, lease_owner=None)
+    def _paused(
+        self,
+        job: Job,
+        final: protocol.Event | None,
+        fence: Fence | None = None,
+    ) -> None:
+        """PAUSING -> PAUSED once the worker is gone (fenced as `Transitions.move` is);
+        resuming starts from the newest checkpoint (the one the worker saved as it paused,
+        if it got to)."""
+        if not self.transitions.move(job, _S.PAUSED, fence, lease_owner=None):
+            return
         step = final.step if isinstance(final, protocol.Paused) else None
         self.ports.events.append(
             job.id,
@@ -201,10 +250,15 @@ class Lifecycle:
             data={"step": step},
         )
 
-    def reap(self, job: Job) -> None:
-        """Settle a job whose lease expired (or that has none): its owner is gone."""
+    def reap(self, job: Job, now: datetime | None = None) -> None:
+        """Settle a job whose lease had expired by `now` (or that has none): its owner is
+        gone. Each move is fenced on the lease still being lapsed, so a job another
+        scheduler has taken since it was read (reaped and claimed again) is left alone."""
+        fence = Fence(lapsed_by=self.ports.clock.now() if now is None else now)
         if job.status is _S.VALIDATING:
-            moved = self.transitions.move(job, _S.CREATED, lease_owner=None, lease_expires_at=None)
+            moved = self.transitions.move(
+                job, _S.CREATED, fence, lease_owner=None, lease_expires_at=None
+            )
             if moved:
                 self.ports.events.append(
                     job.id,
@@ -215,12 +269,19 @@ class Lifecycle:
                     "dataset again",
                 )
         elif job.status is _S.CANCELLING:
-            self.transitions.move(job, _S.CANCELLED, finished_at=self.ports.clock.now())
+            moved = self.transitions.move(
+                job, _S.CANCELLED, fence, finished_at=self.ports.clock.now()
+            )
+            if moved and job.deleted:  # its owner died before it could clear the folder
+                self.dirs.purge(job.id)
         elif job.status is _S.PAUSING:
-            self._paused(job, None)
+            self._paused(job, None, fence)
         else:
             self.requeue(
-                job, "The worker was lost (lease expired); the job will run again", lost=True
+                job,
+                "The worker was lost (lease expired); the job will run again",
+                lost=True,
+                fence=fence,
             )
 
     # -- helpers ------------------------------------------------------------------------
@@ -233,6 +294,15 @@ class Lifecycle:
         kind: str | None = None,
         param: str | None = None,
         attempts: int | None = None,
-    ) -> None:
+        fence: Fence | None = None,
+    ) -> bool:
         """Move a job to FAILED with a failure reason and message (see `Transitions.fail`)."""
-        self.transitions.fail(job, code, message, kind=kind, param=param, attempts=attempts)
+        return self.transitions.fail(
+            job,
+            code,
+            message,
+            kind=kind,
+            param=param,
+            attempts=attempts,
+            fence=fence,
+        )

@@ -13,11 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from tuneyard.core.artifacts import LocalArtifacts
 from tuneyard.core.buckets import Bucket
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
 from tuneyard.core.groups import JobGroup
-from tuneyard.core.jobs import Job, Progress, TrainingSpec
+from tuneyard.core.jobs import Job, Progress, StorageRef, TrainingSpec
 from tuneyard.core.models import BaseModel
 from tuneyard.core.paging import Cursor, Slice
 from tuneyard.core.states import JobStatus
@@ -26,6 +27,7 @@ from tuneyard.kinds import Objective, TaskType
 
 __all__ = [
     "ApiKey",
+    "Artifacts",
     "BlobStore",
     "BucketRepository",
     "Clock",
@@ -33,6 +35,7 @@ __all__ = [
     "EventRepository",
     "Executor",
     "Exporter",
+    "Fence",
     "FilePage",
     "FileRepository",
     "GroupRepository",
@@ -105,6 +108,23 @@ class ApiKey:
         return self.subaccount or self.main_account
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Fence:
+    """A condition on a job's lease that a status move also compares, so that a scheduler
+    that lost a job, or acts on a stale read, cannot move it under its new owner."""
+
+    held_by: str | None = None
+    """Move only while this scheduler holds the job's lease."""
+    lapsed_by: datetime | None = None
+    """Move only while the job's lease had run out by then (or it has none)."""
+
+    def admits(self, owner: str | None, expires: datetime | None) -> bool:
+        """Whether a lease held by `owner` until `expires` passes the fence."""
+        if self.held_by is not None and owner != self.held_by:
+            return False
+        return self.lapsed_by is None or expires is None or expires <= self.lapsed_by
+
+
 class JobRepository(Protocol):
     """Jobs, with status changes as compare-and-set."""
 
@@ -146,8 +166,17 @@ class JobRepository(Protocol):
 
     def with_status(self, status: JobStatus, *, limit: int = 100) -> list[Job]: ...
 
-    def transition(self, job_id: str, expected: JobStatus, new: JobStatus, **fields: Any) -> bool:
-        """Set `new` (and `fields`) only if the job is still `expected`; False otherwise."""
+    def transition(
+        self,
+        job_id: str,
+        expected: JobStatus,
+        new: JobStatus,
+        fence: Fence | None = None,
+        /,
+        **fields: Any,
+    ) -> bool:
+        """Set `new` (and `fields`) only if the job is still `expected` and passes the
+        `fence` on its lease, if any; False otherwise."""
         ...
 
     def save_progress(self, job_id: str, progress: Progress, updated_at: datetime) -> None: ...
@@ -159,9 +188,17 @@ class JobRepository(Protocol):
         True if this call deleted it, False if it was already deleted."""
         ...
 
+    def set_priority(self, job_id: str, priority: int, updated_at: datetime) -> bool:
+        """Change an unfinished job's priority; False when it is finished (or missing)."""
+        ...
+
     def claim_next(self, owner: str, now: datetime, lease_until: datetime) -> Job | None:
-        """Move the oldest QUEUED job to RUNNING under a lease held by `owner`; `attempts`
-        is left as it is (it counts lost workers, not claims)."""
+        """Move the next QUEUED job to RUNNING under a lease held by `owner`; `attempts`
+        is left as it is (it counts lost workers, not claims).
+
+        The fair queue: the workspace with the fewest running jobs (RUNNING, CANCELLING,
+        PAUSING), then the fewest started within `jobs.FAIR_SHARE_WINDOW`, then the fewest
+        waiting; within it the highest priority, the oldest `queued_at`, the id."""
         ...
 
     def renew_lease(self, job_id: str, owner: str, lease_until: datetime) -> bool:
@@ -174,6 +211,13 @@ class JobRepository(Protocol):
         ...
 
     def running_count(self) -> int: ...
+
+    def count_by_state(
+        self, statuses: frozenset[JobStatus] | None = None
+    ) -> dict[tuple[str, JobStatus], int]:
+        """How many live (not deleted) jobs each workspace has in each status (of
+        `statuses` only, if given), in one query; pairs with no job are absent."""
+        ...
 
     def active_count(self, workspace_id: str) -> int:
         """The workspace's jobs that have not finished (neither terminal nor deleted)."""
@@ -272,7 +316,8 @@ class EventRepository(Protocol):
 
 
 class BlobStore(Protocol):
-    """Bytes by key (uploaded datasets); the worker reads them by local path."""
+    """Bytes by key (uploaded datasets): on local disk, or in a bucket with a local cache;
+    the server's checks read them by local path (`path`)."""
 
     def put(self, key: str, chunks: Iterable[bytes], *, limit: int) -> tuple[int, str, bool]:
         """Store up to `limit + 1` bytes; return (bytes kept, sha256 hex, truncated)."""
@@ -281,6 +326,28 @@ class BlobStore(Protocol):
     def path(self, key: str) -> Path: ...
 
     def delete(self, key: str) -> None: ...
+
+
+class Artifacts(Protocol):
+    """The copy of jobs' folders outside the server (a bucket), fetched into
+    `<data dir>/jobs/<job id>/<part>` on demand (see `tuneyard.core.artifacts`)."""
+
+    def location(self) -> StorageRef | None:
+        """The bucket workers read and write, or None when the server's disk is all."""
+        ...
+
+    def fetch(self, job_id: str, part: str) -> None:
+        """Bring the folder `part` of the job (output, checkpoints/step-…, exports/…) onto
+        local disk when it is not there and the bucket has it (whole, or not at all)."""
+        ...
+
+    def store(self, job_id: str, part: str) -> None:
+        """Copy the job's local folder `part` into the bucket."""
+        ...
+
+    def forget(self, job_id: str) -> None:
+        """Delete every object of the job."""
+        ...
 
 
 class Sealer(Protocol):
@@ -394,3 +461,9 @@ class Ports:
     sealer: Sealer
     groups: GroupRepository
     buckets: BucketRepository
+    artifacts: Artifacts = dataclasses.field(default_factory=LocalArtifacts)
+    """Where jobs' folders live besides the server's disk (none by default)."""
+    inline_reads: bool = False
+    """Whether a read of one row by its key never waits on the network (the repositories
+    are in memory or in a local SQLite file): the API then runs such a read on the event
+    loop, since a worker-thread hop costs more CPU than the read itself."""

@@ -21,6 +21,7 @@ from tuneyard.core.paging import Cursor
 from tuneyard.core.ports import Ports
 from tuneyard.core.queries import Jobs
 from tuneyard.core.states import JobStatus
+from tuneyard.core.workdirs import WorkDirs
 from tuneyard.kinds import Method, TaskType
 
 __all__ = ["MANIFEST", "Served", "ServedModel"]
@@ -58,9 +59,11 @@ class ServedModel:
 class Served:
     """Resolve, list and delete the models a workspace can run."""
 
-    def __init__(self, ports: Ports, jobs: Jobs) -> None:
+    def __init__(self, ports: Ports, jobs: Jobs, dirs: WorkDirs) -> None:
         self.ports = ports
         self.jobs = jobs
+        self.dirs = dirs
+        """Where tuned weights are read from (fetched from the bucket into the job folder)."""
 
     def bases(self) -> Sequence[BaseModel]:
         """Every base model of the catalogue, by name."""
@@ -116,7 +119,7 @@ class Served:
         is not kept or weights that are gone from disk."""
         job = self.job(workspace_id, job_id, name=name)
         if step is None:
-            folder = job.output_path
+            folder = self.dirs.output(job)
         else:
             kept = next((c for c in job.progress.checkpoints if c.step == step), None)
             if kept is None:
@@ -126,16 +129,16 @@ class Served:
                     f"steps {steps}.",
                     param="model",
                 )
-            folder = kept.path
-        if not folder or not Path(folder).is_dir():
+            folder = self.dirs.checkpoint(job.id, kept)
+        if folder is None or not folder.is_dir():
             raise errors.ServedModelNotFound(
                 f"The weights of the model `{name}` are gone.", param="model"
             )
         lora = job.method is Method.LORA
-        base = self._weights_base(Path(folder), job) if lora else folder
+        base = self._weights_base(folder, job) if lora else str(folder)
         return ServedModel(
             base=base,
-            adapter=folder if lora else None,
+            adapter=str(folder) if lora else None,
             task_type=job.task_type,
             base_model=job.base_model,
             job=job,
@@ -178,13 +181,32 @@ class Served:
     def _weights_base(self, folder: Path, job: Job) -> str:
         """The whole-model weights an adapter sits on: as its manifest records them (the
         base model, or the full model of an earlier job it continued), else the base
-        model's folder."""
+        model's folder. With a bucket the manifest names the worker's disk, so they are
+        found as the worker found them: the full model of the job it continued, else the
+        base model."""
+        if self.ports.artifacts.location() is not None:
+            return self._base_of(job)
         try:
             recorded = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             recorded = None
         if isinstance(recorded, dict) and isinstance(recorded.get("weights_base"), str):
             return str(recorded["weights_base"])
+        base = self.ports.catalog.get(job.base_model)
+        return base.path if base is not None and base.path else job.base_model
+
+    def _base_of(self, job: Job) -> str:
+        """The base model's folder, or the full model of the job `job` continued (on this
+        server's disk, fetched from the bucket)."""
+        parent = self.ports.jobs.get(job.parent.job_id) if job.parent else None
+        if job.parent is not None and parent is not None and parent.method is Method.FULL:
+            if job.parent.step is None:
+                folder = self.dirs.output(parent)
+            else:
+                kept = [c for c in parent.progress.checkpoints if c.step == job.parent.step]
+                folder = self.dirs.checkpoint(parent.id, kept[0]) if kept else None
+            if folder is not None:
+                return str(folder)
         base = self.ports.catalog.get(job.base_model)
         return base.path if base is not None and base.path else job.base_model
 

@@ -34,8 +34,8 @@ class Service:
         self.ports = ports
         self.limits = limits
         """What every dataset is checked against (size, rows, issues listed)."""
-        self.dirs = WorkDirs(data_dir)
-        """The job folders: where a job's spec, log and outputs live."""
+        self.dirs = WorkDirs(data_dir, ports.artifacts)
+        """The job folders: where a job's spec, log and outputs live (a bucket's cache)."""
         self.models = Models(ports)
         """The base-model catalogue: a model by name."""
         self.transitions = Transitions(ports)
@@ -51,12 +51,12 @@ class Service:
         self.credentials = Credentials(ports)
         """Keys and AK/SK pairs: mint them, and resolve who a request acts as."""
         self.control = Control(ports, self.jobs, self.transitions, self.dirs)
-        """Cancel, pause, resume, delete jobs."""
+        """Cancel, pause, resume, prioritize, delete jobs."""
         self.groups = Groups(ports, self.jobs, self.control)
         """Job groups: create, get, list, delete, list their jobs."""
         self.weights = Weights(ports, self.jobs, self.dirs)
         """Start points, checkpoints and exports of jobs' weights."""
-        self.served = Served(ports, self.jobs)
+        self.served = Served(ports, self.jobs, self.dirs)
         """The models a workspace can run (base and tuned), and deleting tuned ones."""
         self.submission = Submission(
             ports,

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from tuneyard import errors
 from tuneyard.core.catalog import Models
 from tuneyard.core.group_admin import Groups
-from tuneyard.core.jobs import Job, JobSpec, Progress
+from tuneyard.core.jobs import PRIORITY_MAX, PRIORITY_MIN, Job, JobSpec, Progress
 from tuneyard.core.ports import Ports
 from tuneyard.core.queries import Jobs, name_taken
 from tuneyard.core.states import JobStatus
@@ -97,6 +97,7 @@ class Submission:
             modified_by=spec.created_by,
             group_id=spec.group_id,
             metadata=dict(spec.metadata) if spec.metadata is not None else None,
+            priority=spec.priority,
             status=JobStatus.CREATED,
             progress=Progress(),
             created_at=now,
@@ -161,6 +162,10 @@ class Submission:
         problems = spec.hyperparameters.problems()
         if problems:
             raise errors.InvalidRequest("; ".join(problems), param="hyperparameters")
+        if not PRIORITY_MIN <= spec.priority <= PRIORITY_MAX:
+            raise errors.InvalidRequest(
+                f"priority must be between {PRIORITY_MIN} and {PRIORITY_MAX}", param="priority"
+            )
         if spec.group_id is not None:
             group = self.groups.get(spec.workspace_id, spec.group_id, param="group")
             if (group.base_model, group.objective) != (spec.base_model, spec.objective):

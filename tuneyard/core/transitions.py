@@ -10,7 +10,7 @@ from typing import Any
 
 from tuneyard.core import states
 from tuneyard.core.jobs import Job
-from tuneyard.core.ports import Ports
+from tuneyard.core.ports import Fence, Ports
 from tuneyard.core.states import JobStatus
 
 __all__ = ["Transitions"]
@@ -30,12 +30,15 @@ class Transitions:
             job.id, created_at=job.created_at, level="info", type="status", message="Job created"
         )
 
-    def move(self, job: Job, new: JobStatus, **fields: object) -> bool:
+    def move(
+        self, job: Job, new: JobStatus, fence: Fence | None = None, /, **fields: object
+    ) -> bool:
         """Compare-and-set `job.status -> new` through the transition table; log it.
-        False when the job's status moved meanwhile (nothing is written)."""
+        False when the job's status moved meanwhile (nothing is written), or its lease
+        fails the `fence` (another scheduler holds it now)."""
         states.check_transition(job.status, new)
         now = self.ports.clock.now()
-        if not self.ports.jobs.transition(job.id, job.status, new, updated_at=now, **fields):
+        if not self.ports.jobs.transition(job.id, job.status, new, fence, updated_at=now, **fields):
             return False
         self._log(job.id, job.status, new, now)
         return True
@@ -61,16 +64,19 @@ class Transitions:
         kind: str | None = None,
         param: str | None = None,
         attempts: int | None = None,
-    ) -> None:
+        fence: Fence | None = None,
+    ) -> bool:
         """Move a job to FAILED with a failure reason and message (and, for a dataset, the
-        problem's kind and the input it is about; for a lost worker, the attempts used)."""
+        problem's kind and the input it is about; for a lost worker, the attempts used),
+        fenced as `move` is; False when it was not moved."""
         fresh = self.ports.jobs.get(job.id)
         assert fresh is not None
         progress = dataclasses.replace(fresh.progress, weights_saved=False)
         self.ports.jobs.save_progress(fresh.id, progress, self.ports.clock.now())
-        self.move(
+        return self.move(
             fresh,
             _S.FAILED,
+            fence,
             error_code=code,
             error_message=message,
             error_kind=kind,

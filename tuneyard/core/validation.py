@@ -11,7 +11,7 @@ from tuneyard.core import checks
 from tuneyard.core.catalog import Models
 from tuneyard.core.files import StoredFile
 from tuneyard.core.jobs import Job
-from tuneyard.core.ports import Ports
+from tuneyard.core.ports import Fence, Ports
 from tuneyard.core.states import JobStatus
 from tuneyard.core.transitions import Transitions
 from tuneyard.datasets import choice
@@ -65,10 +65,14 @@ class Validation:
         """CREATED -> VALIDATING -> QUEUED, or FAILED with the dataset's first issue.
 
         A scheduler validates under a lease held by `owner` (renewed while it works): if it
-        dies meanwhile, the lease lapses and `reap` sends the job back to CREATED."""
+        dies meanwhile, the lease lapses and `reap` sends the job back to CREATED. Only one
+        of several schedulers wins the move to VALIDATING (a compare-and-set), and every
+        later move is fenced on `owner` still holding the lease, so a scheduler that lost
+        it (another reaped the job and validates it again) changes nothing."""
         lease = {"lease_owner": owner, "lease_expires_at": lease_until} if owner else {}
         if not self.transitions.move(job, _S.VALIDATING, **lease):
             return
+        fence = Fence(held_by=owner) if owner else None
         job = self._reload(job)
         files = [(job.training_file_id, "training")]
         if job.validation_file_id is not None:
@@ -78,13 +82,18 @@ class Validation:
             param = f"{role}_file"
             if stored is None:
                 message = f"The {role} dataset file does not exist."
-                self.transitions.fail(job, "file.noexist", message, param=param)
+                self.transitions.fail(job, "file.noexist", message, param=param, fence=fence)
                 return
             path, fmt, problem = locate(self.ports, job, stored)
             if problem is not None:
                 message = problem if role == "training" else f"{role}: {problem}"
                 self.transitions.fail(
-                    job, "file.format", message, kind="wrong_objective", param=param
+                    job,
+                    "file.format",
+                    message,
+                    kind="wrong_objective",
+                    param=param,
+                    fence=fence,
                 )
                 return
             limits = self.limits
@@ -112,9 +121,12 @@ class Validation:
                     message if role == "training" else f"{role}: {message}",
                     kind=first.kind,
                     param=param,
+                    fence=fence,
                 )
                 return
-        self.transitions.move(job, _S.QUEUED, queued_at=self.ports.clock.now(), lease_owner=None)
+        self.transitions.move(
+            job, _S.QUEUED, fence, queued_at=self.ports.clock.now(), lease_owner=None
+        )
 
     def _record_report(self, job: Job, check: checks.DatasetCheck, *, role: str) -> None:
         report = check.report

@@ -52,13 +52,13 @@ class Weights:
         pruned), or InvalidTransition (no final model: the job did not succeed)."""
         job = self.jobs.get(workspace_id, parent.job_id, param=param)
         if parent.step is None:
-            if job.status is not JobStatus.SUCCEEDED or not job.output_path:
+            path = self.dirs.output(job) if job.status is JobStatus.SUCCEEDED else None
+            if path is None:
                 raise errors.InvalidTransition(
                     f"job {job.id} is {job.status.value} and has no final model; "
                     "name one of its checkpoints instead",
                     param=param,
                 )
-            path = Path(job.output_path)
         else:
             found = next((c for c in job.progress.checkpoints if c.step == parent.step), None)
             if found is None or not found.path:
@@ -68,8 +68,8 @@ class Weights:
                     f"(it has: {steps or 'none'})",
                     param=param,
                 )
-            path = Path(found.path)
-        if not path.is_dir():
+            path = self.dirs.checkpoint(job.id, found)
+        if path is None or not path.is_dir():
             raise errors.CheckpointNotFound(f"the weights of job {job.id} are gone", param=param)
         return StartPoint(path=path, method=job.method, job=job, step=parent.step)
 
@@ -86,12 +86,13 @@ class Weights:
         whole = merged or source.method is Method.FULL
         merged = merged and source.method is Method.LORA  # a full model is merged already
         name = ("final" if step is None else f"step-{step}") + ("-merged" if merged else "")
-        target = self.dirs.job(job_id) / "exports" / name
+        target = self.dirs.export(job_id, name)
         if not target.is_dir():
             try:
                 self.ports.exporter.export(source.path, target, merged=merged)
             except ValueError as exc:
                 raise errors.ExportFailed(f"export of job {job_id} failed: {exc}") from exc
+            self.dirs.keep_export(job_id, name)
         return Exported(path=target, format="full" if whole else "peft")
 
     def name_export(self, workspace_id: str, job_id: str, step: int, model_name: str) -> None:

@@ -8,6 +8,14 @@ PAUSING only under a lease its scheduler renews, and whoever ticks after the lea
 worker: one attempt used), a cancel or pause completes. CREATED and QUEUED jobs are picked
 up by the next tick of any scheduler, so a restarted server resumes everything it left.
 `stop()` terminates the workers and requeues their jobs, so nothing is left RUNNING.
+
+Several schedulers (replicas, `tuneyard serve --role scheduler`) may share one database;
+each has its own `owner` id. Every move they make is a compare-and-set fenced on the lease:
+a claim or the move to VALIDATING has one winner; a scheduler settles (or validates on)
+a job only while it still holds the job's lease, and reaps one only while its lease is
+still lapsed at the moment of the write. A scheduler whose heartbeat finds that it lost
+a lease (it stalled past the lease and another took the job over) kills its worker, so
+one job never has two.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -22,10 +32,11 @@ import uuid
 from tuneyard.core import protocol
 from tuneyard.core.jobs import Job
 from tuneyard.core.lifecycle import Lifecycle
-from tuneyard.core.ports import Executor, WorkerHandle
-from tuneyard.core.states import JobStatus
+from tuneyard.core.meter import NO_METER, Meter
+from tuneyard.core.ports import Executor, Fence, WorkerHandle
+from tuneyard.core.states import LEASED, JobStatus, is_terminal
 
-__all__ = ["Scheduler"]
+__all__ = ["Scheduler", "owner_id"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +53,17 @@ class _Running:
         self.paused_only = False
         """The worker was asked to pause (SIGUSR1) and has not been told to stop since."""
         self.thread: threading.Thread | None = None
+        self.lost = False
+        """Another scheduler took the job over (this one's lease lapsed): its worker was
+        killed and nothing it reports is recorded."""
+        self.trained_tokens = 0
+        """The job's trained tokens last reported (the meter counts what is new)."""
+
+
+def owner_id() -> str:
+    """A lease owner name no other scheduler shares, and that tells an operator where it
+    runs: `<host>-<pid>-<random>`."""
+    return f"{socket.gethostname()[:32]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 class Scheduler:
@@ -55,14 +77,17 @@ class Scheduler:
         max_running: int = 1,
         lease_seconds: float = 15.0,
         poll_seconds: float = 0.5,
+        meter: Meter = NO_METER,
     ) -> None:
         self.lifecycle = lifecycle
+        self.meter = meter
         self.ports = lifecycle.ports
         self.executor = executor
         self.max_running = max_running
         self.lease = dt.timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
-        self.owner = f"scheduler-{uuid.uuid4().hex[:12]}"
+        self.owner = owner_id()
+        """This scheduler's name on the leases it holds, unique among replicas."""
         self._running: dict[str, _Running] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -125,7 +150,9 @@ class Scheduler:
                 mine = job.id in self._running or job.id in self._validating
             if not mine:
                 log.warning("job %s lost its owner (lease expired); settling it", job.id)
-                self.lifecycle.reap(job)
+                if job.status is not JobStatus.VALIDATING:  # a worker was running it
+                    self.meter.worker_lost("lease_expired")
+                self.lifecycle.reap(job, now)
 
     def _validate_new(self) -> None:
         for job in self.ports.jobs.with_status(JobStatus.CREATED, limit=10):
@@ -143,7 +170,10 @@ class Scheduler:
             log.exception("validating job %s failed", job.id)
             fresh = self.ports.jobs.get(job.id)
             if fresh is not None and fresh.status in (JobStatus.CREATED, JobStatus.VALIDATING):
-                self.lifecycle.fail(fresh, "file.error", f"The dataset could not be read: {exc}")
+                # A VALIDATING job is failed only under our own lease, never another's.
+                ours = fresh.status is JobStatus.VALIDATING
+                message = f"The dataset could not be read: {exc}"
+                self.lifecycle.fail(fresh, "file.error", message, fence=self._fence(ours))
         finally:
             with self._lock:
                 self._validating.discard(job.id)
@@ -179,9 +209,29 @@ class Scheduler:
         self._renewed_at = time.monotonic()
         until = self.ports.clock.now() + self.lease
         with self._lock:
-            ours = [*self._running, *self._validating]
-        for job_id in ours:
+            running = dict(self._running)
+            validating = list(self._validating)
+        for job_id in validating:
             self.ports.jobs.renew_lease(job_id, self.owner, until)
+        for job_id, run in running.items():
+            if not self.ports.jobs.renew_lease(job_id, self.owner, until):
+                self._lost(run)
+
+    def _lost(self, run: _Running) -> None:
+        """A renewal failed: unless the job was just settled (its worker is gone), another
+        scheduler took it over after our lease lapsed. Kill our worker at once (the new
+        owner's runs from the last checkpoint) and record nothing more of it."""
+        job = self.ports.jobs.get(run.job_id)
+        if job is None or run.lost or run.handle.wait(0) is not None:
+            return
+        if job.status in LEASED or job.status is JobStatus.QUEUED:
+            log.warning("job %s was taken over by another scheduler; killing its worker", job.id)
+            run.lost = True
+            run.handle.kill()
+
+    def _fence(self, ours: bool = True) -> Fence | None:
+        """The fence of a move made on a job this scheduler holds (None: not fenced)."""
+        return Fence(held_by=self.owner) if ours else None
 
     def _launch_queued(self) -> None:
         while not self._stopping.is_set():
@@ -191,6 +241,8 @@ class Scheduler:
             job = self.lifecycle.claim(self.owner, self.ports.clock.now() + self.lease)
             if job is None:
                 return
+            if job.started_at is not None and job.queued_at is not None:
+                self.meter.job_claimed((job.started_at - job.queued_at).total_seconds())
             self._launch(job)
 
     def _launch(self, job: Job) -> None:
@@ -199,9 +251,12 @@ class Scheduler:
             handle = self.executor.launch(spec)
         except Exception as exc:
             log.exception("could not start a worker for job %s", job.id)
-            self.lifecycle.fail(job, "train.unknown", f"Could not start the training worker: {exc}")
+            message = f"Could not start the training worker: {exc}"
+            self.lifecycle.fail(job, "train.unknown", message, fence=self._fence())
             return
+        self.meter.worker_started()
         run = _Running(job.id, handle)
+        run.trained_tokens = job.progress.trained_tokens or 0
         run.thread = threading.Thread(
             target=self._watch, args=(run,), name=f"tuneyard-watch-{job.id}", daemon=True
         )
@@ -217,20 +272,31 @@ class Scheduler:
                 event = protocol.decode(line)
                 if event is None:
                     continue
+                if run.lost:
+                    continue
                 self.lifecycle.record(run.job_id, event)
+                if isinstance(event, protocol.Step):
+                    new = max(0, event.trained_tokens - run.trained_tokens)
+                    run.trained_tokens = max(run.trained_tokens, event.trained_tokens)
+                    self.meter.trained(run.job_id, new, event.tokens_per_s)
                 if isinstance(event, protocol.FINAL):
                     final = event
+            stopped = run.terminated_at is not None or run.lost or self._stopping.is_set()
+            if final is None and not stopped:  # (a job taken over: its new owner counted it)
+                self.meter.worker_lost("exited")
             exit_code = run.handle.wait(30.0)
             if exit_code is None:
                 run.handle.kill()
                 exit_code = run.handle.wait(5.0)
-            self.lifecycle.finish(
-                run.job_id,
-                final,
-                exit_code,
-                run.handle.log_tail(),
-                shutting_down=self._stopping.is_set(),
-            )
+            if not run.lost:
+                self.lifecycle.finish(
+                    run.job_id,
+                    final,
+                    exit_code,
+                    run.handle.log_tail(),
+                    shutting_down=self._stopping.is_set(),
+                    owner=self.owner,
+                )
         except Exception:
             log.exception("watching job %s failed", run.job_id)
             job = self.ports.jobs.get(run.job_id)
@@ -239,11 +305,13 @@ class Scheduler:
                 JobStatus.CANCELLING,
                 JobStatus.PAUSING,
             ):
-                self.lifecycle.fail(job, "train.unknown", "The scheduler lost track of the worker")
+                message = "The scheduler lost track of the worker"
+                self.lifecycle.fail(job, "train.unknown", message, fence=self._fence())
         finally:
             with self._lock:
                 self._running.pop(run.job_id, None)
+            self.meter.worker_exited(run.job_id)
             job = self.ports.jobs.get(run.job_id)
-            if job is not None and job.deleted:
+            if job is not None and job.deleted and is_terminal(job.status):
                 self.lifecycle.dirs.purge(job.id)
             log.info("job %s finished: %s", run.job_id, job.status.value if job else "?")

@@ -11,12 +11,13 @@ from pathlib import Path
 
 from tuneyard import errors
 
-__all__ = ["LocalBlobStore"]
+__all__ = ["LocalBlobStore", "check_key"]
 
 _KEY = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
-def _check(key: str) -> str:
+def check_key(key: str) -> str:
+    """The key, if it is one a blob may have (ValueError otherwise)."""
     if not _KEY.match(key) or key.startswith("."):
         raise ValueError(f"bad blob key {key!r}")
     return key
@@ -31,7 +32,7 @@ class LocalBlobStore:
 
     def path(self, key: str) -> Path:
         """The file holding the blob."""
-        key = _check(key)
+        key = check_key(key)
         return self.root / key[-2:] / key
 
     def put(self, key: str, chunks: Iterable[bytes], *, limit: int) -> tuple[int, str, bool]:

@@ -6,6 +6,7 @@ import builtins
 import copy
 import dataclasses
 import threading
+from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -15,9 +16,9 @@ from tuneyard.core.buckets import Bucket
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
 from tuneyard.core.groups import JobGroup
-from tuneyard.core.jobs import Job, Progress
+from tuneyard.core.jobs import FAIR_SHARE_WINDOW, Job, Progress
 from tuneyard.core.paging import Cursor, Slice
-from tuneyard.core.ports import ApiKey, FilePage, Page
+from tuneyard.core.ports import ApiKey, Fence, FilePage, Page
 from tuneyard.core.states import LEASED, TERMINAL, JobStatus
 from tuneyard.kinds import Objective
 
@@ -137,13 +138,23 @@ class MemoryJobs:
         found.sort(key=lambda j: (j.created_at, j.id))
         return copy.deepcopy(found[:limit])
 
-    def transition(self, job_id: str, expected: JobStatus, new: JobStatus, **fields: Any) -> bool:
-        """Compare-and-set the status."""
+    def transition(
+        self,
+        job_id: str,
+        expected: JobStatus,
+        new: JobStatus,
+        fence: Fence | None = None,
+        /,
+        **fields: Any,
+    ) -> bool:
+        """Compare-and-set the status (and the lease, when fenced)."""
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or job.status is not expected:
                 return False
             lease = self._leases.get(job_id, (None, None))
+            if fence is not None and not fence.admits(*lease):
+                return False
             if "lease_owner" in fields:
                 lease = (fields.pop("lease_owner"), fields.pop("lease_expires_at", None))
                 self._leases[job_id] = lease
@@ -167,6 +178,15 @@ class MemoryJobs:
             job = self._jobs[job_id]
             self._jobs[job_id] = dataclasses.replace(job, deleted=True, updated_at=updated_at)
 
+    def set_priority(self, job_id: str, priority: int, updated_at: datetime) -> bool:
+        """Change the priority unless the job is finished."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status in TERMINAL:
+                return False
+            self._jobs[job_id] = dataclasses.replace(job, priority=priority, updated_at=updated_at)
+            return True
+
     def delete_model(self, job_id: str, deleted_at: datetime) -> bool:
         """Set `model_deleted_at` once."""
         with self._lock:
@@ -179,13 +199,30 @@ class MemoryJobs:
             return True
 
     def claim_next(self, owner: str, now: datetime, lease_until: datetime) -> Job | None:
-        """Move the oldest QUEUED job to RUNNING under a lease (not an attempt: only a
-        lost worker counts as one)."""
+        """Move the next QUEUED job to RUNNING under a lease, by the fair queue of
+        `SqlJobs.claim_next` (not an attempt: only a lost worker counts as one)."""
+        since = now - FAIR_SHARE_WINDOW
         with self._lock:
             queued = [j for j in self._jobs.values() if j.status is JobStatus.QUEUED]
             if not queued:
                 return None
-            job = min(queued, key=lambda j: (j.queued_at or j.created_at, j.id))
+            running: Counter[str] = Counter()
+            recent: Counter[str] = Counter()
+            waiting = Counter(j.workspace_id for j in queued)
+            for j in self._jobs.values():
+                running[j.workspace_id] += j.status in _ACTIVE
+                recent[j.workspace_id] += j.started_at is not None and j.started_at >= since
+            job = min(
+                queued,
+                key=lambda j: (
+                    running[j.workspace_id],
+                    recent[j.workspace_id],
+                    waiting[j.workspace_id],
+                    -j.priority,
+                    j.queued_at or j.created_at,
+                    j.id,
+                ),
+            )
             job = dataclasses.replace(
                 job,
                 status=JobStatus.RUNNING,
@@ -229,6 +266,18 @@ class MemoryJobs:
         """How many jobs hold a worker."""
         with self._lock:
             return sum(1 for j in self._jobs.values() if j.status in _ACTIVE)
+
+    def count_by_state(
+        self, statuses: frozenset[JobStatus] | None = None
+    ) -> dict[tuple[str, JobStatus], int]:
+        """Live jobs per (workspace, status), of `statuses` only if given."""
+        found: dict[tuple[str, JobStatus], int] = {}
+        with self._lock:
+            for job in self._jobs.values():
+                if not job.deleted and (statuses is None or job.status in statuses):
+                    key = (job.workspace_id, job.status)
+                    found[key] = found.get(key, 0) + 1
+        return found
 
 
 class MemoryFiles:

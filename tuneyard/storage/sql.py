@@ -4,32 +4,38 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from tuneyard import errors
 from tuneyard.core.buckets import Bucket
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
 from tuneyard.core.groups import JobGroup
-from tuneyard.core.jobs import Hyperparameters, Job, Parent, Progress
+from tuneyard.core.jobs import FAIR_SHARE_WINDOW, Hyperparameters, Job, Parent, Progress
 from tuneyard.core.paging import Cursor, Slice
-from tuneyard.core.ports import ApiKey, FilePage, Page
+from tuneyard.core.ports import ApiKey, Fence, FilePage, Page
 from tuneyard.core.states import LEASED, TERMINAL, JobStatus
 from tuneyard.kinds import Method, Objective, TaskType
-from tuneyard.storage import tables
+from tuneyard.storage import lookup, tables
 
 __all__ = ["SqlBuckets", "SqlEvents", "SqlFiles", "SqlGroups", "SqlJobs", "SqlKeys"]
 
 _ACTIVE = (JobStatus.RUNNING.value, JobStatus.CANCELLING.value, JobStatus.PAUSING.value)
 _LEASED = tuple(s.value for s in LEASED)
+_CLAIM_TRIES = 5
 
 
 def _job(row: sa.Row[Any]) -> Job:
-    m = row._mapping
+    return _job_of(row._mapping)
+
+
+def _job_of(m: Mapping[Any, Any]) -> Job:
     return Job(
         id=m["id"],
         workspace_id=m["workspace_id"],
@@ -66,6 +72,7 @@ def _job(row: sa.Row[Any]) -> Job:
         error_kind=m["error_kind"],
         error_param=m["error_param"],
         model_deleted_at=m["model_deleted_at"],
+        priority=m["priority"],
     )
 
 
@@ -107,6 +114,133 @@ def _row(job: Job) -> dict[str, Any]:
         group_id=job.group_id,
         user_metadata=job.metadata,
         model_deleted_at=job.model_deleted_at,
+        priority=job.priority,
+    )
+
+
+_JOB_BY_ID = sa.select(tables.jobs).where(tables.jobs.c.id == sa.bindparam("job_id"))
+"""Built once: building a select of every column costs more than running it."""
+_GROUP_BY_ID = sa.select(tables.job_groups).where(
+    tables.job_groups.c.id == sa.bindparam("group_id")
+)
+
+
+def _count(conn: sa.Connection, job: Job, delta: int) -> None:
+    """Count a job just inserted (+1) in `job_counts`, in the insert's transaction."""
+    if not job.deleted:
+        _count_of(conn, job.workspace_id, job.base_model, delta)
+
+
+def _count_of(conn: sa.Connection, workspace_id: str, base_model: str, delta: int) -> None:
+    """Add `delta` to the workspace's live jobs of `base_model` (one upsert)."""
+    t = tables.job_counts
+    insert = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
+    row = insert.values(workspace_id=workspace_id, base_model=base_model, live=delta)
+    key = [t.c.workspace_id, t.c.base_model]
+    conn.execute(row.on_conflict_do_update(index_elements=key, set_={"live": t.c.live + delta}))
+
+
+def _page_of(
+    live: sa.ColumnElement[bool], *, offset: int, limit: int, total: int
+) -> sa.Select[Any]:
+    """The rows of one page (newest first) of the `total` jobs matching `live`: their ids
+    from the listing index alone, walked from the newest end or, for a page in the older
+    half, from the oldest end; then those rows."""
+    t = tables.jobs
+    newest = (t.c.created_at.desc(), t.c.id.desc())
+    if offset + limit // 2 <= total // 2:
+        ids = sa.select(t.c.id).where(live).order_by(*newest).offset(offset).limit(limit)
+    else:
+        take = min(limit, total - offset)
+        ids = (
+            sa.select(t.c.id)
+            .where(live)
+            .order_by(t.c.created_at.asc(), t.c.id.asc())
+            .offset(total - offset - take)
+            .limit(take)
+        )
+    return sa.select(t).where(t.c.id.in_(ids.scalar_subquery())).order_by(*newest)
+
+
+def _next_queued(since: datetime) -> sa.Select[Any]:
+    """The id of the QUEUED job the fair queue claims next (see `SqlJobs.claim_next`),
+    without sorting the queue. First the workspace: per-workspace tallies that each read
+    one index range and no row (waiting and the best priority from ix_jobs_claim's
+    queued range, running from its active range, recent starts from ix_jobs_started),
+    each waiting workspace's first job by one seek of ix_jobs_claim (status,
+    workspace_id, priority, queued_at, id) at its best priority, and the workspaces
+    ordered by their shares, then by that first job (priority desc, queued_at, id).
+    Then the claim: from that first job's workspace and priority, the oldest job by one
+    seek of the same index (on PostgreSQL the first one not locked)."""
+    t = tables.jobs
+    queued = JobStatus.QUEUED.value
+
+    def tally(where: sa.ColumnElement[bool], name: str) -> sa.Subquery:
+        count = sa.func.count().label("n")
+        return (
+            sa.select(t.c.workspace_id, count)
+            .where(where)
+            .group_by(t.c.workspace_id)
+            .subquery(name)
+        )
+
+    waiting = (
+        sa.select(
+            t.c.workspace_id,
+            sa.func.count().label("n"),
+            sa.func.max(t.c.priority).label("top"),
+        )
+        .where(t.c.status == queued)
+        .group_by(t.c.workspace_id)
+        .subquery("waiting")
+    )
+    mine = t.alias("mine")
+    first = (
+        sa.select(mine.c.id)
+        .where(
+            mine.c.status == queued,
+            mine.c.workspace_id == waiting.c.workspace_id,
+            mine.c.priority == waiting.c.top,
+        )
+        .order_by(mine.c.queued_at, mine.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    heads = sa.select(waiting, first.label("first_id")).subquery("heads")
+    running = tally(t.c.status.in_(_ACTIVE), "running")
+    recent = tally(t.c.started_at >= since, "recent")
+    best = t.alias("best")
+    head = (
+        sa.select(heads.c.first_id)
+        .join(best, best.c.id == heads.c.first_id)
+        .outerjoin(running, running.c.workspace_id == heads.c.workspace_id)
+        .outerjoin(recent, recent.c.workspace_id == heads.c.workspace_id)
+        .order_by(
+            sa.func.coalesce(running.c.n, 0),
+            sa.func.coalesce(recent.c.n, 0),
+            heads.c.n,
+            best.c.priority.desc(),
+            best.c.queued_at,
+            best.c.id,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    anchor = t.alias("anchor")
+    return (
+        sa.select(t.c.id)
+        .join_from(
+            anchor,
+            t,
+            sa.and_(
+                t.c.status == queued,
+                t.c.workspace_id == anchor.c.workspace_id,
+                t.c.priority == anchor.c.priority,
+            ),
+        )
+        .where(anchor.c.id == head)
+        .order_by(t.c.queued_at, t.c.id)
+        .limit(1)
     )
 
 
@@ -127,6 +261,13 @@ def _unfinished(workspace_id: str) -> sa.Select[Any]:
 class _Repo:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self.reads = (
+            engine
+            if engine.dialect.name == "sqlite"  # its driver begins no transaction to read
+            else engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        """The same pool, for lone reads: no BEGIN before and no ROLLBACK after each one
+        (two round trips of three on PostgreSQL)."""
 
     def _run(self, statement: sa.Executable) -> sa.CursorResult[Any]:
         try:
@@ -161,34 +302,44 @@ class _Repo:
     ) -> tuple[list[sa.Row[Any]], bool]:
         """Up to `limit` rows matching `where` strictly after the cursor in the stable
         order (created_at desc, id desc; reversed with `oldest_first`), and whether more
-        follow. One more row than asked is read to know."""
+        follow. One more row than asked is read to know.
+
+        The cursor is written `created_at <= X AND (created_at < X OR id < Y)`: its first
+        half bounds the index range, so a deep cursor seeks instead of scanning from the
+        start (a bare `OR` of the two cases is not an index range to SQLite)."""
         created, key = table.c.created_at, table.c.id
         if after is not None:
             if oldest_first:
-                beyond = sa.or_(
-                    created > after.created_at,
-                    sa.and_(created == after.created_at, key > after.id),
+                beyond = sa.and_(
+                    created >= after.created_at,
+                    sa.or_(created > after.created_at, key > after.id),
                 )
             else:
-                beyond = sa.or_(
-                    created < after.created_at,
-                    sa.and_(created == after.created_at, key < after.id),
+                beyond = sa.and_(
+                    created <= after.created_at,
+                    sa.or_(created < after.created_at, key < after.id),
                 )
             where = sa.and_(where, beyond)
         order = (created.asc(), key.asc()) if oldest_first else (created.desc(), key.desc())
         rows = self._rows(sa.select(table).where(where).order_by(*order).limit(limit + 1))
         return rows[:limit], len(rows) > limit
 
-    def _rows(self, statement: sa.Select[Any]) -> list[sa.Row[Any]]:
+    def _rows(
+        self, statement: sa.Select[Any], values: Mapping[str, Any] | None = None
+    ) -> list[sa.Row[Any]]:
         try:
-            with self.engine.connect() as conn:
-                return list(conn.execute(statement))
+            with self.reads.connect() as conn:
+                return list(conn.execute(statement, values))
         except sa.exc.SQLAlchemyError as exc:
             raise errors.StorageError(f"database error: {exc.__class__.__name__}") from exc
 
 
 class SqlJobs(_Repo):
     """Jobs in SQL; every status change is `UPDATE … WHERE id = ? AND status = ?`."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        super().__init__(engine)
+        self._by_id = lookup.Lookup(engine, _JOB_BY_ID, "job_id")
 
     def add(self, job: Job, *, max_active: int = 0) -> None:
         """Insert a new job. With `max_active`, the insert is `INSERT … SELECT … WHERE
@@ -202,6 +353,7 @@ class SqlJobs(_Repo):
             with self.engine.begin() as conn:
                 if max_active <= 0:
                     conn.execute(t.insert().values(**values))
+                    _count(conn, job, +1)
                     return
                 if conn.dialect.name == "postgresql":
                     key = sa.func.hashtext(job.workspace_id)
@@ -211,6 +363,7 @@ class SqlJobs(_Repo):
                 insert = t.insert().from_select(list(values), row.where(under))
                 if conn.execute(insert.returning(t.c.id)).first() is None:
                     raise errors.Throttled()
+                _count(conn, job, +1)
         except sa.exc.IntegrityError as exc:
             if job.output_name and self.find_by_output_name(job.workspace_id, job.output_name):
                 raise errors.Conflict(param="output_name") from exc
@@ -219,19 +372,35 @@ class SqlJobs(_Repo):
             raise errors.StorageError(f"database error: {exc.__class__.__name__}") from exc
 
     def get(self, job_id: str) -> Job | None:
-        """The job, deleted or not, or None."""
-        rows = self._rows(sa.select(tables.jobs).where(tables.jobs.c.id == job_id))
-        return _job(rows[0]) if rows else None
+        """The job, deleted or not, or None (read on the driver's cursor: the hot path)."""
+        row = self._by_id.one(job_id)
+        return _job_of(row) if row is not None else None
 
     def page(
         self, workspace_id: str, *, offset: int, limit: int, base_model: str | None = None
     ) -> Page:
-        """The workspace's live jobs (of one base model, if given), newest first."""
-        t = tables.jobs
-        where = sa.and_(t.c.workspace_id == workspace_id, t.c.deleted.is_(False))
+        """The workspace's live jobs (of one base model, if given), newest first.
+
+        The total is read from `job_counts`, not counted; the page's ids are found by
+        walking the listing index from whichever end is nearer (so at most half of it),
+        then only those rows are read."""
+        t, counts = tables.jobs, tables.job_counts
+        live = sa.and_(t.c.workspace_id == workspace_id, t.c.deleted.is_(False))
+        counted = sa.select(sa.func.coalesce(sa.func.sum(counts.c.live), 0)).where(
+            counts.c.workspace_id == workspace_id
+        )
         if base_model is not None:
-            where = sa.and_(where, t.c.base_model == base_model)
-        rows, total = self._newest_first(t, where, offset=offset, limit=limit)
+            live = sa.and_(live, t.c.base_model == base_model)
+            counted = counted.where(counts.c.base_model == base_model)
+        try:
+            with self.reads.connect() as conn:
+                total = int(conn.execute(counted).scalar_one())
+                rows: list[sa.Row[Any]] = []
+                if offset < total:
+                    page = _page_of(live, offset=offset, limit=limit, total=total)
+                    rows = list(conn.execute(page))
+        except sa.exc.SQLAlchemyError as exc:
+            raise errors.StorageError(f"database error: {exc.__class__.__name__}") from exc
         return Page(items=[_job(r) for r in rows], total=total)
 
     def slice(
@@ -280,14 +449,25 @@ class SqlJobs(_Repo):
         )
         return [_job(r) for r in rows]
 
-    def transition(self, job_id: str, expected: JobStatus, new: JobStatus, **fields: Any) -> bool:
-        """Compare-and-set the status; False when another writer got there first."""
+    def transition(
+        self,
+        job_id: str,
+        expected: JobStatus,
+        new: JobStatus,
+        fence: Fence | None = None,
+        /,
+        **fields: Any,
+    ) -> bool:
+        """Compare-and-set the status (and the lease, when fenced); False when another
+        writer got there first."""
         t = tables.jobs
-        result = self._run(
-            t.update()
-            .where(t.c.id == job_id, t.c.status == expected.value)
-            .values(status=new.value, **_columns(fields))
-        )
+        where = [t.c.id == job_id, t.c.status == expected.value]
+        if fence is not None and fence.held_by is not None:
+            where.append(t.c.lease_owner == fence.held_by)
+        if fence is not None and fence.lapsed_by is not None:
+            expiry = t.c.lease_expires_at
+            where.append(sa.or_(expiry.is_(None), expiry <= fence.lapsed_by))
+        result = self._run(t.update().where(*where).values(status=new.value, **_columns(fields)))
         return result.rowcount == 1
 
     def save_progress(self, job_id: str, progress: Progress, updated_at: datetime) -> None:
@@ -300,9 +480,32 @@ class SqlJobs(_Repo):
         )
 
     def mark_deleted(self, job_id: str, updated_at: datetime) -> None:
-        """Hide the job from every listing and lookup."""
+        """Hide the job from every listing and lookup (a job deleted already is left as
+        it is); its workspace's count drops in the same transaction."""
         t = tables.jobs
-        self._run(t.update().where(t.c.id == job_id).values(deleted=True, updated_at=updated_at))
+        hide = (
+            t.update()
+            .where(t.c.id == job_id, t.c.deleted.is_(False))
+            .values(deleted=True, updated_at=updated_at)
+            .returning(t.c.workspace_id, t.c.base_model)
+        )
+        try:
+            with self.engine.begin() as conn:
+                hidden = conn.execute(hide).first()
+                if hidden is not None:
+                    _count_of(conn, hidden.workspace_id, hidden.base_model, -1)
+        except sa.exc.SQLAlchemyError as exc:
+            raise errors.StorageError(f"database error: {exc.__class__.__name__}") from exc
+
+    def set_priority(self, job_id: str, priority: int, updated_at: datetime) -> bool:
+        """Change the priority unless the job is finished (compare-and-set on the status)."""
+        t = tables.jobs
+        result = self._run(
+            t.update()
+            .where(t.c.id == job_id, t.c.status.not_in([s.value for s in TERMINAL]))
+            .values(priority=priority, updated_at=updated_at)
+        )
+        return result.rowcount == 1
 
     def delete_model(self, job_id: str, deleted_at: datetime) -> bool:
         """Set `model_deleted_at` if it is not set yet (compare-and-set)."""
@@ -315,32 +518,50 @@ class SqlJobs(_Repo):
         return result.rowcount == 1
 
     def claim_next(self, owner: str, now: datetime, lease_until: datetime) -> Job | None:
-        """Move the oldest QUEUED job to RUNNING (FIFO by queued_at) under a lease. A claim
-        is not an attempt: `attempts` counts lost workers (see `Lifecycle.requeue`)."""
+        """Move the next QUEUED job to RUNNING under a lease, fairly across workspaces.
+
+        The fair queue (the same in `MemoryJobs`): the job claimed comes from the workspace
+        with the fewest running jobs (RUNNING, CANCELLING, PAUSING), then the fewest jobs
+        started within `FAIR_SHARE_WINDOW` (a sliding-window fair share: workspaces take
+        turns even when each job ends before the next claim), then the fewest waiting
+        jobs; within it, the highest priority, then the oldest `queued_at`, then the id.
+
+        One statement, `UPDATE jobs … WHERE id = (SELECT … LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING …`: on PostgreSQL concurrent claimers skip each other's rows instead of
+        waiting; SQLite (one writer at a time, no row locks) runs the same UPDATE with the
+        same order, the `status = 'queued'` guard making it a compare-and-set. When every
+        queued row was locked (another claim, or a short write such as a cancel) the claim
+        is tried again a few times before it reports none. A claim is not an attempt:
+        `attempts` counts lost workers (see `Lifecycle.requeue`)."""
         t = tables.jobs
-        for _ in range(10):
-            rows = self._rows(
-                sa.select(t.c.id)
-                .where(t.c.status == JobStatus.QUEUED.value)
-                .order_by(t.c.queued_at, t.c.id)
-                .limit(1)
+        queued = JobStatus.QUEUED.value
+        pick = _next_queued(now - FAIR_SHARE_WINDOW)
+        if self.engine.dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True, of=t)
+        claim = (
+            t.update()
+            .where(t.c.id == pick.scalar_subquery(), t.c.status == queued)
+            .values(
+                status=JobStatus.RUNNING.value,
+                lease_owner=owner,
+                lease_expires_at=lease_until,
+                started_at=now,
+                updated_at=now,
             )
-            if not rows:
-                return None
-            job_id = rows[0][0]
-            claimed = self._run(
-                t.update()
-                .where(t.c.id == job_id, t.c.status == JobStatus.QUEUED.value)
-                .values(
-                    status=JobStatus.RUNNING.value,
-                    lease_owner=owner,
-                    lease_expires_at=lease_until,
-                    started_at=now,
-                    updated_at=now,
-                )
-            )
-            if claimed.rowcount == 1:
-                return self.get(job_id)
+            .returning(*t.c)
+        )
+        waiting = sa.select(t.c.id).where(t.c.status == queued).limit(1)
+        try:
+            for _ in range(_CLAIM_TRIES):
+                with self.engine.begin() as conn:
+                    row = conn.execute(claim).first()
+                    if row is not None:
+                        return _job(row)
+                    if conn.execute(waiting).first() is None:
+                        return None
+                time.sleep(0.01)  # every queued row was locked (a claim, a short write)
+        except sa.exc.SQLAlchemyError as exc:
+            raise errors.StorageError(f"database error: {exc.__class__.__name__}") from exc
         return None
 
     def renew_lease(self, job_id: str, owner: str, lease_until: datetime) -> bool:
@@ -371,6 +592,22 @@ class SqlJobs(_Repo):
         t = tables.jobs
         rows = self._rows(sa.select(sa.func.count()).select_from(t).where(t.c.status.in_(_ACTIVE)))
         return int(rows[0][0])
+
+    def count_by_state(
+        self, statuses: frozenset[JobStatus] | None = None
+    ) -> dict[tuple[str, JobStatus], int]:
+        """Live jobs per (workspace, status): one `GROUP BY` (over an index range of
+        `status` when `statuses` are given)."""
+        t = tables.jobs
+        query = (
+            sa.select(t.c.workspace_id, t.c.status, sa.func.count())
+            .where(t.c.deleted.is_(False))
+            .group_by(t.c.workspace_id, t.c.status)
+        )
+        if statuses is not None:
+            query = query.where(t.c.status.in_(sorted(s.value for s in statuses)))
+        rows: list[tuple[Any, ...]] = [tuple(r) for r in self._rows(query)]
+        return {(str(w), JobStatus(s)): int(n) for w, s, n in rows}
 
 
 class SqlFiles(_Repo):
@@ -432,7 +669,10 @@ class SqlFiles(_Repo):
 
 
 def _group(row: sa.Row[Any]) -> JobGroup:
-    m = row._mapping
+    return _group_of(row._mapping)
+
+
+def _group_of(m: Mapping[Any, Any]) -> JobGroup:
     return JobGroup(
         id=m["id"],
         workspace_id=m["workspace_id"],
@@ -449,6 +689,10 @@ def _group(row: sa.Row[Any]) -> JobGroup:
 
 class SqlGroups(_Repo):
     """Job groups in SQL."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        super().__init__(engine)
+        self._by_id = lookup.Lookup(engine, _GROUP_BY_ID, "group_id")
 
     def add(self, group: JobGroup) -> None:
         """Insert a new group."""
@@ -468,10 +712,10 @@ class SqlGroups(_Repo):
         )
 
     def get(self, group_id: str) -> JobGroup | None:
-        """The group, deleted or not, or None."""
-        t = tables.job_groups
-        rows = self._rows(sa.select(t).where(t.c.id == group_id))
-        return _group(rows[0]) if rows else None
+        """The group, deleted or not, or None (read on the driver's cursor: Qianfan's
+        DescribeFineTuningTask reads it beside the job)."""
+        row = self._by_id.one(group_id)
+        return _group_of(row) if row is not None else None
 
     def slice(
         self,
@@ -499,6 +743,14 @@ class SqlGroups(_Repo):
         self._run(t.update().where(t.c.id == group_id).values(deleted=True))
 
 
+_KEY_BY_HASH = sa.select(tables.api_keys).where(
+    tables.api_keys.c.key_hash == sa.bindparam("key_hash")
+)
+_KEY_BY_ACCESS_KEY = sa.select(tables.api_keys).where(
+    tables.api_keys.c.access_key == sa.bindparam("access_key")
+)
+
+
 class SqlKeys(_Repo):
     """Hashed API keys in SQL."""
 
@@ -522,15 +774,14 @@ class SqlKeys(_Repo):
 
     def find_by_hash(self, key_hash: str) -> ApiKey | None:
         """The key with this hash, or None."""
-        t = tables.api_keys
-        return self._one(t.c.key_hash == key_hash)
+        return self._one(_KEY_BY_HASH, {"key_hash": key_hash})
 
     def find_by_access_key(self, access_key: str) -> ApiKey | None:
         """The AK/SK pair with this access key ID, or None."""
-        return self._one(tables.api_keys.c.access_key == access_key)
+        return self._one(_KEY_BY_ACCESS_KEY, {"access_key": access_key})
 
-    def _one(self, where: sa.ColumnElement[bool]) -> ApiKey | None:
-        rows = self._rows(sa.select(tables.api_keys).where(where))
+    def _one(self, statement: sa.Select[Any], values: Mapping[str, Any]) -> ApiKey | None:
+        rows = self._rows(statement, values)
         if not rows:
             return None
         fields = dict(rows[0]._mapping)
@@ -538,7 +789,9 @@ class SqlKeys(_Repo):
 
 
 class SqlEvents(_Repo):
-    """Job timelines in SQL; `seq` is assigned inside the INSERT so appends never collide."""
+    """Job timelines in SQL; `seq` is assigned inside the INSERT so appends never collide
+    (SQLite runs one writer at a time; PostgreSQL first takes a transaction-scoped advisory
+    lock on the job, as concurrent READ COMMITTED inserts would read the same `max(seq)`)."""
 
     def append(
         self,
@@ -560,6 +813,9 @@ class SqlEvents(_Repo):
         for attempt in range(5):
             try:
                 with self.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":  # appends to one job take turns
+                        key = sa.func.hashtext(job_id)
+                        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
                     seq = conn.execute(
                         t.insert()
                         .values(

@@ -11,6 +11,7 @@ __all__ = [
     "api_keys",
     "buckets",
     "files",
+    "job_counts",
     "job_events",
     "job_groups",
     "jobs",
@@ -117,9 +118,27 @@ jobs = sa.Table(
     sa.Column("error_kind", sa.String(64), nullable=True),
     sa.Column("error_param", sa.String(64), nullable=True),
     sa.Column("model_deleted_at", UTCDateTime(), nullable=True),
+    sa.Column("priority", sa.Integer(), nullable=False, server_default=sa.text("0")),
     sa.Index("ix_jobs_workspace_created", "workspace_id", "deleted", "created_at", "id"),
+    sa.Index(
+        "ix_jobs_workspace_model_created",
+        "workspace_id",
+        "deleted",
+        "base_model",
+        "created_at",
+        "id",
+    ),
     sa.Index("ix_jobs_group_created", "group_id", "created_at", "id"),
     sa.Index("ix_jobs_status_queued", "status", "queued_at"),
+    sa.Index(
+        "ix_jobs_claim",
+        "status",
+        "workspace_id",
+        "priority",
+        "queued_at",
+        "id",
+    ),
+    sa.Index("ix_jobs_started", "started_at", "workspace_id"),
 )
 
 _LIVE_OUTPUT = sa.and_(jobs.c.deleted == sa.false(), jobs.c.output_name.is_not(None))
@@ -133,6 +152,17 @@ sa.Index(
 )
 """A tuned model's name is taken by one live job of a workspace at most (deleted jobs free
 theirs): concurrent creates cannot both publish it."""
+
+job_counts = sa.Table(
+    "job_counts",
+    metadata,
+    sa.Column("workspace_id", sa.String(64), primary_key=True),
+    sa.Column("base_model", sa.String(256), primary_key=True),
+    sa.Column("live", sa.BigInteger(), nullable=False),
+)
+"""How many live (not deleted) jobs each workspace has of each base model, kept exact by
+the repository in the same transaction as the insert or delete: a page's total is read
+here instead of counting the jobs table on every call."""
 
 job_events = sa.Table(
     "job_events",

@@ -50,13 +50,17 @@ def main(argv: list[str] | None = None) -> int:
     stream = lifeline.claim_stdout()
     lifeline.quiet_libraries()
 
-    from tuneyard.trainer import report
+    from tuneyard.trainer import report, staging
 
     reporter = report.Reporter(stream)
     try:
         from tuneyard.trainer import recipe
 
         spec = jobs.TrainingSpec.from_dict(json.loads(Path(args.spec).read_text("utf-8")))
+        staged = staging.for_spec(spec, os.environ)  # a job whose bytes live in a bucket
+        if staged is not None:
+            spec = staged.pull()
+            reporter = report.Reporter(stream, before_emit=staged.push)
         recipe.run(spec, reporter, stop.is_set, pause.is_set)
     except report.Cancelled as exc:
         reporter.emit(protocol.Cancelled(step=exc.step))

@@ -122,8 +122,11 @@ class Reporter:
         *,
         clock: Callable[[], float] = time.monotonic,
         interval_s: float = 0.5,
+        before_emit: Callable[[protocol.Event], None] | None = None,
     ) -> None:
         self._stream = stream
+        self._before_emit = before_emit
+        """Called with each event before it is written (staging pushes the bytes it names)."""
         self._clock = clock
         self._interval_s = interval_s
         self._total_steps = 0
@@ -145,6 +148,8 @@ class Reporter:
 
     def emit(self, event: protocol.Event) -> None:
         """Write one protocol line and flush it."""
+        if self._before_emit is not None:
+            self._before_emit(event)
         self._stream.write(protocol.encode(event) + "\n")
         self._stream.flush()
 

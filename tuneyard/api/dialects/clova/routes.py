@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from tuneyard import errors
-from tuneyard.api import bodies, multipart, params, respond
+from tuneyard.api import bodies, multipart, offload, params, respond
 from tuneyard.api.deps import ServiceDep, bearer_caller
 from tuneyard.api.dialects.clova import create, translate, wire
 from tuneyard.api.errors import Code
@@ -106,7 +106,7 @@ async def get_task(
     task_id: str, request: Request, service: ServiceDep, caller: CallerDep
 ) -> Response:
     """One task with its live statusInfo."""
-    job = await run_in_threadpool(service.jobs.get, caller.workspace_id, task_id)
+    job = await offload.read(service, service.jobs.get, caller.workspace_id, task_id)
     return _respond(request, {"status": _OK, "result": translate.task(job)})
 
 

@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from tuneyard import errors
-from tuneyard.api import bodies, multipart, params, respond, streams
+from tuneyard.api import bodies, multipart, offload, params, respond, streams
 from tuneyard.api.deps import ServiceDep, bearer_caller
 from tuneyard.api.dialects import values
 from tuneyard.api.dialects.dashscope import create, translate, wire
@@ -32,6 +32,8 @@ __all__ = ["PREFIX", "render_error", "router"]
 
 PREFIX = "/api/v1"
 WORKSPACE_HEADER = "X-DashScope-WorkSpace"
+REQUEST_ID = "x-request-id"
+"""The body's `request_id`, also as a header (for logs and proxies; the SDK reads the body)."""
 MAX_FILES = 100
 """Live files per workspace (the vendor's limit, spec §2.7)."""
 
@@ -47,19 +49,24 @@ or else the key's own."""
 
 
 def _output(body: Any) -> Response:
-    return respond.json({"request_id": ids.new_request_id(), "output": body})
+    request_id = ids.new_request_id()
+    return respond.json(
+        {"request_id": request_id, "output": body}, headers={REQUEST_ID: request_id}
+    )
 
 
 def _data(body: Any) -> Response:
-    return respond.json({"request_id": ids.new_request_id(), "data": body})
+    request_id = ids.new_request_id()
+    return respond.json({"request_id": request_id, "data": body}, headers={REQUEST_ID: request_id})
 
 
 def render_error(
     request: Request, status: int, code: Code, message: str, param: str | None
 ) -> Response:
     """DashScope's error envelope; a 409 tells the v2 SDK not to retry it."""
-    http_status, body = translate.error_body(code, message, ids.new_request_id())
-    return respond.error(body, http_status)
+    request_id = ids.new_request_id()
+    http_status, body = translate.error_body(code, message, request_id)
+    return respond.error(body, http_status, headers={REQUEST_ID: request_id})
 
 
 def _page(page_no: str, page_size: str) -> params.NumberedPage:
@@ -179,7 +186,7 @@ async def list_fine_tunes(
 async def get_fine_tune(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """One job."""
     return _output(
-        translate.job(await run_in_threadpool(service.jobs.get, caller.workspace_id, job_id))
+        translate.job(await offload.read(service, service.jobs.get, caller.workspace_id, job_id))
     )
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.datastructures import UploadFile
 
 from tuneyard import errors
-from tuneyard.api import bodies, multipart, params, respond
+from tuneyard.api import bodies, multipart, offload, params, respond
 from tuneyard.api.deps import ServiceDep, bearer_caller
 from tuneyard.api.dialects.openai import create, names, translate, wire
 from tuneyard.api.errors import Code
@@ -215,7 +215,7 @@ async def list_jobs(
 @router.get("/fine_tuning/jobs/{job_id}")
 async def get_job(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """One FineTuningJob."""
-    return _render(await run_in_threadpool(_job, service, caller, job_id), caller)
+    return _render(await offload.read(service, _job, service, caller, job_id), caller)
 
 
 def _act(service: Service, caller: Caller, job_id: str, action: str) -> Job:

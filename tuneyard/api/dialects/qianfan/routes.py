@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from tuneyard import errors
-from tuneyard.api import bodies, respond
+from tuneyard.api import bodies, offload, respond
 from tuneyard.api.console.routes import CURVES
 from tuneyard.api.deps import ServiceDep
 from tuneyard.api.dialects.qianfan import catalogue, create, signature, translate, wire
@@ -38,8 +38,14 @@ _MAX_KEYS = 100
 router = APIRouter(tags=["qianfan"])
 
 
-def _caller(request: Request, service: ServiceDep) -> Caller:
-    """The AK/SK pair that signed the request (bce-auth-v1), checked against its secret."""
+async def _caller(request: Request) -> Caller:
+    """The AK/SK pair that signed the request (bce-auth-v1), checked against its secret
+    (a coroutine: a plain-function dependency would cost a worker-thread hop)."""
+    service: Service = request.app.state.service
+    return await offload.read(service, _signed_by, request, service)
+
+
+def _signed_by(request: Request, service: Service) -> Caller:
     access_key = signature.verify(
         request.headers.get("authorization"),
         method=request.method,
@@ -216,6 +222,9 @@ ACTIONS: dict[str, Callable[[_Call], Any]] = {
     "DescribeFineTuningSupportModels": _support_models,
 }
 """Each Action the endpoint answers, and what does it (each has a golden file)."""
+POINT_READS = frozenset({"DescribeFineTuningTask"})
+"""The Actions that read a row or two by key (`offload.read`); the others list or write
+and always run on a worker thread."""
 
 
 @router.post(PREFIX)
@@ -230,5 +239,8 @@ async def finetuning(request: Request, service: ServiceDep, caller: CallerDep) -
         )
     body = await bodies.json_object(request) if (await request.body()).strip() else {}
     call = _Call(service, caller, body, str(request.base_url).rstrip("/"))
-    result = await run_in_threadpool(handler, call)
+    if action in POINT_READS:
+        result = await offload.read(service, handler, call)
+    else:
+        result = await run_in_threadpool(handler, call)
     return _respond({"result": result})
