@@ -16,8 +16,10 @@ venv: $(STAMP)
 run: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/tuneyard serve
 
+# Every tier, on every core (pytest-xdist): the integration tier's servers, workers and
+# clusters are each a test's own, on free ports.
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n auto
 
 # The fast tiers only (no server, no worker that trains): unit, contract, dialects, on
 # every core (pytest-xdist); under 60 s on 2 cores.
