@@ -6,6 +6,7 @@
     │   ├── UnsupportedFeature  a valid value tuneyard does not serve (e.g. a tuningType)
     │   ├── MalformedBody       the body is not a well-formed JSON object
     │   ├── UnknownOperation    the request names an operation the server has not (an Action)
+    │   ├── CapacityExceeded    more decoding slots than the machine has left to reserve
     │   └── ContextLengthExceeded  a prompt (plus the reply asked for) past the model's context
     ├── PayloadTooLarge         a request body past its limit (JSON, or an upload's file.size)
     ├── Unauthenticated         no credentials were sent
@@ -19,10 +20,15 @@
     │   ├── FileNotFound
     │   ├── GroupNotFound
     │   ├── CheckpointNotFound
+    │   ├── DeploymentNotFound
+    │   ├── PublishedNotFound    no published model or version of that id
     │   └── ServedModelNotFound  no model of that name to run for the caller
     │       └── ModelNotReady    a tuned model whose job has not succeeded (yet)
     ├── InvalidTransition       the job's status does not allow this operation
     ├── Conflict                the resource changed under the caller; retrying will not help
+    │   ├── DeploymentNameTaken  a live deployment of the workspace has that name
+    │   ├── ModelDeployed       a tuned model a live deployment serves cannot be deleted
+    │   └── PublishedNameTaken  a published model of the workspace has that name
     ├── Throttled               a quota is used up for now; retrying later will help
     │   └── Overloaded          the inference queue is full (`retry_after` seconds)
     ├── StorageError            a backend (database, blob store, object storage) failed
@@ -39,9 +45,12 @@ Each edge maps these once: the HTTP layer in `tuneyard.api.errors`, the CLI in
 from __future__ import annotations
 
 __all__ = [
+    "CapacityExceeded",
     "CheckpointNotFound",
     "Conflict",
     "ContextLengthExceeded",
+    "DeploymentNameTaken",
+    "DeploymentNotFound",
     "ExportFailed",
     "FileNotFound",
     "Forbidden",
@@ -55,9 +64,12 @@ __all__ = [
     "JobNotFound",
     "MalformedBody",
     "ModelNotFound",
+    "ModelDeployed",
     "ModelNotReady",
     "NotFound",
     "Overloaded",
+    "PublishedNameTaken",
+    "PublishedNotFound",
     "PayloadTooLarge",
     "RequestExpired",
     "ServedModelNotFound",
@@ -103,6 +115,10 @@ class UnknownOperation(InvalidRequest):
 
 class ContextLengthExceeded(InvalidRequest):
     """The prompt and the reply asked for do not fit in the model's context."""
+
+
+class CapacityExceeded(InvalidRequest):
+    """The machine has not that many decoding slots left to reserve."""
 
 
 class PayloadTooLarge(TuneyardError):
@@ -153,6 +169,14 @@ class CheckpointNotFound(NotFound):
     """checkpoint not found"""
 
 
+class DeploymentNotFound(NotFound):
+    """No such deployment."""
+
+
+class PublishedNotFound(NotFound):
+    """No such published model or version."""
+
+
 class ServedModelNotFound(NotFound):
     """The model does not exist or you do not have access to it."""
 
@@ -167,6 +191,18 @@ class InvalidTransition(TuneyardError):
 
 class Conflict(TuneyardError):
     """The resource changed under the request."""
+
+
+class DeploymentNameTaken(Conflict):
+    """A deployment of that name already exists."""
+
+
+class ModelDeployed(Conflict):
+    """The model is deployed; delete its deployments first."""
+
+
+class PublishedNameTaken(Conflict):
+    """A published model of that name already exists."""
 
 
 class Throttled(TuneyardError):

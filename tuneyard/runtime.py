@@ -28,7 +28,18 @@ from tuneyard.scheduler.executors.local import LocalExecutor
 from tuneyard.scheduler.export import SubprocessExporter
 from tuneyard.scheduler.scheduler import Scheduler
 from tuneyard.settings import Settings
-from tuneyard.storage import artifacts, blobs, database, objects, s3, s3blobs, secrets, sql
+from tuneyard.storage import (
+    artifacts,
+    blobs,
+    database,
+    objects,
+    s3,
+    s3blobs,
+    secrets,
+    sql,
+    sql_deployments,
+    sql_published,
+)
 
 __all__ = ["Runtime", "build", "byte_stores", "executor_of", "lifecycle_of", "private_dir"]
 
@@ -138,12 +149,18 @@ def build(
         sealer=sealer,
         groups=sql.SqlGroups(engine),
         buckets=buckets,
+        deployments=sql_deployments.SqlDeployments(engine),
+        published=sql_published.SqlPublished(engine),
         artifacts=job_store,
         inline_reads=engine.dialect.name == "sqlite",
     )
     limits = Limits(max_bytes=settings.max_dataset_bytes, min_rows=settings.min_dataset_rows)
     service = Service(
-        ports, data_dir=data_dir, limits=limits, max_active_jobs=settings.max_active_jobs
+        ports,
+        data_dir=data_dir,
+        limits=limits,
+        max_active_jobs=settings.max_active_jobs,
+        inference_slots=settings.inference_slots,
     )
     lifecycle = lifecycle_of(service)
     scheduler = Scheduler(

@@ -97,6 +97,10 @@ class Settings:
     max_loaded_adapters: int = 8
     """Adapters the inference worker keeps loaded; past it the least recently used one is
     evicted and reloaded when asked for again (TUNEYARD_MAX_LOADED_ADAPTERS)."""
+    inference_slots: int = 64
+    """Sequences the inference engine decodes at once (its batch), and so the concurrent
+    decoding slots deployments may reserve together: a deployment's `capacity` comes out
+    of these, and more than are free is refused (TUNEYARD_INFERENCE_SLOTS)."""
     max_queued_requests: int = 64
     """Inference requests outstanding at once; more is refused with 429 and Retry-After
     (TUNEYARD_MAX_QUEUED_REQUESTS)."""
@@ -193,6 +197,8 @@ class Settings:
             found.append("inference-threads must be between 1 and 1024")
         if self.max_loaded_adapters < 1:
             found.append("max-loaded-adapters must be at least 1")
+        if not 1 <= self.inference_slots <= 4096:
+            found.append("inference-slots must be between 1 and 4096")
         if self.max_queued_requests < 1:
             found.append("max-queued-requests must be at least 1")
         if not self.inference_idle_seconds > 0:

@@ -209,13 +209,14 @@ def _exited(pid: int) -> bool:
 
 
 def test_the_worker_starts_on_first_use_with_the_settings(worker: Callable[..., Bench]) -> None:
-    made = worker(threads=3, max_loaded_adapters=5)
+    made = worker(threads=3, max_loaded_adapters=5, max_running=6)
     port = made.port
     assert isinstance(port, client.WorkerClient) and port.pid is None  # nothing started yet
     made.run(lambda p: everything(p, ask("hi")))
     first = made.log.read_text().splitlines()[0].split()
     assert first[:5] == ["start", "--threads", "3", "--max-loaded-adapters", "5"]
-    assert first[5:] == ["--parent-pid", str(os.getpid())] and port.starts == 1
+    assert first[5:7] == ["--max-running", "6"]  # the engine's batch: --inference-slots
+    assert first[7:] == ["--parent-pid", str(os.getpid())] and port.starts == 1
 
 
 def test_an_idle_worker_stops_and_the_next_request_starts_another(

@@ -89,7 +89,7 @@ def test_every_code_renders_with_its_row_status(dialect: Dialect) -> None:
 def test_every_route_is_under_the_prefix(dialect: Dialect) -> None:
     assert _routes(dialect)
     for route in _routes(dialect):
-        assert route.path.startswith(dialect.prefix), route.path
+        assert route.path.startswith(dialect.prefixes), route.path
 
 
 @each

@@ -1,5 +1,5 @@
-"""DashScope (`/api/v1`): hostile job, file and checkpoint ids, paging and log windows,
-export names, and create bodies with one field broken."""
+"""DashScope (`/api/v1`): hostile job, file, checkpoint and deployment ids, paging and log
+windows, export names, and create and deploy bodies with one field broken."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ CREATE = {
         "seed": 7,
     },
 }
+DEPLOY = {"model_name": "tiny-chat", "capacity": 1, "suffix": "fz", "plan": "lora"}
 ROUTES = [
     Route("POST", "/api/v1/fine-tunes", body=CREATE),
     Route("GET", "/api/v1/fine-tunes", query=("page_no", "page_size", "model")),
@@ -50,6 +51,12 @@ ROUTES = [
     Route("GET", "/api/v1/files", query=("page_no", "page_size")),
     Route("GET", "/api/v1/files/{id}", ids=("file_id",)),
     Route("DELETE", "/api/v1/files/{id}"),
+    Route("POST", "/api/v1/deployments", body=DEPLOY),
+    Route("GET", "/api/v1/deployments", query=("page_no", "page_size")),
+    Route("GET", "/api/v1/deployments/models", query=("page_no", "page_size")),
+    Route("GET", "/api/v1/deployments/{id}"),
+    Route("PUT", "/api/v1/deployments/{id}/scale", body={"capacity": 2}),
+    Route("DELETE", "/api/v1/deployments/{id}"),
 ]
 
 

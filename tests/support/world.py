@@ -21,7 +21,18 @@ from tuneyard.kinds import Method, TaskType
 from tuneyard.scheduler.executors.fake import successful_run
 from tuneyard.scheduler.export import CopyExporter
 from tuneyard.scheduler.scheduler import Scheduler
-from tuneyard.storage import blobs, database, memory, objects, secrets, sql
+from tuneyard.storage import (
+    blobs,
+    database,
+    memory,
+    memory_deployments,
+    memory_published,
+    objects,
+    secrets,
+    sql,
+    sql_deployments,
+    sql_published,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -54,6 +65,8 @@ def make_ports(backend: str, root: Path, clock: object | None = None) -> Ports:
             memory.MemoryGroups(),
             memory.MemoryBuckets(),
         )
+        deployments: object = memory_deployments.MemoryDeployments()
+        published: object = memory_published.MemoryPublished()
     else:
         if backend == "postgres":  # migrated already: a copy of the migrated template
             engine = postgres.fresh_engine()
@@ -68,6 +81,8 @@ def make_ports(backend: str, root: Path, clock: object | None = None) -> Ports:
             sql.SqlGroups(engine),
             sql.SqlBuckets(engine),
         )
+        deployments = sql_deployments.SqlDeployments(engine)
+        published = sql_published.SqlPublished(engine)
     jobs, files, keys, events, groups, buckets = repos
     sealer = secrets.FernetSealer(root / "secret.key")
     return Ports(
@@ -88,6 +103,8 @@ def make_ports(backend: str, root: Path, clock: object | None = None) -> Ports:
         sealer=sealer,
         groups=groups,  # type: ignore[arg-type]
         buckets=buckets,  # type: ignore[arg-type]
+        deployments=deployments,  # type: ignore[arg-type]
+        published=published,  # type: ignore[arg-type]
         inline_reads=backend != "postgres",
     )
 

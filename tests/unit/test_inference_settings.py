@@ -61,3 +61,16 @@ def test_the_worker_client_takes_the_settings(tmp_path: object) -> None:
     assert (client.threads, client.max_loaded_adapters, client.max_queued) == (2, 3, 4)
     assert client.idle_seconds == 5.0 and client.env["OMP_NUM_THREADS"] == "2"
     assert client.log_path is not None and client.log_path.name == "inference.log"
+
+
+def test_inference_slots_are_the_engines_batch_and_the_deployable_slots(tmp_path: object) -> None:
+    """`--inference-slots` (TUNEYARD_INFERENCE_SLOTS): the worker's `--max-running`, and
+    what deployments reserve their capacity from."""
+    assert Settings.load(env={}).inference_slots == 64
+    assert Settings.load(env={"TUNEYARD_INFERENCE_SLOTS": "12"}).inference_slots == 12
+    args = main._parser().parse_args(["serve", "--inference-slots", "6"])
+    assert main._settings(args).inference_slots == 6
+    with pytest.raises(errors.InvalidRequest, match="inference-slots"):
+        Settings.load({"inference_slots": 0}, env={})
+    settings = Settings.load({"inference_slots": 7, "data_dir": tmp_path}, env={})
+    assert inference.worker_client(settings).max_running == 7

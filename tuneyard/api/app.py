@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
 from tuneyard import __version__, errors
-from tuneyard.api import dialects, limits, observe, streams
+from tuneyard.api import dialects, limits, observe, slots, streams
 from tuneyard.api import errors as api_errors
 from tuneyard.api import inference as inference_api
 from tuneyard.api.console import routes as console
@@ -50,7 +50,7 @@ class _Envelopes:
     longest such prefix); the native envelope where none does."""
 
     def __init__(self, mounted: Sequence[Dialect]) -> None:
-        pairs = [(d.prefix, d.render_error) for d in mounted]
+        pairs = [(prefix, d.render_error) for d in mounted for prefix in d.prefixes]
         pairs.append((console.PREFIX, console.render_error))
         self.renderers: list[tuple[str, Renderer]] = sorted(
             pairs, key=lambda pair: len(pair[0]), reverse=True
@@ -110,6 +110,7 @@ def create_app(
     app.state.service = service
     app.state.inference = inference_api.worker_client(settings) if inference is None else inference
     app.state.streams = streams.OpenStreams(settings.max_streams_per_workspace)
+    app.state.deployment_slots = slots.Slots()
     if settings.metrics:
         metrics = metrics or Metrics()
         metrics.watch(service.ports.jobs, app.state.streams.snapshot)
@@ -131,7 +132,7 @@ def create_app(
         observe.Observe,
         metrics=app.state.metrics,
         access=settings.log_format == "json",
-        prefixes=[*((d.prefix, d.name) for d in mounted), (console.PREFIX, "console")],
+        prefixes=[*((p, d.name) for d in mounted for p in d.prefixes), (console.PREFIX, "console")],
     )
 
     @app.exception_handler(errors.TuneyardError)

@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
         "it (env TUNEYARD_MAX_LOADED_ADAPTERS; default 8)",
     )
     serve.add_argument(
+        "--inference-slots",
+        type=int,
+        help="sequences the inference engine decodes at once, which deployments reserve "
+        "their capacity from (env TUNEYARD_INFERENCE_SLOTS; default 64)",
+    )
+    serve.add_argument(
         "--max-queued-requests",
         type=int,
         help="chat/classify requests outstanding at once; more is 429 with Retry-After (env "
@@ -266,6 +272,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "stream_idle_seconds",
         "inference_threads",
         "max_loaded_adapters",
+        "inference_slots",
         "max_queued_requests",
         "inference_idle_seconds",
         "object_storage_endpoint",

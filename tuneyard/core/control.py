@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tuneyard import errors
-from tuneyard.core import states
+from tuneyard.core import deployments, states
 from tuneyard.core.jobs import PRIORITY_MAX, PRIORITY_MIN, Job
 from tuneyard.core.ports import Ports
 from tuneyard.core.queries import Jobs
@@ -98,8 +98,10 @@ class Control:
         return self.jobs.get(workspace_id, job_id)
 
     def delete(self, workspace_id: str, job_id: str, *, by: str | None = None) -> None:
-        """Delete a job; a job still in progress is cancelled first."""
+        """Delete a job; a job still in progress is cancelled first; ModelDeployed while
+        a deployment serves its tuned model (delete that first)."""
         job = self.jobs.get(workspace_id, job_id)
+        deployments.refuse_if_serving(job.id, self.ports.deployments.serving(job.id))
         if not states.is_terminal(job.status):
             job = self.cancel(workspace_id, job_id, by=by)
         self.ports.jobs.mark_deleted(job.id, self.ports.clock.now())

@@ -17,6 +17,7 @@ __all__ = [
     "SystemClock",
     "new_access_key_pair",
     "new_api_key",
+    "new_deployment_id",
     "new_file_id",
     "new_group_id",
     "new_job_id",
@@ -80,6 +81,12 @@ def new_job_id(style: IdStyle = SHORT, now: dt.datetime | None = None) -> str:
 def new_group_id() -> str:
     """A fresh job group id, `job-` and 12 lowercase alphanumerics."""
     return "job-" + _token(12)
+
+
+def new_deployment_id() -> str:
+    """A fresh deployment id, `dep-` and 16 hex digits (clients call a deployment by its
+    name; the id is the record's key)."""
+    return "dep-" + secrets.token_hex(8)
 
 
 def new_file_id() -> str:

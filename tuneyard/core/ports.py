@@ -15,12 +15,14 @@ from typing import Any, Protocol
 
 from tuneyard.core.artifacts import LocalArtifacts
 from tuneyard.core.buckets import Bucket
+from tuneyard.core.deployments import Deployment, DeploymentStatus
 from tuneyard.core.events import JobEvent
 from tuneyard.core.files import StoredFile
 from tuneyard.core.groups import JobGroup
 from tuneyard.core.jobs import Job, Progress, StorageRef, TrainingSpec
 from tuneyard.core.models import BaseModel
 from tuneyard.core.paging import Cursor, Slice
+from tuneyard.core.published import PublishedModel, PublishedVersion
 from tuneyard.core.states import JobStatus
 from tuneyard.datasets.profile import Counter
 from tuneyard.kinds import Objective, TaskType
@@ -32,6 +34,8 @@ __all__ = [
     "BucketRepository",
     "Clock",
     "Cursor",
+    "DeploymentPage",
+    "DeploymentRepository",
     "EventRepository",
     "Executor",
     "Exporter",
@@ -43,6 +47,7 @@ __all__ = [
     "KeyRepository",
     "ModelCatalog",
     "ObjectStorage",
+    "PublishedRepository",
     "Page",
     "Ports",
     "Sealer",
@@ -372,6 +377,127 @@ class BucketRepository(Protocol):
         ...
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeploymentPage:
+    """A page of a workspace's deployments (created_at desc, id desc) and how many it has."""
+
+    items: builtins.list[Deployment]
+    total: int
+
+
+class DeploymentRepository(Protocol):
+    """Deployments, their names and the decoding slots they reserve (`core.deployments`)."""
+
+    def add(self, deployment: Deployment, *, total_slots: int) -> None:
+        """Insert a new deployment and reserve its capacity, atomically across concurrent
+        adds: DeploymentNameTaken when a deployment of the workspace has its name,
+        CapacityExceeded when the live deployments' capacities would pass `total_slots`."""
+        ...
+
+    def get(self, deployment_id: str) -> Deployment | None:
+        """The deployment (any workspace), or None once removed."""
+        ...
+
+    def find(self, workspace_id: str, name: str) -> Deployment | None:
+        """The workspace's deployment called `name`, or None."""
+        ...
+
+    def page(self, workspace_id: str, *, offset: int, limit: int) -> DeploymentPage:
+        """A page of the workspace's deployments in the stable order, and their count."""
+        ...
+
+    def slice(self, workspace_id: str, *, after: Cursor | None, limit: int) -> Slice[Deployment]:
+        """The workspace's deployments strictly after the cursor in the stable order."""
+        ...
+
+    def serving(self, job_id: str) -> builtins.list[Deployment]:
+        """The deployments (any status) serving the job's tuned model or its checkpoints."""
+        ...
+
+    def transition(
+        self,
+        deployment_id: str,
+        old: DeploymentStatus,
+        new: DeploymentStatus,
+        updated_at: datetime,
+        *,
+        error: str | None = None,
+    ) -> bool:
+        """Move `old` → `new` (compare-and-set), releasing the slots when `new` holds none;
+        False when the deployment is not in `old` (or is gone)."""
+        ...
+
+    def scale(
+        self, deployment_id: str, capacity: int, updated_at: datetime, *, total_slots: int
+    ) -> Deployment | None:
+        """Set a live deployment's capacity, reserving or releasing the difference
+        atomically: CapacityExceeded when live capacities would pass `total_slots`; None
+        when the deployment is gone or not live."""
+        ...
+
+    def remove(self, deployment_id: str) -> bool:
+        """Delete the record (its slots with it); False when it was already gone."""
+        ...
+
+    def reserved(self) -> int:
+        """Decoding slots the live deployments hold, all workspaces together."""
+        ...
+
+    def retarget(self, deployment: Deployment) -> Deployment | None:
+        """Store what a RUNNING deployment serves now (`model`, `base_model`, `job_id`,
+        `step`, `adapter`, `attributes`, `updated_at` of `deployment`), compare-and-set on
+        RUNNING; None when it is gone or no longer RUNNING."""
+        ...
+
+
+class PublishedRepository(Protocol):
+    """Published models and their numbered versions (`core.published`)."""
+
+    def add_model(self, model: PublishedModel) -> None:
+        """Insert a published model: PublishedNameTaken when one of the workspace has its
+        name (atomically across concurrent adds)."""
+        ...
+
+    def get_model(self, model_id: str) -> PublishedModel | None:
+        """The published model (any workspace), or None once removed."""
+        ...
+
+    def find_model(self, workspace_id: str, name: str) -> PublishedModel | None:
+        """The workspace's published model called `name`, or None."""
+        ...
+
+    def slice_models(
+        self, workspace_id: str, *, after: Cursor | None, limit: int, oldest_first: bool = False
+    ) -> Slice[PublishedModel]:
+        """The workspace's published models strictly after the cursor in the stable order
+        (created_at desc, id desc; reversed with `oldest_first`)."""
+        ...
+
+    def remove_model(self, model_id: str) -> bool:
+        """Delete the model and its versions; False when it was already gone."""
+        ...
+
+    def add_version(
+        self, version: PublishedVersion, updated_at: datetime
+    ) -> PublishedVersion | None:
+        """Insert a version numbered one past its model's highest (atomically across
+        concurrent adds) and touch the model; the numbered version, or None when the
+        model is gone."""
+        ...
+
+    def get_version(self, version_id: str) -> PublishedVersion | None:
+        """The version (any workspace), or None once removed."""
+        ...
+
+    def versions(self, model_id: str) -> builtins.list[PublishedVersion]:
+        """The model's versions, by number."""
+        ...
+
+    def remove_version(self, version_id: str, updated_at: datetime) -> bool:
+        """Delete the version and touch its model; False when it was already gone."""
+        ...
+
+
 class ObjectStorage(Protocol):
     """An S3-compatible store that datasets can be read from (a vendor's object storage).
     The store checks the key pair: an endpoint itself, the local one by bucket record."""
@@ -461,6 +587,8 @@ class Ports:
     sealer: Sealer
     groups: GroupRepository
     buckets: BucketRepository
+    deployments: DeploymentRepository
+    published: PublishedRepository
     artifacts: Artifacts = dataclasses.field(default_factory=LocalArtifacts)
     """Where jobs' folders live besides the server's disk (none by default)."""
     inline_reads: bool = False

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tuneyard import errors
+from tuneyard.core import deployments
 from tuneyard.core.jobs import Job
 from tuneyard.core.models import BaseModel
 from tuneyard.core.paging import Cursor
@@ -165,8 +166,9 @@ class Served:
     def delete(self, workspace_id: str, job_id: str, *, name: str) -> Job:
         """Delete a job's tuned model (its checkpoints go with it; the job, its files and
         its history stay): the errors of `job`, ServedModelNotFound when another request
-        deleted it first."""
+        deleted it first, ModelDeployed while a deployment serves it."""
         job = self.job(workspace_id, job_id, name=name)
+        deployments.refuse_if_serving(job.id, self.ports.deployments.serving(job.id))
         if not self.ports.jobs.delete_model(job.id, self.ports.clock.now()):
             raise errors.ServedModelNotFound(f"The model `{name}` has been deleted.", param="model")
         return self.jobs.get(workspace_id, job.id)

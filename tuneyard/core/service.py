@@ -10,8 +10,10 @@ from tuneyard.core.bucket_admin import Buckets
 from tuneyard.core.catalog import Models
 from tuneyard.core.control import Control
 from tuneyard.core.credentials import Credentials
+from tuneyard.core.deployment_admin import Deployer
 from tuneyard.core.group_admin import Groups
 from tuneyard.core.ports import Ports
+from tuneyard.core.publishing import Publishing
 from tuneyard.core.queries import Jobs
 from tuneyard.core.served import Served
 from tuneyard.core.submission import Submission
@@ -29,7 +31,13 @@ class Service:
     """The use-cases a client drives, each an attribute; nothing else."""
 
     def __init__(
-        self, ports: Ports, *, data_dir: Path, limits: Limits, max_active_jobs: int = 0
+        self,
+        ports: Ports,
+        *,
+        data_dir: Path,
+        limits: Limits,
+        max_active_jobs: int = 0,
+        inference_slots: int = 64,
     ) -> None:
         self.ports = ports
         self.limits = limits
@@ -58,6 +66,10 @@ class Service:
         """Start points, checkpoints and exports of jobs' weights."""
         self.served = Served(ports, self.jobs, self.dirs)
         """The models a workspace can run (base and tuned), and deleting tuned ones."""
+        self.publishing = Publishing(ports, self.jobs, self.served)
+        """Published models: named, numbered versions of tuned models."""
+        self.deployments = Deployer(ports, self.served, total_slots=inference_slots)
+        """Deployments: models served under a name with decoding slots reserved."""
         self.submission = Submission(
             ports,
             jobs=self.jobs,

@@ -108,6 +108,7 @@ class WorkerClient:
         *,
         threads: int = 1,
         max_loaded_adapters: int = 8,
+        max_running: int = 64,
         max_queued: int = 64,
         idle_seconds: float = 300.0,
         python: str = sys.executable,
@@ -118,6 +119,8 @@ class WorkerClient:
     ) -> None:
         self.threads = threads
         self.max_loaded_adapters = max_loaded_adapters
+        self.max_running = max_running
+        """Sequences the worker decodes at once (`--max-running`; the deployable slots)."""
         self.max_queued = max_queued
         self.idle_seconds = idle_seconds
         self.python = python
@@ -280,6 +283,8 @@ class WorkerClient:
             str(self.threads),
             "--max-loaded-adapters",
             str(self.max_loaded_adapters),
+            "--max-running",
+            str(self.max_running),
             "--parent-pid",  # the worker exits on its own if this server dies
             str(os.getpid()),
         ]

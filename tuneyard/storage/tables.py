@@ -10,12 +10,16 @@ import sqlalchemy as sa
 __all__ = [
     "api_keys",
     "buckets",
+    "deployment_slots",
+    "deployments",
     "files",
     "job_counts",
     "job_events",
     "job_groups",
     "jobs",
     "metadata",
+    "published_models",
+    "published_versions",
     "UTCDateTime",
 ]
 
@@ -201,3 +205,76 @@ buckets = sa.Table(
     sa.Column("secret_sealed", sa.Text(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
 )
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("model", sa.String(512), nullable=False),
+    sa.Column("base_model", sa.String(256), nullable=False),
+    sa.Column("job_id", sa.String(40), nullable=True, index=True),
+    sa.Column("step", sa.Integer(), nullable=True),
+    sa.Column("adapter", sa.Boolean(), nullable=False),
+    sa.Column("capacity", sa.Integer(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("dialect", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("attributes", sa.JSON(), nullable=True),
+    sa.UniqueConstraint("workspace_id", "name", name="ux_deployments_workspace_name"),
+    sa.Index("ix_deployments_workspace_created", "workspace_id", "created_at", "id"),
+)
+"""Deployments (`core.deployments`): a removed deployment's row is deleted, so a name is
+taken by one deployment of a workspace at most."""
+
+deployment_slots = sa.Table(
+    "deployment_slots",
+    metadata,
+    sa.Column("pool", sa.String(32), primary_key=True),
+    sa.Column("reserved", sa.Integer(), nullable=False),
+)
+"""The decoding slots live deployments hold, one row (`engine`) kept exact in the same
+transaction as each reservation and release: a conditional `UPDATE … WHERE reserved + n
+<= total` on it is what makes concurrent reservations atomic."""
+
+published_models = sa.Table(
+    "published_models",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.Column("labels", sa.JSON(), nullable=False),
+    sa.Column("dialect", sa.String(32), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=True),
+    sa.Column("attributes", sa.JSON(), nullable=True),
+    sa.UniqueConstraint("workspace_id", "name", name="ux_published_models_workspace_name"),
+    sa.Index("ix_published_models_workspace_created", "workspace_id", "created_at", "id"),
+)
+"""Published models (`core.published`): a removed one's row is deleted, so a name is taken
+by one published model of a workspace at most."""
+
+published_versions = sa.Table(
+    "published_versions",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("model_id", sa.String(40), nullable=False),
+    sa.Column("workspace_id", sa.String(64), nullable=False),
+    sa.Column("number", sa.Integer(), nullable=False),
+    sa.Column("job_id", sa.String(40), nullable=False, index=True),
+    sa.Column("step", sa.Integer(), nullable=True),
+    sa.Column("description", sa.Text(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=True),
+    sa.Column("attributes", sa.JSON(), nullable=True),
+    sa.UniqueConstraint("model_id", "number", name="ux_published_versions_model_number"),
+)
+"""A published model's versions, numbered per model; the unique (model_id, number) is what
+makes concurrent numbering safe (a loser retries with the next number)."""

@@ -49,3 +49,11 @@ class Dialect:
     """The dataset formats a training file for this dialect's jobs may be in."""
     uploads: tuple[Callable[..., Any], ...] = ()
     """The endpoints that take a multipart upload (bodies as large as a dataset)."""
+    more_prefixes: tuple[str, ...] = ()
+    """Further path prefixes the dialect serves (a vendor's inference API lives apart from
+    its tuning API); each is held as `prefix` is."""
+
+    @property
+    def prefixes(self) -> tuple[str, ...]:
+        """Every path prefix the dialect serves: `prefix`, then `more_prefixes`."""
+        return (self.prefix, *self.more_prefixes)

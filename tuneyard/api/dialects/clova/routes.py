@@ -13,16 +13,28 @@ from tuneyard import errors
 from tuneyard.api import bodies, multipart, offload, params, respond
 from tuneyard.api.deps import ServiceDep, bearer_caller
 from tuneyard.api.dialects.clova import create, translate, wire
+from tuneyard.api.dialects.openai import translate as openai_translate
 from tuneyard.api.errors import Code
 from tuneyard.core import files
 from tuneyard.core.credentials import Caller
 from tuneyard.core.submission import ObjectSource, UploadSource
 
-__all__ = ["PREFIX", "render_error", "router"]
+__all__ = [
+    "OK",
+    "OPENAI_COMPAT",
+    "PREFIX",
+    "REQUEST_ID",
+    "CallerDep",
+    "render_error",
+    "router",
+]
 
 PREFIX = "/tuning/v2"
+OPENAI_COMPAT = "/v1/openai"
+"""Where CLOVA's OpenAI-compatible API lives (`compat_routes`)."""
 REQUEST_ID = "X-NCP-CLOVASTUDIO-REQUEST-ID"
-_OK = {"code": "20000", "message": "OK"}
+OK = {"code": "20000", "message": "OK"}
+"""The `status` of every success."""
 
 router = APIRouter(prefix=PREFIX, tags=["clova"])
 
@@ -38,7 +50,13 @@ def _respond(request: Request, body: dict[str, Any], status_code: int = 200) -> 
 def render_error(
     request: Request, status: int, code: Code, message: str, param: str | None
 ) -> Response:
-    """CLOVA's error envelope: `{"status": {"code": "40001", "message": …}}`, no result."""
+    """CLOVA's error envelope: `{"status": {"code": "40001", "message": …}}`, no result;
+    under the OpenAI-compatible `/v1/openai/` OpenAI's `{"error": …}`, which the SDK
+    that calls it reads."""
+    if request.url.path.startswith(OPENAI_COMPAT + "/"):
+        http_status, body = openai_translate.error_body(code, message, param)
+        headers = {REQUEST_ID: request.headers.get(REQUEST_ID)}
+        return respond.error(body, http_status, headers=headers)
     return _respond(request, {"status": translate.error_status(code, message)}, status)
 
 
@@ -81,7 +99,7 @@ async def create_task(request: Request, service: ServiceDep, caller: CallerDep) 
     finally:
         if form is not None:
             await form.close()
-    return _respond(request, {"status": _OK, "result": translate.task(job)})
+    return _respond(request, {"status": OK, "result": translate.task(job)})
 
 
 @router.get("/tasks")
@@ -98,7 +116,7 @@ async def list_tasks(
         service.jobs.list, caller.workspace_id, offset=wanted.offset, limit=wanted.size
     )
     result = translate.page(listing, number=wanted.number, size=wanted.size)
-    return _respond(request, {"status": _OK, "result": result})
+    return _respond(request, {"status": OK, "result": result})
 
 
 @router.get("/tasks/{task_id}")
@@ -107,7 +125,7 @@ async def get_task(
 ) -> Response:
     """One task with its live statusInfo."""
     job = await offload.read(service, service.jobs.get, caller.workspace_id, task_id)
-    return _respond(request, {"status": _OK, "result": translate.task(job)})
+    return _respond(request, {"status": OK, "result": translate.task(job)})
 
 
 @router.delete("/tasks/{task_id}")
@@ -116,4 +134,4 @@ async def delete_task(
 ) -> Response:
     """Delete a task; a task still training is cancelled first."""
     await run_in_threadpool(service.control.delete, caller.workspace_id, task_id)
-    return _respond(request, {"status": _OK})
+    return _respond(request, {"status": OK})

@@ -61,7 +61,7 @@ ERRORS: dict[Code, tuple[str, str]] = {
     Code.PAYLOAD_TOO_LARGE: ("41300", "Payload too large"),
     Code.RATE_LIMITED: ("42900", "Too many requests"),
     Code.SERVED_MODEL_NOT_FOUND: ("40400", "Not found"),
-    Code.CONTEXT_LENGTH_EXCEEDED: ("40001", "Invalid parameter"),
+    Code.CONTEXT_LENGTH_EXCEEDED: ("40003", "Text too long"),
     Code.UNAVAILABLE: ("50300", "Service unavailable"),
     Code.EXPORT_FAILED: ("50000", "Internal server error"),
     Code.INTERNAL: ("50000", "Internal server error"),

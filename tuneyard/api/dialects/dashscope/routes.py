@@ -23,14 +23,17 @@ from tuneyard.api import bodies, multipart, offload, params, respond, streams
 from tuneyard.api.deps import ServiceDep, bearer_caller
 from tuneyard.api.dialects import values
 from tuneyard.api.dialects.dashscope import create, translate, wire
+from tuneyard.api.dialects.openai import routes as openai_routes
 from tuneyard.api.errors import Code
 from tuneyard.core import files, ids, states
 from tuneyard.core.credentials import Caller
 from tuneyard.core.service import Service
 
-__all__ = ["PREFIX", "render_error", "router"]
+__all__ = ["PREFIX", "CallerDep", "output", "page", "render_error", "router"]
 
 PREFIX = "/api/v1"
+COMPATIBLE_PREFIX = "/compatible-mode/"
+"""DashScope's OpenAI-compatible API (its routes: `generation_routes`)."""
 WORKSPACE_HEADER = "X-DashScope-WorkSpace"
 REQUEST_ID = "x-request-id"
 """The body's `request_id`, also as a header (for logs and proxies; the SDK reads the body)."""
@@ -48,7 +51,8 @@ CallerDep = Annotated[Caller, Depends(bearer_caller(WORKSPACE_HEADER))]
 or else the key's own."""
 
 
-def _output(body: Any) -> Response:
+def output(body: Any) -> Response:
+    """`{"request_id", "output"}` (fine-tunes, deployments), the request id also as a header."""
     request_id = ids.new_request_id()
     return respond.json(
         {"request_id": request_id, "output": body}, headers={REQUEST_ID: request_id}
@@ -63,13 +67,17 @@ def _data(body: Any) -> Response:
 def render_error(
     request: Request, status: int, code: Code, message: str, param: str | None
 ) -> Response:
-    """DashScope's error envelope; a 409 tells the v2 SDK not to retry it."""
+    """DashScope's error envelope; a 409 tells the v2 SDK not to retry it. Under
+    `/compatible-mode/` it is OpenAI's, as the OpenAI SDK pointed there reads it."""
+    if request.url.path.startswith(COMPATIBLE_PREFIX):
+        return openai_routes.render_error(request, status, code, message, param)
     request_id = ids.new_request_id()
     http_status, body = translate.error_body(code, message, request_id)
     return respond.error(body, http_status, headers={REQUEST_ID: request_id})
 
 
-def _page(page_no: str, page_size: str) -> params.NumberedPage:
+def page(page_no: str, page_size: str) -> params.NumberedPage:
+    """The page `page_no`/`page_size` name (1-based, 10 a page unless asked)."""
     return params.numbered_page(
         page_no, page_size, names=("page_no", "page_size"), first=1, default_size=10
     )
@@ -120,7 +128,7 @@ async def list_files(
     service: ServiceDep, caller: CallerDep, page_no: str = "1", page_size: str = "10"
 ) -> Response:
     """A page of the workspace's files, newest first."""
-    wanted = _page(page_no, page_size)
+    wanted = page(page_no, page_size)
     listing = await run_in_threadpool(
         service.uploads.list_files, caller.workspace_id, offset=wanted.offset, limit=wanted.size
     )
@@ -159,7 +167,7 @@ def _create(service: Service, caller: Caller, body: dict[str, Any]) -> dict[str,
 async def create_fine_tune(request: Request, service: ServiceDep, caller: CallerDep) -> Response:
     """Create a job on a base model, or on an earlier job's `finetuned_output`."""
     body = await bodies.json_object(request)
-    return _output(await run_in_threadpool(_create, service, caller, body))
+    return output(await run_in_threadpool(_create, service, caller, body))
 
 
 @router.get("/fine-tunes")
@@ -171,7 +179,7 @@ async def list_fine_tunes(
     model: str | None = None,
 ) -> Response:
     """A page of the workspace's jobs, newest first; `model` keeps one base model's."""
-    wanted = _page(page_no, page_size)
+    wanted = page(page_no, page_size)
     listing = await run_in_threadpool(
         service.jobs.list,
         caller.workspace_id,
@@ -179,13 +187,13 @@ async def list_fine_tunes(
         limit=wanted.size,
         base_model=params.text(model, "model"),
     )
-    return _output(translate.jobs_page(listing, page_no=wanted.number, page_size=wanted.size))
+    return output(translate.jobs_page(listing, page_no=wanted.number, page_size=wanted.size))
 
 
 @router.get("/fine-tunes/{job_id}")
 async def get_fine_tune(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """One job."""
-    return _output(
+    return output(
         translate.job(await offload.read(service, service.jobs.get, caller.workspace_id, job_id))
     )
 
@@ -194,14 +202,14 @@ async def get_fine_tune(job_id: str, service: ServiceDep, caller: CallerDep) -> 
 async def cancel_fine_tune(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """Cancel a job that has not finished (a finished one is UnsupportedOperation)."""
     await run_in_threadpool(service.control.cancel, caller.workspace_id, job_id, by=caller.actor)
-    return _output({"status": "success"})
+    return output({"status": "success"})
 
 
 @router.delete("/fine-tunes/{job_id}")
 async def delete_fine_tune(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """Delete a job (one still running is cancelled first)."""
     await run_in_threadpool(service.control.delete, caller.workspace_id, job_id, by=caller.actor)
-    return _output({"status": "success"})
+    return output({"status": "success"})
 
 
 @router.get("/fine-tunes/{job_id}/logs")
@@ -219,14 +227,14 @@ async def fine_tune_logs(
         service.events.read, caller.workspace_id, job_id, after=max(1, first) - 1, limit=count
     )
     total = await run_in_threadpool(service.events.count, caller.workspace_id, job_id)
-    return _output(translate.logs(found.items, total=total))
+    return output(translate.logs(found.items, total=total))
 
 
 @router.get("/fine-tunes/{job_id}/checkpoints")
 async def fine_tune_checkpoints(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """The job's checkpoints kept on disk (an array), oldest first."""
     job = await run_in_threadpool(service.jobs.get, caller.workspace_id, job_id)
-    return _output(translate.checkpoints(job))
+    return output(translate.checkpoints(job))
 
 
 @router.get("/fine-tunes/{job_id}/export/{checkpoint}")
@@ -247,7 +255,7 @@ async def export_checkpoint(
     )
     name = model_name or f"{job_id}-{translate.checkpoint_name(step)}"
     await run_in_threadpool(service.weights.name_export, caller.workspace_id, job_id, step, name)
-    return _output(True)
+    return output(True)
 
 
 @router.get("/fine-tunes/{job_id}/stream")

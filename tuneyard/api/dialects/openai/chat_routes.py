@@ -10,10 +10,8 @@ cancels its request.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import orjson
@@ -28,17 +26,17 @@ from tuneyard.api import inference as engine_api
 from tuneyard.api.deps import ServiceDep
 from tuneyard.api.dialects.openai import chat, chat_wire, models_routes, routes, translate
 from tuneyard.core import ids
+from tuneyard.core.served import ServedModel
 from tuneyard.kinds import TaskType
 from tuneyard.serving import protocol
+from tuneyard.serving.client import Inference
 
-__all__ = ["router"]
-
-log = logging.getLogger(__name__)
+__all__ = ["answer", "frames", "json_body", "router"]
 
 router = APIRouter(prefix=routes.PREFIX, tags=["openai"])
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def json_body(request: Request) -> dict[str, Any]:
     """The JSON object; a `NaN` or `Infinity` (what Python's json writes for such floats)
     is refused naming its field, not as unreadable JSON."""
     try:
@@ -57,27 +55,24 @@ def _sse(data: Any) -> str:
     return f"data: {orjson.dumps(data).decode()}\n\n"
 
 
-async def _frames(
+def frames(
     reply: chat.Reply,
     first: protocol.Event,
     events: AsyncGenerator[protocol.Event, None],
 ) -> AsyncGenerator[str, None]:
-    """The stream's frames; closing it (the client left) closes `events`, which cancels
-    the request."""
-    async with contextlib.aclosing(events):
-        try:
-            for chunk in reply.chunks(first):
-                yield _sse(chunk)
-            async for event in events:
-                for chunk in reply.chunks(event):
-                    yield _sse(chunk)
-        except errors.TuneyardError as exc:
-            status, code = api_errors.classify(exc)
-            if status >= 500:
-                log.error("chat stream failed: %s", exc)
-            yield _sse(translate.error_body(code, exc.message, exc.param)[1])
-            return
-    yield "data: [DONE]\n\n"
+    """The stream's frames: `data: {chunk}` each, then `data: [DONE]`; an error after the
+    stream began is `data: {"error": …}` and ends it (see `inference.relay`)."""
+
+    def render(event: protocol.Event) -> list[str]:
+        return [_sse(chunk) for chunk in reply.chunks(event)]
+
+    def failed(exc: errors.TuneyardError) -> str:
+        _, code = api_errors.classify(exc)
+        return _sse(translate.error_body(code, exc.message, exc.param)[1])
+
+    return engine_api.relay(
+        first, events, render, failed, ending=lambda: ["data: [DONE]\n\n"], name="chat"
+    )
 
 
 @router.post("/chat/completions")
@@ -89,7 +84,7 @@ async def chat_completions(
 ) -> Response:
     """A chat completion from a base model, a fine-tuned model or a checkpoint; with
     `stream: true`, as server-sent ChatCompletionChunk events."""
-    parsed = chat_wire.parse(await _body(request))
+    parsed = chat_wire.parse(await json_body(request))
     chat.check(parsed)
     model = await run_in_threadpool(models_routes.served, service, caller, parsed.model)
     if model.task_type is not TaskType.GENERATION:
@@ -99,21 +94,35 @@ async def chat_completions(
             param="model",
         )
     request_id = ids.new_request_id()
-    generate = chat.to_generate(parsed, request_id=request_id, target=engine_api.target(model))
-    reply = chat.Reply(
+    return await answer(
         parsed,
-        id=chat.completion_id(request_id),
+        model,
+        engine,
+        request_id=request_id,
         created=translate.unix(service.ports.clock.now()) or 0,
+        headers={routes.REQUEST_ID: "req_" + request_id},
     )
+
+
+async def answer(
+    parsed: chat_wire.ChatRequest,
+    model: ServedModel,
+    engine: Inference,
+    *,
+    request_id: str,
+    created: int,
+    headers: Mapping[str, str | None],
+) -> Response:
+    """A checked chat request answered by `model` as OpenAI does: a ChatCompletion, or
+    with `stream: true` server-sent chunks (shared by the vendors' OpenAI-compatible
+    routes, which only find the model their own way)."""
+    generate = chat.to_generate(parsed, request_id=request_id, target=engine_api.target(model))
+    reply = chat.Reply(parsed, id=chat.completion_id(request_id), created=created)
     events = engine.generate(generate)
     first = await engine_api.first(events)
-    headers = {routes.REQUEST_ID: "req_" + request_id}
     if not parsed.stream:
-        async with contextlib.aclosing(events):
-            reply.add(first)
-            async for event in events:
-                reply.add(event)
+        await engine_api.collect(first, events, reply.add)
         return respond.json(reply.completion(), headers=headers)
-    stream = engine_api.EventStream(_frames(reply, first, events))
-    stream.headers.update(headers)
+    stream = engine_api.EventStream(frames(reply, first, events))
+    stream.headers.update({k: v for k, v in headers.items() if v})
     return stream

@@ -6,96 +6,59 @@ HTTP status set (spec §3.4). Thin: verify the signature, parse, call, render.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from tuneyard import errors
-from tuneyard.api import bodies, offload, respond
+from tuneyard.api import respond
 from tuneyard.api.console.routes import CURVES
 from tuneyard.api.deps import ServiceDep
-from tuneyard.api.dialects.qianfan import catalogue, create, signature, translate, wire
+from tuneyard.api.dialects.qianfan import (
+    catalogue,
+    chat_errors,
+    chat_routes,
+    console,
+    create,
+    translate,
+    wire,
+)
 from tuneyard.api.errors import Code
 from tuneyard.core import ids, sharing, states
-from tuneyard.core.credentials import Caller
 from tuneyard.core.groups import JobGroup
 from tuneyard.core.jobs import Job
 from tuneyard.core.paging import Slice
-from tuneyard.core.service import Service
 from tuneyard.kinds import Objective
 
 __all__ = ["ACTIONS", "PREFIX", "render_error", "router"]
 
 PREFIX = "/v2/finetuning"
-REQUEST_ID = "x-bce-request-id"
-_MAX_KEYS = 100
+REQUEST_ID = console.REQUEST_ID
 
 router = APIRouter(tags=["qianfan"])
-
-
-async def _caller(request: Request) -> Caller:
-    """The AK/SK pair that signed the request (bce-auth-v1), checked against its secret
-    (a coroutine: a plain-function dependency would cost a worker-thread hop)."""
-    service: Service = request.app.state.service
-    return await offload.read(service, _signed_by, request, service)
-
-
-def _signed_by(request: Request, service: Service) -> Caller:
-    access_key = signature.verify(
-        request.headers.get("authorization"),
-        method=request.method,
-        path=request.url.path,
-        query=request.query_params.multi_items(),
-        headers=request.headers,
-        secret_of=service.credentials.access_secret,
-        now=service.ports.clock.now(),
-    )
-    return service.credentials.caller_by_access_key(access_key)
-
-
-CallerDep = Annotated[Caller, Depends(_caller)]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Call:
-    """One Action call: the service, who signed it, its body, and the server's base URL."""
-
-    service: Service
-    caller: Caller
-    body: dict[str, Any]
-    base_url: str
-
-    @property
-    def workspace(self) -> str:
-        return self.caller.workspace_id
-
-
-def _respond(body: dict[str, Any]) -> Response:
-    request_id = ids.new_request_id()
-    return respond.json({"requestId": request_id, **body}, headers={REQUEST_ID: request_id})
 
 
 def render_error(
     request: Request, status: int, code: Code, message: str, param: str | None
 ) -> Response:
-    """The BCE error envelope, `{requestId, code, message}`, with the vendor's status."""
+    """The BCE error envelope, `{requestId, code, message}`, with the vendor's status; on
+    the chat paths, the inference API's own (`chat_errors`)."""
     request_id = ids.new_request_id()
+    path = request.url.path
+    if path.startswith(chat_routes.V1_PREFIX + "/"):
+        body = chat_errors.v1_body(code, message, request_id)
+        return respond.json(body, 200, headers={chat_routes.REQUEST_ID: request_id})
+    if path == chat_routes.V2_PATH:
+        http_status, body = chat_errors.v2_body(code, message, request_id)
+        return respond.json(body, http_status, headers={chat_routes.REQUEST_ID: request_id})
     http_status, body = translate.error_body(code, message, request_id)
     return respond.json(body, http_status, headers={REQUEST_ID: request_id})
 
 
-def _max_keys(value: int) -> int:
-    if not 1 <= value <= _MAX_KEYS:
-        raise errors.InvalidRequest(f"maxKeys must be 1-{_MAX_KEYS}", param="maxKeys")
-    return value
-
-
-def _task(call: _Call, task_id: str) -> tuple[Job, JobGroup]:
+def _task(call: console.Call, task_id: str) -> tuple[Job, JobGroup]:
     """A task of the caller's workspace and the job (group) it belongs to."""
     try:
         job = call.service.jobs.get(call.workspace, task_id)
@@ -106,7 +69,7 @@ def _task(call: _Call, task_id: str) -> tuple[Job, JobGroup]:
     return job, call.service.groups.get(call.workspace, job.group_id)
 
 
-def _create_job(call: _Call) -> Any:
+def _create_job(call: console.Call) -> Any:
     fields = create.group_fields(wire.parse(wire.CreateJob, call.body))
     group = call.service.groups.create(
         call.workspace,
@@ -120,7 +83,7 @@ def _create_job(call: _Call) -> Any:
     return {"jobId": group.id}
 
 
-def _create_task(call: _Call) -> Any:
+def _create_task(call: console.Call) -> Any:
     request = wire.parse(wire.CreateTask, call.body)
     group = call.service.groups.get(call.workspace, request.jobId, param="jobId")
     source = create.training_source(request.datasetConfig)
@@ -134,9 +97,9 @@ def _create_task(call: _Call) -> Any:
     return {"jobId": group.id, "taskId": job.id}
 
 
-def _list_jobs(call: _Call) -> Any:
+def _list_jobs(call: console.Call) -> Any:
     request = wire.parse(wire.ListJobs, call.body)
-    limit = _max_keys(request.maxKeys)
+    limit = console.max_keys(request.maxKeys)
     mode = request.trainMode or request.trainModel
     objective: Objective | None = None
     if mode:
@@ -162,13 +125,13 @@ def _list_jobs(call: _Call) -> Any:
     }
 
 
-def _list_tasks(call: _Call) -> Any:
+def _list_tasks(call: console.Call) -> Any:
     request = wire.parse(wire.ListTasks, call.body)
     group = call.service.groups.get(call.workspace, request.jobId, param="jobId")
     found = call.service.groups.jobs(
         group,
         marker=request.marker,
-        limit=_max_keys(request.maxKeys),
+        limit=console.max_keys(request.maxKeys),
         oldest_first=request.pageReverse,
     )
     return {
@@ -177,13 +140,13 @@ def _list_tasks(call: _Call) -> Any:
     }
 
 
-def _task_detail(call: _Call) -> Any:
+def _task_detail(call: console.Call) -> Any:
     job, group = _task(call, wire.parse(wire.TaskRef, call.body).taskId)
     query = urlencode({"displayToken": sharing.token(call.service.ports.sealer, job)})
     return translate.task(job, group, vdl_link=f"{call.base_url}{CURVES}?{query}")
 
 
-def _stop_task(call: _Call) -> Any:
+def _stop_task(call: console.Call) -> Any:
     job, _ = _task(call, wire.parse(wire.TaskRef, call.body).taskId)
     if states.is_terminal(job.status):
         return False  # it had already finished: nothing was stopped
@@ -194,23 +157,23 @@ def _stop_task(call: _Call) -> Any:
     return True
 
 
-def _delete_task(call: _Call) -> Any:
+def _delete_task(call: console.Call) -> Any:
     job, _ = _task(call, wire.parse(wire.TaskRef, call.body).taskId)
     call.service.control.delete(call.workspace, job.id, by=call.caller.actor)
     return True
 
 
-def _delete_job(call: _Call) -> Any:
+def _delete_job(call: console.Call) -> Any:
     request = wire.parse(wire.JobRef, call.body)
     call.service.groups.delete(call.workspace, request.jobId, by=call.caller.actor, param="jobId")
     return True
 
 
-def _support_models(call: _Call) -> Any:
+def _support_models(call: console.Call) -> Any:
     return catalogue.support_models(call.service.ports.catalog.all())
 
 
-ACTIONS: dict[str, Callable[[_Call], Any]] = {
+ACTIONS: dict[str, Callable[[console.Call], Any]] = {
     "CreateFineTuningJob": _create_job,
     "CreateFineTuningTask": _create_task,
     "DescribeFineTuningJobs": _list_jobs,
@@ -228,19 +191,6 @@ and always run on a worker thread."""
 
 
 @router.post(PREFIX)
-async def finetuning(request: Request, service: ServiceDep, caller: CallerDep) -> Response:
+async def finetuning(request: Request, service: ServiceDep, caller: console.CallerDep) -> Response:
     """Dispatch on `?Action=`; the body is the Action's JSON parameters."""
-    action = request.query_params.get("Action", "")
-    handler = ACTIONS.get(action)
-    if handler is None:
-        raise errors.UnknownOperation(
-            f"Unknown Action {action[:64]!r}; this server answers {', '.join(sorted(ACTIONS))}",
-            param="Action",
-        )
-    body = await bodies.json_object(request) if (await request.body()).strip() else {}
-    call = _Call(service, caller, body, str(request.base_url).rstrip("/"))
-    if action in POINT_READS:
-        result = await offload.read(service, handler, call)
-    else:
-        result = await run_in_threadpool(handler, call)
-    return _respond({"result": result})
+    return await console.dispatch(request, service, caller, ACTIONS, POINT_READS)
