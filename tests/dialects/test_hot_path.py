@@ -123,3 +123,25 @@ def test_a_networked_store_reads_one_job_on_a_worker_thread(tmp_path: Path) -> N
     seen = _job_reads(world)
     _get_one_job_in_each_dialect(world, tmp_path)
     assert seen == [False] * 4
+
+
+def test_every_router_is_guarded_and_the_schema_keeps_every_route(tmp_path: Path) -> None:
+    """`routing.guard_routers`: each included router of the app sits behind its prefix
+    guard, and /openapi.json still lists every dialect's routes."""
+    import re
+
+    from fastapi.routing import APIRoute
+
+    from tuneyard.api import dialects, routing
+
+    world = World(make_ports("sqlite", tmp_path), tmp_path, FakeExecutor())
+    app = create_app(Settings(data_dir=tmp_path), world.service)
+    included = [r for r in app.router.routes if hasattr(r, "original_router")]
+    assert included and all(isinstance(r, routing.Guarded) for r in included)
+    paths = TestClient(app).get("/openapi.json").json()["paths"]
+    for dialect in dialects.ALL:
+        for router in dialect.routers:
+            for route in router.routes:
+                if isinstance(route, APIRoute) and route.include_in_schema:
+                    path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)  # no converters
+                    assert path in paths, route.path

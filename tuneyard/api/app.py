@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
 from tuneyard import __version__, errors
-from tuneyard.api import dialects, limits, observe, slots, streams
+from tuneyard.api import dialects, limits, observe, routing, slots, streams
 from tuneyard.api import errors as api_errors
 from tuneyard.api import inference as inference_api
 from tuneyard.api.console import routes as console
@@ -122,6 +122,7 @@ def create_app(
         for router in dialect.routers:
             app.include_router(router)
     app.include_router(console.router)
+    routing.guard_routers(app)  # a request is matched only against routers that may hold it
     app.add_middleware(
         limits.BodyLimits,
         settings=settings,
