@@ -134,6 +134,13 @@ def build(
     database.migrate(engine)
     sealer = secrets.FernetSealer(data_dir / "secret.key")
     buckets = sql.SqlBuckets(engine)
+    if settings.object_storage_endpoint and settings.bucket:  # fail now, not on an upload
+        s3.check_bucket(
+            settings.object_storage_endpoint,
+            settings.bucket,
+            access_key=settings.object_storage_access_key,
+            secret_key=settings.object_storage_secret_key,
+        )
     blob_store, job_store = byte_stores(settings, data_dir)
     ports = Ports(
         jobs=sql.SqlJobs(engine),

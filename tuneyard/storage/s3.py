@@ -20,6 +20,7 @@ from typing import Any
 from tuneyard import errors
 
 __all__ = [
+    "check_bucket",
     "client",
     "delete_folder",
     "download_file",
@@ -52,6 +53,56 @@ def client(
         aws_secret_access_key=secret_key,
         config=botocore.config.Config(s3={"addressing_style": "path"}),
     )
+
+
+def check_bucket(
+    endpoint: str,
+    bucket: str,
+    *,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    timeout_seconds: float = 10.0,
+) -> None:
+    """Make sure the bucket is there and these keys may use it (one HEAD request, with
+    short timeouts and one retry, so a wrong endpoint fails in seconds, not minutes);
+    StorageError saying which, else nothing."""
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+
+    probe = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        config=botocore.config.Config(
+            s3={"addressing_style": "path"},
+            connect_timeout=timeout_seconds,
+            read_timeout=timeout_seconds,
+            retries={"max_attempts": 2, "mode": "standard"},
+        ),
+    )
+    try:
+        probe.head_bucket(Bucket=bucket)
+    except botocore.exceptions.ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            why = "does not exist"
+        elif code in ("403", "AccessDenied", "Forbidden"):
+            why = "refuses these keys (TUNEYARD_OBJECT_STORAGE_ACCESS_KEY/SECRET_KEY or AWS_*)"
+        else:
+            why = f"answered {code or exc}"
+        raise errors.StorageError(f"the bucket {bucket} at {endpoint} {why}") from exc
+    except botocore.exceptions.NoCredentialsError as exc:
+        raise errors.StorageError(
+            f"no keys for the bucket {bucket}: set TUNEYARD_OBJECT_STORAGE_ACCESS_KEY and "
+            "TUNEYARD_OBJECT_STORAGE_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+        ) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise errors.StorageError(
+            f"the object storage at {endpoint} is unreachable: {exc}"
+        ) from exc
 
 
 @contextlib.contextmanager
