@@ -44,9 +44,9 @@ def tune(file_id: str) -> str:
     raise SystemExit(f"task {task} did not finish")
 
 
-def streamed(chunks: Any) -> tuple[str, float, list[bool]]:
-    """The text of a stream, seconds to its first non-empty piece, and its `is_end`s."""
-    start = time.perf_counter()
+def streamed(chunks: Any, start: float) -> tuple[str, float, list[bool]]:
+    """The text of a stream, seconds from `start` (before the request was sent: the SDK
+    sends it when called) to its first non-empty piece, and its `is_end`s."""
     first = 0.0
     text: list[str] = []
     ends: list[bool] = []
@@ -87,8 +87,9 @@ def main(file_id: str) -> None:
     plain = chat.do(endpoint="greeter-v1", messages=ASK, max_output_tokens=16, temperature=0.01)
     out["plain"] = plain.body
     out["first_chat_s"] = time.perf_counter() - cold  # the engine starts and loads the model
+    sent = time.perf_counter()
     text, first, ends = streamed(
-        chat.do(endpoint="greeter-v1", messages=ASK, max_output_tokens=16, stream=True)
+        chat.do(endpoint="greeter-v1", messages=ASK, max_output_tokens=16, stream=True), sent
     )
     out["stream"] = {"text": text, "first_token_s": first, "ends": ends}
     v2 = qianfan.ChatCompletion(version=2, model="greeter-v1")  # mints an IAM bearer token
