@@ -13,10 +13,10 @@ from typing import Any
 
 import openai
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.support import golden
+from tests.support.asgi import OpenCall
 from tests.support.world import (
     EXAMPLES,
     ManualClock,
@@ -348,40 +348,6 @@ def test_an_engine_failure_mid_stream_is_an_error_frame(tmp_path: Path) -> None:
 
 
 # -- capacity ---------------------------------------------------------------------------
-class _Leaving:
-    """A raw ASGI streaming call whose client goes away when told."""
-
-    def __init__(
-        self, app: FastAPI, path: str, body: dict[str, Any], headers: dict[str, str]
-    ) -> None:
-        self.body = b""
-        self.gone = asyncio.Event()
-        self.started = asyncio.Event()
-        self.sent = False
-        self.raw = json.dumps(body).encode()
-        scope = {
-            "type": "http", "http_version": "1.1", "method": "POST", "scheme": "http",
-            "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-            "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
-            "headers": [(b"content-type", b"application/json"),
-                        (b"content-length", str(len(self.raw)).encode()),
-                        *((k.lower().encode(), v.encode()) for k, v in headers.items())],
-        }  # fmt: skip
-        self.task = asyncio.create_task(app(scope, self._receive, self._send))
-
-    async def _receive(self) -> dict[str, Any]:
-        if not self.sent:
-            self.sent = True
-            return {"type": "http.request", "body": self.raw, "more_body": False}
-        await self.gone.wait()
-        return {"type": "http.disconnect"}
-
-    async def _send(self, message: dict[str, Any]) -> None:
-        self.body += message.get("body", b"")
-        if message["type"] == "http.response.start":  # `!hang` sends no text
-            self.started.set()
-
-
 def test_a_deployment_decodes_at_most_its_capacity(api: Api) -> None:
     """Capacity 1: while one stream decodes, the next request is Throttling (429), in
     both forms; when its client leaves, the slot is free again. A base model is not
@@ -394,15 +360,15 @@ def test_a_deployment_decodes_at_most_its_capacity(api: Api) -> None:
     deployment = api.world.service.deployments.get("ws", model)
 
     async def scenario() -> None:
-        leaving = _Leaving(api.app, GENERATION, hang, headers)
-        await asyncio.wait_for(leaving.started.wait(), 10)
+        leaving = OpenCall(api.app, "POST", GENERATION, json=hang, headers=headers)
+        await asyncio.wait_for(leaving.responded.wait(), 10)
         assert pool.busy(deployment.id) == 1
         leaving.gone.set()
         await asyncio.wait_for(leaving.task, 10)
 
     async def while_busy() -> list[Any]:
-        leaving = _Leaving(api.app, GENERATION, hang, headers)
-        await asyncio.wait_for(leaving.started.wait(), 10)
+        leaving = OpenCall(api.app, "POST", GENERATION, json=hang, headers=headers)
+        await asyncio.wait_for(leaving.responded.wait(), 10)
         from httpx import ASGITransport, AsyncClient
 
         async with AsyncClient(transport=ASGITransport(app=api.app), base_url="http://t") as c:

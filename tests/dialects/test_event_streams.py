@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from tests.support.asgi import OpenCall
 from tests.support.world import World, make_ports
 from tuneyard.api.app import create_app
 from tuneyard.core.states import JobStatus
@@ -40,57 +41,11 @@ class Streams:
         return job.id
 
 
-class Open:
+class Open(OpenCall):
     """One stream request driven through the ASGI app until the test lets it go."""
 
     def __init__(self, app: FastAPI, job_id: str, headers: dict[str, str]) -> None:
-        self.status = 0
-        self.body = b""
-        self.started = asyncio.Event()
-        self.gone = asyncio.Event()
-        self.asked = False
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": f"/api/v1/fine-tunes/{job_id}/stream",
-            "raw_path": f"/api/v1/fine-tunes/{job_id}/stream".encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
-        self.task = asyncio.create_task(app(scope, self._receive, self._send))
-
-    async def _receive(self) -> dict[str, Any]:
-        if not self.asked:
-            self.asked = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await self.gone.wait()
-        return {"type": "http.disconnect"}
-
-    async def _send(self, message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-        else:
-            self.body += message.get("body", b"")
-            if self.body:
-                self.started.set()
-
-    async def answered(self) -> int:
-        """The status, once the first bytes have come (or the request has ended)."""
-        waiter = asyncio.create_task(self.started.wait())
-        await asyncio.wait({waiter, self.task}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        return self.status
-
-    async def leave(self) -> None:
-        """The client goes away; the app call returns."""
-        self.gone.set()
-        await asyncio.wait_for(self.task, 10)
+        super().__init__(app, "GET", f"/api/v1/fine-tunes/{job_id}/stream", headers=headers)
 
 
 @pytest.mark.timeout(60)

@@ -13,10 +13,10 @@ from typing import Any
 
 import openai
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.support import golden
+from tests.support.asgi import OpenCall, data_frames
 from tests.support.world import (
     EXAMPLES,
     ManualClock,
@@ -96,16 +96,6 @@ def api(tmp_path: Path) -> Api:
     return Api(tmp_path)
 
 
-def frames(text: str) -> list[Any]:
-    """The `data:` payloads of a server-sent-event body (`[DONE]` kept as a string)."""
-    found: list[Any] = []
-    for line in text.splitlines():
-        if line.startswith("data: "):
-            payload = line.removeprefix("data: ")
-            found.append(payload if payload == "[DONE]" else json.loads(payload))
-    return found
-
-
 def test_a_completion_from_a_fine_tuned_model(api: Api) -> None:
     model = api.tuned()
     request = {"model": model, "messages": HELLO, "temperature": 0, "seed": 7}
@@ -137,7 +127,7 @@ def test_a_streamed_completion(api: Api) -> None:
     }
     response = api.post(request)
     assert response.headers["content-type"].startswith("text/event-stream")
-    data = frames(response.text)
+    data = data_frames(response.text)
     api.name(data[0]["id"], "completion-id")
     api.exchange("chat-completion-stream", "POST", "/v1/chat/completions", response, request)
     assert data[-1] == "[DONE]"
@@ -317,45 +307,11 @@ class _FailsMidStream(FakeInference):
 def test_an_engine_failure_mid_stream_ends_the_stream_with_an_error(tmp_path: Path) -> None:
     api = Api(tmp_path, _FailsMidStream())
     response = api.post({"model": "tiny-chat", "messages": HELLO, "stream": True})
-    data = frames(response.text)
+    data = data_frames(response.text)
     assert response.status_code == 200 and data[1]["choices"][0]["delta"]["content"] == "partial"
     assert data[-1]["error"]["type"] == "server_error" and "[DONE]" not in data
     broken = api.post({"model": "tiny-chat", "messages": HELLO})
     assert broken.status_code == 503 and broken.json()["error"]["code"] == "service_unavailable"
-
-
-class _Leaving:
-    """A raw ASGI call to the chat route whose client goes away after the first bytes."""
-
-    def __init__(self, app: FastAPI, body: dict[str, Any], headers: dict[str, str]) -> None:
-        self.body = b""
-        self.gone = asyncio.Event()
-        self.started = asyncio.Event()
-        self.sent = False
-        raw = json.dumps(body).encode()
-        scope = {
-            "type": "http", "http_version": "1.1", "method": "POST", "scheme": "http",
-            "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
-            "query_string": b"", "root_path": "", "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-            "headers": [(b"content-type", b"application/json"),
-                        (b"content-length", str(len(raw)).encode()),
-                        *((k.lower().encode(), v.encode()) for k, v in headers.items())],
-        }  # fmt: skip
-        self.raw = raw
-        self.task = asyncio.create_task(app(scope, self._receive, self._send))
-
-    async def _receive(self) -> dict[str, Any]:
-        if not self.sent:
-            self.sent = True
-            return {"type": "http.request", "body": self.raw, "more_body": False}
-        await self.gone.wait()
-        return {"type": "http.disconnect"}
-
-    async def _send(self, message: dict[str, Any]) -> None:
-        self.body += message.get("body", b"")
-        if b"data:" in self.body:
-            self.started.set()
 
 
 def test_a_client_that_leaves_mid_stream_frees_its_slot(api: Api) -> None:
@@ -366,8 +322,9 @@ def test_a_client_that_leaves_mid_stream_frees_its_slot(api: Api) -> None:
     }
 
     async def scenario() -> None:
-        leaving = _Leaving(api.app, body, api.headers)
+        leaving = OpenCall(api.app, "POST", "/v1/chat/completions", json=body, headers=api.headers)
         await asyncio.wait_for(leaving.started.wait(), 10)
+        assert leaving.body.startswith(b"data:")
         assert api.engine.outstanding == 1
         leaving.gone.set()
         await asyncio.wait_for(leaving.task, 10)

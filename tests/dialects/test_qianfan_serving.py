@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support import golden
+from tests.support.asgi import data_frames
 from tests.support.world import EXAMPLES, ManualClock, World, make_ports, run_with_checkpoints
 from tuneyard.api.app import create_app
 from tuneyard.api.dialects.qianfan import model_routes, service_routes, signature
@@ -160,16 +161,6 @@ class Api:
 @pytest.fixture
 def api(tmp_path: Path) -> Api:
     return Api(tmp_path)
-
-
-def frames(text: str) -> list[Any]:
-    """The `data:` payloads of a stream (`[DONE]` kept as a string)."""
-    found: list[Any] = []
-    for line in text.splitlines():
-        if line.startswith("data: "):
-            payload = line.removeprefix("data: ")
-            found.append(payload if payload == "[DONE]" else json.loads(payload))
-    return found
 
 
 def test_publish_a_task_as_a_model_set_version(api: Api) -> None:
@@ -339,7 +330,7 @@ def test_a_streamed_chat_ends_with_is_end(api: Api) -> None:
     response = api.post(CHAT + "greeter-v1", request)
     assert response.headers["content-type"].startswith("text/event-stream")
     api.chat_exchange("chat-stream", CHAT + "greeter-v1", request, response)
-    chunks = frames(response.text)
+    chunks = data_frames(response.text)
     assert "".join(c["result"] for c in chunks) == "hello world"
     assert [c["is_end"] for c in chunks] == [False, False, True]
     assert chunks[-1]["finish_reason"] == "normal" and "[DONE]" not in chunks
@@ -356,7 +347,7 @@ def test_v2_chat_completions_with_the_service_as_model(api: Api) -> None:
     streamed = {**request, "stream": True}
     response = api.v2(streamed)
     api.chat_exchange("chat-v2-stream", "/v2/chat/completions", streamed, response)
-    chunks = frames(response.text)
+    chunks = data_frames(response.text)
     assert chunks[-1] == "[DONE]"
     assert (
         "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[:-1] if c["choices"])
