@@ -463,7 +463,8 @@ def test_v2_takes_the_iam_bearer_token_the_sdk_mints_from_its_pair(api: Api) -> 
     body = {"model": "greeter-v1", "messages": HELLO}
     chat = api.client.post("/v2/chat/completions", json=body, headers=headers)
     assert chat.status_code == 200, chat.text
-    forged = {"Authorization": f"Bearer {minted['token'][:-1]}0"}
+    flipped = "1" if minted["token"].endswith("0") else "0"  # never the token itself
+    forged = {"Authorization": f"Bearer {minted['token'][:-1]}{flipped}"}
     refused = api.client.post("/v2/chat/completions", json=body, headers=forged)
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_iam_token"
     api.clock.advance(101)
