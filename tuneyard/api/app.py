@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
 from tuneyard import __version__, errors
-from tuneyard.api import dialects, limits, observe, routing, slots, streams
+from tuneyard.api import dialects, direct, limits, observe, routing, slots, streams
 from tuneyard.api import errors as api_errors
 from tuneyard.api import inference as inference_api
 from tuneyard.api.console import routes as console
@@ -123,6 +123,11 @@ def create_app(
             app.include_router(router)
     app.include_router(console.router)
     routing.guard_routers(app)  # a request is matched only against routers that may hold it
+    app.add_middleware(  # the innermost: hot reads skip FastAPI's per-request machinery
+        direct.DirectRoutes,
+        routes=direct.compile_routes(app),
+        overrides=app.dependency_overrides,
+    )
     app.add_middleware(
         limits.BodyLimits,
         settings=settings,

@@ -8,18 +8,26 @@ or SQLite on the server's disk) a read of one row runs on the event loop; elsewh
 
 Only point reads belong here: a listing, a write or anything that may touch a large file
 stays on `run_in_threadpool`.
+
+`job` reads one job, the hottest read of all (every client polling a job's status): on a
+local store as `read` does; elsewhere gathered with the other job reads in flight (see
+`tuneyard.api.gather`), one query for many.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 from fastapi.concurrency import run_in_threadpool
 
+from tuneyard.api.gather import Gather
+from tuneyard.core import queries
+from tuneyard.core.jobs import Job
 from tuneyard.core.service import Service
 
-__all__ = ["read"]
+__all__ = ["job", "read"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -31,3 +39,17 @@ async def read(service: Service, call: Callable[P, T], *args: P.args, **kwargs: 
     if service.ports.inline_reads:
         return call(*args, **kwargs)
     return await run_in_threadpool(call, *args, **kwargs)
+
+
+_job_reads: weakref.WeakKeyDictionary[Service, Gather[Job]] = weakref.WeakKeyDictionary()
+
+
+async def job(service: Service, workspace_id: str, job_id: str) -> Job:
+    """`service.jobs.get(workspace_id, job_id)`, read where it costs least: on the event
+    loop for a local store, else gathered with the other job reads in flight."""
+    if service.ports.inline_reads:
+        return service.jobs.get(workspace_id, job_id)
+    reads = _job_reads.get(service)
+    if reads is None:
+        reads = _job_reads[service] = Gather(service.ports.jobs.get_many)
+    return queries.visible(workspace_id, job_id, await reads.get(job_id))

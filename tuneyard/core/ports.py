@@ -144,6 +144,11 @@ class JobRepository(Protocol):
 
     def get(self, job_id: str) -> Job | None: ...
 
+    def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """The jobs among `job_ids` that exist (deleted or not), by id: one read for many
+        (see `tuneyard.api.offload`)."""
+        ...
+
     def page(
         self, workspace_id: str, *, offset: int, limit: int, base_model: str | None = None
     ) -> Page:

@@ -11,7 +11,17 @@ from tuneyard.core.jobs import Job
 from tuneyard.core.paging import Slice
 from tuneyard.core.ports import Page, Ports
 
-__all__ = ["Jobs", "name_taken"]
+__all__ = ["Jobs", "name_taken", "visible"]
+
+
+def visible(workspace_id: str, job_id: str, job: Job | None, *, param: str | None = None) -> Job:
+    """`job` (the stored job `job_id`, or None) as `Jobs.get` answers it for the workspace:
+    itself, or JobNotFound when it is missing, deleted or another workspace's."""
+    if job is None or job.deleted or job.workspace_id != workspace_id:
+        if param is None:
+            raise errors.JobNotFound()
+        raise errors.JobNotFound(f"job {job_id} not found", param=param)
+    return job
 
 
 class Jobs:
@@ -25,12 +35,7 @@ class Jobs:
 
         `param` names the request field that referred to the job (the message then names
         the job too); None when the job is the request's own subject."""
-        job = self.ports.jobs.get(job_id)
-        if job is None or job.deleted or job.workspace_id != workspace_id:
-            if param is None:
-                raise errors.JobNotFound()
-            raise errors.JobNotFound(f"job {job_id} not found", param=param)
-        return job
+        return visible(workspace_id, job_id, self.ports.jobs.get(job_id), param=param)
 
     def by_output(self, workspace_id: str, output_name: str) -> Job | None:
         """The workspace's job whose tuned model is published as `output_name`, if any;

@@ -7,7 +7,7 @@ import copy
 import dataclasses
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -79,6 +79,11 @@ class MemoryJobs:
         with self._lock:
             job = self._jobs.get(job_id)
             return copy.deepcopy(job) if job else None
+
+    def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """Copies of the jobs among `job_ids` that exist, by id."""
+        with self._lock:
+            return {i: copy.deepcopy(self._jobs[i]) for i in set(job_ids) if i in self._jobs}
 
     def page(
         self, workspace_id: str, *, offset: int, limit: int, base_model: str | None = None

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData, UploadFile
 
 from tuneyard import errors
-from tuneyard.api import bodies, multipart, offload, params, respond
+from tuneyard.api import bodies, direct, multipart, offload, params, respond
 from tuneyard.api.deps import ServiceDep, bearer_caller
 from tuneyard.api.dialects.clova import create, translate, wire
 from tuneyard.api.dialects.openai import translate as openai_translate
@@ -119,12 +119,12 @@ async def list_tasks(
     return _respond(request, {"status": OK, "result": result})
 
 
-@router.get("/tasks/{task_id}")
+@direct.get(router, "/tasks/{task_id}")
 async def get_task(
     task_id: str, request: Request, service: ServiceDep, caller: CallerDep
 ) -> Response:
     """One task with its live statusInfo."""
-    job = await offload.read(service, service.jobs.get, caller.workspace_id, task_id)
+    job = await offload.job(service, caller.workspace_id, task_id)
     return _respond(request, {"status": OK, "result": translate.task(job)})
 
 

@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from tuneyard import errors
-from tuneyard.api import bodies, multipart, offload, params, respond, streams
+from tuneyard.api import bodies, direct, multipart, offload, params, respond, streams
 from tuneyard.api.deps import ServiceDep, bearer_caller
 from tuneyard.api.dialects import values
 from tuneyard.api.dialects.dashscope import create, translate, wire
@@ -190,12 +190,10 @@ async def list_fine_tunes(
     return output(translate.jobs_page(listing, page_no=wanted.number, page_size=wanted.size))
 
 
-@router.get("/fine-tunes/{job_id}")
+@direct.get(router, "/fine-tunes/{job_id}")
 async def get_fine_tune(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """One job."""
-    return output(
-        translate.job(await offload.read(service, service.jobs.get, caller.workspace_id, job_id))
-    )
+    return output(translate.job(await offload.job(service, caller.workspace_id, job_id)))
 
 
 @router.post("/fine-tunes/{job_id}/cancel")

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.datastructures import UploadFile
 
 from tuneyard import errors
-from tuneyard.api import bodies, multipart, offload, params, respond
+from tuneyard.api import bodies, direct, multipart, offload, params, respond
 from tuneyard.api.deps import ServiceDep, bearer_caller
 from tuneyard.api.dialects.openai import create, names, translate, wire
 from tuneyard.api.errors import Code
@@ -212,10 +212,14 @@ async def list_jobs(
     return _json(translate.listing(items, more=found.more))
 
 
-@router.get("/fine_tuning/jobs/{job_id}")
+@direct.get(router, "/fine_tuning/jobs/{job_id}")
 async def get_job(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """One FineTuningJob."""
-    return _render(await offload.read(service, _job, service, caller, job_id), caller)
+    try:
+        job = await offload.job(service, caller.workspace_id, names.parse_job(job_id))
+    except errors.JobNotFound:
+        raise errors.JobNotFound(f"No fine-tuning job found with id {job_id}") from None
+    return _render(job, caller)
 
 
 def _act(service: Service, caller: Caller, job_id: str, action: str) -> Job:
