@@ -17,9 +17,10 @@ run: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/tuneyard serve
 
 # Every tier, on every core (pytest-xdist): the integration tier's servers, workers and
-# clusters are each a test's own, on free ports.
+# clusters are each a test's own, on free ports. The browser tests share one server and one
+# Chromium: loadgroup keeps their xdist group on one worker. Screenshots: test-output/browser/.
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n auto
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 # The fast tiers only (no server, no worker that trains): unit, contract, dialects, on
 # every core (pytest-xdist); under 60 s on 2 cores.

@@ -90,6 +90,19 @@ def _cpu() -> str:
     return "unknown"
 
 
+def _server_stack() -> str:
+    """What uvicorn runs both servers on (its "auto" choices: uvloop and httptools when
+    installed, as tuneyard's dependencies install them; else asyncio and h11)."""
+    from importlib import metadata, util
+
+    def version(name: str) -> str:
+        return f"{name} {metadata.version(name)}"
+
+    loop = version("uvloop") if util.find_spec("uvloop") else "asyncio"
+    http = version("httptools") if util.find_spec("httptools") else version("h11")
+    return f"{version('uvicorn')}, loop {loop}, HTTP parser {http} (both servers)"
+
+
 def _load() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
@@ -384,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     print(f"CPU: {_cpu()}; {_load()}", flush=True)
+    print(f"server: {_server_stack()}", flush=True)
     ratios: dict[str, float | None] = {}
     with tempfile.TemporaryDirectory(prefix="tuneyard-scale-") as tmp:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -329,8 +330,11 @@ def test_pause_saves_and_frees_the_worker_then_resume_runs_again(
     paused = world.wait_status(job.id, S.PAUSED)
     assert executor.launched[0][1].paused and ports.jobs.running_count() == 0
     assert paused.finished_at is None
-    events = [e.message for e in ports.events.list(job.id)]
-    assert any(m.startswith("Paused at step") for m in events)
+    # the event follows the move to PAUSED (a fenced move is made first, then logged)
+    deadline = time.monotonic() + 5
+    while not any(e.message.startswith("Paused at step") for e in ports.events.list(job.id)):
+        assert time.monotonic() < deadline, [e.message for e in ports.events.list(job.id)]
+        time.sleep(0.01)
     assert world.service.control.resume("ws", job.id).status is S.QUEUED
     world.wait_status(job.id, S.RUNNING)
     assert len(executor.launched) == 2

@@ -232,7 +232,8 @@ def test_job_task_detail_until_done_with_metrics_checkpoints_and_curves(api: Api
     assert done["createTime"] == done["createDate"] and done["finishTime"] != "0000-00-00T00:00:00Z"
     page = api.client.get(done["vdlLink"].removeprefix("http://testserver"))
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert 'class="train"' in page.text and page.text.count('class="validation"') == 2
+    assert 'id="chart-loss"' in page.text and 'id="read-only-badge"' in page.text
+    assert page.text.count('class="checkpoint-row"') == 3  # steps 2 and 4, and the final model
     forged = api.client.get("/console/curves?displayToken=not-a-token")
     assert forged.status_code == 404 and "not valid" in forged.text
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,10 +93,17 @@ def test_every_log_line_is_json_and_each_dialect_logs_its_request_id(
     refused = server.client.get("/api/v1/fine-tunes")  # no key: a 401, still logged
     answered.append(("dashscope", refused, refused.json()["request_id"]))
 
-    lines = json_lines(server)
+    # a request's access line is written once its response has been sent: the client may
+    # read the response first, so wait (briefly) for the last lines to reach the log
+    deadline = time.monotonic() + 10
+    while True:
+        lines = json_lines(server)
+        access = {x["request_id"]: x for x in lines if x["logger"] == "tuneyard.access"}
+        if all(i in access for _, _, i in answered) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     assert any(line["logger"].startswith("uvicorn") for line in lines)  # uvicorn's own too
-    access = {line["request_id"]: line for line in lines if line["logger"] == "tuneyard.access"}
     for dialect, response, request_id in answered:
         line = access[request_id]
         assert line["dialect"] == dialect

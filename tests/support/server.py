@@ -76,7 +76,11 @@ class Server:
             env={**os.environ, "HF_HUB_OFFLINE": "1"},
         )
         self.client = httpx.Client(base_url=self.base, timeout=30)
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:  # no process, client or open log left behind
+            self.kill()
+            raise
 
     def _wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

@@ -18,10 +18,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
 from tuneyard import __version__, errors
-from tuneyard.api import dialects, direct, limits, observe, routing, slots, streams
+from tuneyard.api import console, dialects, direct, limits, observe, routing, slots, streams
 from tuneyard.api import errors as api_errors
 from tuneyard.api import inference as inference_api
-from tuneyard.api.console import routes as console
+from tuneyard.api.console import newjob
 from tuneyard.api.dialects.record import Dialect, Renderer
 from tuneyard.api.errors import Code
 from tuneyard.api.metrics import Metrics
@@ -36,9 +36,14 @@ log = logging.getLogger(__name__)
 
 
 def _upload_routes(mounted: Sequence[Dialect]) -> list[BaseRoute]:
-    """The routes whose bodies may be as large as a dataset (a multipart upload)."""
-    endpoints = [native.validate_dataset, *(e for d in mounted for e in d.uploads)]
-    routers = [native.router, *(r for d in mounted for r in d.routers)]
+    """The routes whose bodies may be as large as a dataset (a multipart upload): the
+    dialects', the native validation's and the console's."""
+    endpoints = [
+        native.validate_dataset,
+        newjob.upload_dataset,
+        *(e for d in mounted for e in d.uploads),
+    ]
+    routers = [native.router, newjob.router, *(r for d in mounted for r in d.routers)]
     found = [r for o in routers for r in o.routes if getattr(r, "endpoint", None) in endpoints]
     if len(found) != len(endpoints):
         raise RuntimeError("an upload endpoint is not routed")

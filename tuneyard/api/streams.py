@@ -36,7 +36,7 @@ class OpenStreams:
         with self._lock:
             return dict(self._open)
 
-    def response(self, workspace: str, frames: AsyncIterator[str]) -> StreamingResponse:
+    def response(self, workspace: str, frames: AsyncIterator[str | bytes]) -> StreamingResponse:
         """A `text/event-stream` response of `frames` holding one of the workspace's slots
         until it ends; Throttled when the workspace already has `cap` open."""
         with self._lock:
@@ -58,7 +58,7 @@ class OpenStreams:
 class _Held(StreamingResponse):
     """An event stream that calls `release` once, when it ends for any reason."""
 
-    def __init__(self, frames: AsyncIterator[str], *, release: Callable[[], None]) -> None:
+    def __init__(self, frames: AsyncIterator[str | bytes], *, release: Callable[[], None]) -> None:
         super().__init__(frames, media_type="text/event-stream")
         self._frames = frames
         self._release = release

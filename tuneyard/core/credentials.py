@@ -177,6 +177,28 @@ class Credentials:
             raise errors.InvalidCredentials("The access key ID does not exist.")
         return self._acting(record, workspace)
 
+    def session_record(self, lookup: str) -> ApiKey | None:
+        """The live record a console session signed in with, by its stored lookup: a
+        bearer key's hash (`key:<sha256>`) or an AK/SK pair's ID (`ak:<id>`); None once
+        it is revoked or unknown (remembered as `caller`'s lookups are)."""
+        kind, _, value = lookup.partition(":")
+        if kind == "ak":
+            return self._by_access_key(value)
+        if kind != "key":
+            return None
+        record = self.cache.get(value)
+        if record is None:
+            record = self.ports.keys.find_by_hash(value)
+            if record is None or record.revoked_at is not None or record.access_key is not None:
+                return None
+            self.cache.put(value, record)
+        return record
+
+    def acting(self, record: ApiKey, workspace: str | None = None) -> Caller:
+        """Who a live credential record acts as, in its own workspace or in `workspace`
+        (one of the record's, else Forbidden)."""
+        return self._acting(record, workspace)
+
     def _acting(self, record: ApiKey, workspace: str | None) -> Caller:
         allowed = record.workspaces or (record.workspace_id,)
         if workspace and workspace not in allowed:

@@ -15,7 +15,8 @@ back by `decode`. The worker emits, in order:
                `accuracy` is the share of the step's targets predicted right (tokens; DPO:
                pairs ranked right; classification: examples), null until measured;
                `remaining_s` / `estimated_time_s` (the seed's estimatedTime: elapsed +
-               remaining) are null until the step rate is steady.
+               remaining) are null until the step rate is steady; then raw_loss (the
+               step's own loss) and lr (the learning rate it used), absent when unknown.
 - `epoch`      `Epoch`: epoch, loss (the epoch's mean step loss), duration_s
 - `checkpoint` `Checkpoint`: step, epoch, path, train_loss, valid_loss, perplexity,
                token_accuracy, reward_accuracy (losses null where not measured)
@@ -130,6 +131,10 @@ class Step:
     elapsed_s: float
     remaining_s: float | None = None
     estimated_time_s: int | None = None
+    raw_loss: float | None = dataclasses.field(default=None, metadata=_ABSENT_WHEN_NONE)
+    """The step's own loss, before smoothing (absent from older workers)."""
+    lr: float | None = dataclasses.field(default=None, metadata=_ABSENT_WHEN_NONE)
+    """The learning rate the step used (absent from older workers)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,9 +13,9 @@ from tuneyard.core.files import StoredFile, safe_name
 from tuneyard.core.models import BaseModel
 from tuneyard.core.paging import Slice
 from tuneyard.core.ports import FilePage, Ports
-from tuneyard.datasets import validator
+from tuneyard.datasets import choice, validator
 from tuneyard.datasets.report import Limits
-from tuneyard.kinds import TaskType
+from tuneyard.kinds import Objective, TaskType
 
 __all__ = ["Uploads"]
 
@@ -125,6 +125,65 @@ class Uploads:
             stored = dataclasses.replace(stored, status="error", status_details=problem)
         self.ports.files.add(stored)
         return stored
+
+    def upload_reported(
+        self,
+        workspace_id: str,
+        filename: str,
+        chunks: Iterable[bytes],
+        *,
+        task_type: TaskType = TaskType.GENERATION,
+        purpose: str = "fine-tune",
+    ) -> tuple[StoredFile | None, checks.DatasetCheck]:
+        """Store an upload only if the check a job's dataset gets before it is queued finds
+        no issue (the full limits, every issue listed; no model yet, so no token count):
+        (the file, the check), or (None, the check) for a rejected upload, which is not
+        kept."""
+        stored = self._put(workspace_id, filename, chunks, purpose, None)
+        check = checks.check_dataset(
+            self.ports.blobs.path(stored.blob_key),
+            filename=stored.filename,
+            fmt=None,
+            task_type=task_type,
+            model=None,
+            counters=self.ports.counters,
+            limits=self.limits,
+        )
+        if not check.ok:
+            self.ports.blobs.delete(stored.blob_key)
+            return None, check
+        self.ports.files.add(stored)
+        return stored, check
+
+    def check_for_job(
+        self,
+        workspace_id: str,
+        file_id: str,
+        *,
+        model_name: str,
+        task_type: TaskType,
+        objective: Objective,
+        dialect: str,
+    ) -> checks.DatasetCheck:
+        """The check a job of this kind would give the workspace's file before it is
+        queued (the same format choice, limits and token count); raises FileNotFound, and
+        InvalidRequest when the file cannot serve `objective` at all."""
+        stored = self.get_file(workspace_id, file_id, param="training_file")
+        path = self.ports.blobs.path(stored.blob_key)
+        fmt, problem = choice.format_for_job(
+            path, stored.filename, dialect=dialect, objective=objective
+        )
+        if problem is not None:
+            raise errors.InvalidRequest(problem, param="objective")
+        return checks.check_dataset(
+            path,
+            filename=stored.filename,
+            fmt=fmt,
+            task_type=task_type,
+            model=self.model(model_name),
+            counters=self.ports.counters,
+            limits=self.limits,
+        )
 
     def _problem(self, stored: StoredFile, formats: Collection[str]) -> str | None:
         """The first problem of a stored dataset ("reason: line N: message"), or None."""

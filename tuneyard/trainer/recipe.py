@@ -288,10 +288,11 @@ def train(run: Run) -> None:
             _pause_if_asked(run, run.step - 1)
             batches = [[run.train[i] for i in batch] for batch in group]
             targets = sum(run.target_counts[i] for batch in group for i in batch)
+            lr = float(run.optimizer.param_groups[0]["lr"])  # what this step uses
             step_loss, tokens, hits = _optimizer_step(
                 run, batches, targets, with_accuracy=reporter.due(run.step)
             )
-            reporter.step(run.step, epoch, step_loss, tokens, accuracy=hits)
+            reporter.step(run.step, epoch, step_loss, tokens, accuracy=hits, lr=lr)
             if group is groups[-1]:
                 reporter.end_epoch(epoch, run.step)
             run.epoch = epoch

@@ -210,10 +210,12 @@ class Reporter:
         tokens: int,
         *,
         accuracy: torch.Tensor | None = None,
+        lr: float | None = None,
     ) -> None:
         """Record one optimizer step (its loss and, on the steps the loop measured it, the
         share of its targets predicted right); emit `progress` if one is due (and on the
-        last step) with the smoothed loss and the latest accuracy measured."""
+        last step) with the smoothed loss, the step's own loss, the latest accuracy
+        measured and the learning rate `lr` the step used."""
         loss = loss.detach()
         self._ema = loss.clone() if self._ema is None else self._ema.lerp(loss, 1 - _EMA_DECAY)
         if accuracy is not None:
@@ -242,6 +244,8 @@ class Reporter:
                 elapsed_s=round(elapsed, 3),
                 remaining_s=None if remaining is None else round(remaining, 1),
                 estimated_time_s=None if remaining is None else round(elapsed + remaining),
+                raw_loss=round(_finite(loss.item(), step), 6),
+                lr=lr,
             )
         )
 

@@ -1,46 +1,38 @@
-"""`GET /console/curves?displayToken=…`: a job's training curves for a browser; the token
-(from a Qianfan task's `vdlLink`) is the only credential, and it opens that one job."""
+"""The console's place in the app: its prefix, and its error page (a browser gets a page,
+not a JSON body; a browser that is not signed in is sent to the sign-in page)."""
 
 from __future__ import annotations
 
-import html
+from urllib.parse import quote
 
-from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, Response
+from fastapi import Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from tuneyard.api.console import page
-from tuneyard.api.deps import ServiceDep
+from tuneyard.api.console import render
 from tuneyard.api.errors import Code
-from tuneyard.core import sharing
-from tuneyard.core.service import Service
 
-__all__ = ["CURVES", "PREFIX", "render_error", "router"]
+__all__ = ["CURVES", "PREFIX", "render_error"]
 
 PREFIX = "/console"
 CURVES = f"{PREFIX}/curves"
+"""The read-only job page a Qianfan task's `vdlLink` opens (`?displayToken=…`)."""
 
-router = APIRouter(tags=["console"])
+
+def _wants_page(request: Request) -> bool:
+    """Whether the client is a browser navigating (not a script or an event stream)."""
+    return "text/html" in request.headers.get("accept", "")
 
 
 def render_error(
     request: Request, status: int, code: Code, message: str, param: str | None
 ) -> Response:
-    """Errors as a small page: a browser shows it instead of a JSON body."""
-    text = html.escape(message)
-    return HTMLResponse(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{status}</title></head>"
-        f"<body><h1>{status}</h1><p>{text}</p></body></html>",
-        status_code=status,
-    )
-
-
-def _page(service: Service, token: str) -> str:
-    job = sharing.shared_job(service.ports.sealer, service.jobs, token)
-    return page.render(job, sharing.curves(service.events, job))
-
-
-@router.get(CURVES, response_class=HTMLResponse)
-async def curves(displayToken: str, service: ServiceDep) -> HTMLResponse:
-    """The page; a refresh shows the steps reported since."""
-    return HTMLResponse(await run_in_threadpool(_page, service, displayToken))
+    """Errors as a small page; a page asked for without a session redirects to sign-in;
+    a script's request (`.json`, a stream, `Accept` without HTML) gets `{"error": …}`."""
+    if status == 401 and request.method == "GET" and _wants_page(request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"{PREFIX}/signin?next={quote(target, safe='')}", status_code=303)
+    if not _wants_page(request):
+        return JSONResponse(
+            {"error": {"code": code, "message": message, "param": param}}, status_code=status
+        )
+    return render.render(request, "error.html", status_code=status, status=status, message=message)

@@ -7,9 +7,7 @@ success (the v2 SDK raises on any).
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -19,13 +17,13 @@ from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from tuneyard import errors
-from tuneyard.api import bodies, direct, multipart, offload, params, respond, streams
+from tuneyard.api import bodies, direct, multipart, offload, params, respond, streams, tail
 from tuneyard.api.deps import ServiceDep, bearer_caller
 from tuneyard.api.dialects import values
 from tuneyard.api.dialects.dashscope import create, translate, wire
 from tuneyard.api.dialects.openai import routes as openai_routes
 from tuneyard.api.errors import Code
-from tuneyard.core import files, ids, states
+from tuneyard.core import files, ids
 from tuneyard.core.credentials import Caller
 from tuneyard.core.service import Service
 
@@ -39,9 +37,6 @@ REQUEST_ID = "x-request-id"
 """The body's `request_id`, also as a header (for logs and proxies; the SDK reads the body)."""
 MAX_FILES = 100
 """Live files per workspace (the vendor's limit, spec §2.7)."""
-
-_STREAM_POLL_S = 0.5
-_KEEP_ALIVE_S = 15.0
 
 router = APIRouter(prefix=PREFIX, tags=["dashscope"])
 
@@ -276,31 +271,17 @@ async def stream_fine_tune(
 async def _frames(
     request: Request, service: Service, workspace: str, job_id: str, *, idle_s: float
 ) -> AsyncIterator[str]:
-    sent, quiet, last_event = 0, 0.0, time.monotonic()
-    while True:
-        try:
-            # the status first: a job at rest has logged its last event before it is read
-            status = (await run_in_threadpool(service.jobs.get, workspace, job_id)).status
-            found = await run_in_threadpool(service.events.read, workspace, job_id, after=sent)
-            events = found.items
-        except errors.NotFound as exc:  # deleted while streaming
-            _, body = translate.error_body(Code.NOT_FOUND, exc.message, ids.new_request_id())
-            yield f"event:error\nstatus:404\ndata:{json.dumps(body)}\n\n"
-            return
-        for event in events:
-            yield translate.stream_line(event)
-            sent = event.seq
-        at_rest = states.is_terminal(status) or status is states.JobStatus.PAUSED
-        if (at_rest and not events) or await request.is_disconnected():
-            return
-        if events:
-            quiet, last_event = 0.0, time.monotonic()
-            continue
-        if time.monotonic() - last_event >= idle_s:
-            yield f": no new event for {idle_s:g} s; the stream ends (reconnect to follow)\n\n"
-            return
-        await asyncio.sleep(_STREAM_POLL_S)
-        quiet += _STREAM_POLL_S
-        if quiet >= _KEEP_ALIVE_S:
-            yield ": keep-alive\n\n"
-            quiet = 0.0
+    """Each log line as the job's timeline gains it (`tail.follow_job`), and the comments
+    between; an error frame if the job is deleted meanwhile."""
+    try:
+        async for item in tail.follow_job(
+            request, service, workspace, job_id, after=0, idle_s=idle_s
+        ):
+            if isinstance(item, str):  # a keep-alive, or the idle stream's last word
+                yield item
+                continue
+            for event in item.events:
+                yield translate.stream_line(event)
+    except errors.NotFound as exc:  # deleted while streaming
+        _, body = translate.error_body(Code.NOT_FOUND, exc.message, ids.new_request_id())
+        yield f"event:error\nstatus:404\ndata:{json.dumps(body)}\n\n"
