@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import gc
 import os
 import statistics
 import subprocess
@@ -217,6 +218,8 @@ def serve_bare(port: int, body_path: str) -> None:
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level=settings.log_level, lifespan="on"
     )
+    gc.collect()  # as `tuneyard serve` does before serving
+    gc.freeze()
     uvicorn.Server(config).run()
 
 
