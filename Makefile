@@ -17,10 +17,12 @@ run: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/tuneyard serve
 
 # Every tier, on every core (pytest-xdist): the integration tier's servers, workers and
-# clusters are each a test's own, on free ports. The browser tests share one server and one
-# Chromium: loadgroup keeps their xdist group on one worker. Screenshots: test-output/browser/.
+# clusters are each a test's own, on free ports. Then the browser tests (tests/browser), in a
+# process of their own: they share one server and one Chromium, and Playwright's sync API
+# leaves an event loop running in its thread. Screenshots: test-output/browser/.
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n auto --dist loadgroup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n auto -m "not browser"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m browser tests/browser
 
 # The fast tiers only (no server, no worker that trains): unit, contract, dialects, on
 # every core (pytest-xdist); under 60 s on 2 cores.

@@ -7,8 +7,9 @@ PATH); without it (or without the playwright package) the tests skip with the re
 except under `CI=true`, where they fail. Every test's screenshots go to
 `test-output/browser/<test name>/NN-name.png` at the repository root (CI keeps the folder).
 
-All browser tests run in one xdist group (`make test` runs `--dist loadgroup`): one server,
-one browser, one test at a time.
+`make test` runs the browser tests in a pytest process of their own, after the rest (one
+server, one browser, one test at a time): Playwright's sync API leaves an event loop running
+in its thread, which would break later tests of the same process that call asyncio.run.
 """
 
 from __future__ import annotations
