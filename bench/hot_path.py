@@ -1,6 +1,7 @@
 """CPU per request of GET one job, in process: each dialect's route and a bare route.
 
     .venv/bin/python bench/hot_path.py [--requests 3000] [--rounds 3] [--database sqlite]
+        [--concurrency 1]
 
 No server and no sockets: the ASGI app (as `tuneyard serve` builds it, with /metrics on)
 is called directly, one request after another on one event loop, and the process's CPU
@@ -13,9 +14,11 @@ requests. Every dialect's GET of one job is measured, with a valid key:
 - `bare`: a bare Starlette route returning CLOVA's body byte for byte (the floor: what
   any ASGI app pays per request).
 
-The best of `--rounds` rounds is printed per case (µs CPU per request), and each case's
-ratio to the bare route. `--database` is `sqlite` (a file in a temporary folder) or a
-SQLAlchemy URL of an empty database.
+With `--concurrency N` the requests are sent N at a time (`asyncio.gather`), as a busy
+server has them in flight: the reads of one job that wait together are one read, and
+the job is rendered once for all of them. The best of `--rounds` rounds is printed per
+case (µs CPU per request), and each case's ratio to the bare route. `--database` is
+`sqlite` (a file in a temporary folder) or a SQLAlchemy URL of an empty database.
 """
 
 from __future__ import annotations
@@ -163,16 +166,21 @@ async def _clova_body(app: App, case: Case) -> bytes:
     return b"".join(chunks)
 
 
-async def measure(app: App, case: Case, requests: int) -> float:
-    """µs of process CPU per request, over `requests` requests (after a warm-up)."""
+async def measure(app: App, case: Case, requests: int, concurrency: int = 1) -> float:
+    """µs of process CPU per request, over `requests` requests (after a warm-up), sent
+    `concurrency` at a time."""
     for _ in range(50):
         status = await case.once(app)
         if status != 200:
             raise RuntimeError(f"{case.name}: status {status}")
+    rounds = max(1, requests // concurrency)
     started = time.process_time()
-    for _ in range(requests):
-        await case.once(app)
-    return (time.process_time() - started) / requests * 1e6
+    for _ in range(rounds):
+        if concurrency == 1:
+            await case.once(app)
+        else:
+            await asyncio.gather(*(case.once(app) for _ in range(concurrency)))
+    return (time.process_time() - started) / (rounds * concurrency) * 1e6
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -185,7 +193,7 @@ async def run(args: argparse.Namespace) -> None:
         for _ in range(args.rounds):
             for case in [bare, *cases]:
                 target = plain if case is bare else app
-                cost = await measure(target, case, args.requests)
+                cost = await measure(target, case, args.requests, args.concurrency)
                 best[case.name] = min(best.get(case.name, cost), cost)
         print(f"{'route':<10} {'µs CPU/request':>15} {'× bare':>8}")
         for name, cost in best.items():
@@ -198,6 +206,13 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=3000, help="requests per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the best is kept")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="requests in flight at once (1: one after another; 50: as a loaded server "
+        "sees them, where reads of one job are gathered and its rendering shared)",
+    )
     parser.add_argument(
         "--database", default="sqlite", help="'sqlite' (a temporary file) or a SQLAlchemy URL"
     )

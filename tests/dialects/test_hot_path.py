@@ -145,3 +145,54 @@ def test_every_router_is_guarded_and_the_schema_keeps_every_route(tmp_path: Path
                 if isinstance(route, APIRoute) and route.include_in_schema:
                     path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)  # no converters
                     assert path in paths, route.path
+
+
+def test_gets_of_one_job_read_together_render_it_once_and_see_each_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a networked store, GETs of a job waiting together share one read and one
+    rendering of it; a GET after the job changed renders it afresh."""
+    import asyncio
+    import dataclasses
+
+    import httpx
+
+    from tests.support.world import job_record
+    from tuneyard.api.dialects.clova import translate
+    from tuneyard.core.jobs import Progress
+
+    ports = dataclasses.replace(make_ports("sqlite", tmp_path, SystemClock()), inline_reads=False)
+    world = World(ports, tmp_path, FakeExecutor())
+    key = world.service.credentials.create_key("ws")
+    ports.jobs.add(job_record(ports, "hot00002", "ws"))
+    renders: list[str] = []
+    task = translate.task
+
+    def counted(job):  # type: ignore[no-untyped-def]
+        renders.append(job.id)
+        return task(job)
+
+    monkeypatch.setattr(translate, "task", counted)
+    app = create_app(Settings(data_dir=tmp_path), world.service)
+    bearer = {"Authorization": f"Bearer {key}"}
+
+    async def main() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            await client.get("/tuning/v2/tasks/hot00002", headers=bearer)  # key remembered
+            renders.clear()
+            together = await asyncio.gather(
+                *(client.get("/tuning/v2/tasks/hot00002", headers=bearer) for _ in range(20))
+            )
+            ports.jobs.save_progress(
+                "hot00002", Progress(step=7, total_steps=9), world.service.ports.clock.now()
+            )
+            after = await client.get("/tuning/v2/tasks/hot00002", headers=bearer)
+            return [*together, after]
+
+    *together, after = asyncio.run(main())
+    assert {r.status_code for r in together} == {200}
+    assert len({r.content for r in together}) == 1
+    assert together[0].json()["result"]["statusInfo"]["currStep"] is None
+    assert after.json()["result"]["statusInfo"]["currStep"] == 7
+    assert 2 <= len(renders) < 10, renders  # the 20 shared a few renderings; then 1 more

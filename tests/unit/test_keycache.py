@@ -77,6 +77,12 @@ def test_a_revoked_key_stops_working_within_the_ttl(
     with pytest.raises(errors.InvalidCredentials):
         credentials.caller(key)
     assert credentials.remembered_caller(key) is None
+    # a refresh ahead of the end (a key in use) forgets a key revoked meanwhile at once
+    other = credentials.create_key("team-a")
+    credentials.caller(other)
+    keys.revoke(hash_key(other), clock)
+    credentials.refresh_bearer(other)
+    assert credentials.remembered_caller(other) is None
 
 
 def test_unknown_keys_are_never_remembered(world: tuple[Ports, _Counting, ManualClock]) -> None:
@@ -123,3 +129,74 @@ def test_the_cache_holds_at_most_max_entries(monkeypatch: pytest.MonkeyPatch) ->
     for name in "abcd":
         cache.put(name, record)
     assert [cache.get(n) is not None for n in "abcd"] == [False, True, True, True]
+
+
+def test_a_record_is_due_for_a_refresh_just_before_it_lapses(
+    world: tuple[Ports, _Counting, ManualClock],
+) -> None:
+    ports, keys, clock = world
+    credentials = Credentials(ports)
+    key = credentials.create_key("team-a")
+    assert not credentials.bearer_due(key)  # not remembered: nothing to refresh
+    credentials.caller(key)
+    assert not credentials.bearer_due(key)
+    clock.advance(keycache.TTL_SECONDS - keycache.REFRESH_AHEAD_SECONDS)
+    assert credentials.bearer_due(key)
+    credentials.refresh_bearer(key)  # read again while still trusted
+    assert keys.lookups == 2
+    assert not credentials.bearer_due(key)
+    clock.advance(keycache.REFRESH_AHEAD_SECONDS + 0.1)  # past the first read's end
+    assert credentials.remembered_caller(key) is not None
+
+
+def test_gets_waiting_on_a_lapsed_key_share_one_lookup(tmp_path: Path) -> None:
+    """When a remembered key lapses under load, the requests in flight ask the store once
+    together (each asking for itself stalled the server every TTL), and a key in use is
+    refreshed before it lapses."""
+    import asyncio
+
+    import httpx
+
+    from tests.support.world import World
+    from tuneyard.api.app import create_app
+    from tuneyard.scheduler.executors.fake import FakeExecutor
+    from tuneyard.settings import Settings
+
+    clock = ManualClock()
+    ports = make_ports("sqlite", tmp_path, clock)
+    keys = _Counting(ports.keys)
+    ports = dataclasses.replace(ports, keys=keys, inline_reads=False)  # type: ignore[arg-type]
+    world = World(ports, tmp_path, FakeExecutor())
+    key = world.service.credentials.create_key("ws")
+    app = create_app(Settings(data_dir=tmp_path), world.service)
+    bearer = {"Authorization": f"Bearer {key}"}
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+
+            async def burst() -> None:
+                answers = await asyncio.gather(
+                    *(client.get("/tuning/v2/tasks", headers=bearer) for _ in range(20))
+                )
+                assert {a.status_code for a in answers} == {200}
+
+            await burst()
+            assert keys.lookups == 1  # 20 requests, the key unknown yet: one lookup
+            clock.advance(keycache.TTL_SECONDS)
+            await burst()
+            assert keys.lookups == 2  # lapsed: one lookup again
+            clock.advance(keycache.TTL_SECONDS - keycache.REFRESH_AHEAD_SECONDS / 2)
+            await burst()  # due: served from memory, one refresh in the background
+            credentials = world.service.credentials
+            for _ in range(100):
+                if not credentials.bearer_due(key):  # read again and remembered afresh
+                    break
+                await asyncio.sleep(0.02)
+            assert keys.lookups == 3
+            clock.advance(keycache.REFRESH_AHEAD_SECONDS)  # past the lapsed read's end
+            assert credentials.remembered_caller(key) is not None
+            await burst()
+            assert keys.lookups == 3
+
+    asyncio.run(main())

@@ -18,7 +18,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
 from tuneyard import __version__, errors
-from tuneyard.api import console, dialects, direct, limits, observe, routing, slots, streams
+from tuneyard.api import (
+    console,
+    dialects,
+    direct,
+    limits,
+    observe,
+    respond,
+    routing,
+    slots,
+    streams,
+)
 from tuneyard.api import errors as api_errors
 from tuneyard.api import inference as inference_api
 from tuneyard.api.console import newjob
@@ -110,6 +120,7 @@ def create_app(
         # FastAPI's OpenTelemetry hooks asked three providers on every request whether
         # they were configured; tuneyard's metrics are /metrics (Prometheus) instead
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        default_response_class=respond.Json,
     )
     app.state.settings = settings
     app.state.service = service

@@ -90,6 +90,9 @@ class BodyLimits:
         if body.declared is not None and body.declared > body.limit:
             await self._refuse(scope, send, errors.PayloadTooLarge(body.message))
             return
+        if body.done:  # no body comes (no length, not chunked): nothing to count or close
+            await self.app(scope, receive, send)
+            return
 
         async def send_closing(message: Message) -> None:
             if message["type"] == "http.response.start" and not body.done:

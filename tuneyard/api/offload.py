@@ -9,9 +9,10 @@ or SQLite on the server's disk) a read of one row runs on the event loop; elsewh
 Only point reads belong here: a listing, a write or anything that may touch a large file
 stays on `run_in_threadpool`.
 
-`job` reads one job, the hottest read of all (every client polling a job's status): on a
-local store as `read` does; elsewhere gathered with the other job reads in flight (see
-`tuneyard.api.gather`), one query for many.
+`job` reads one job, the hottest read of all (every client polling a job's status),
+gathered with the other job reads waiting at the same time (see `tuneyard.api.gather`):
+one query for many, on the event loop for a local store as `read` does, else on a worker
+thread.
 """
 
 from __future__ import annotations
@@ -45,11 +46,10 @@ _job_reads: weakref.WeakKeyDictionary[Service, Gather[Job]] = weakref.WeakKeyDic
 
 
 async def job(service: Service, workspace_id: str, job_id: str) -> Job:
-    """`service.jobs.get(workspace_id, job_id)`, read where it costs least: on the event
-    loop for a local store, else gathered with the other job reads in flight."""
-    if service.ports.inline_reads:
-        return service.jobs.get(workspace_id, job_id)
+    """`service.jobs.get(workspace_id, job_id)`, gathered with the other job reads waiting
+    (on the event loop for a local store, else on a worker thread)."""
     reads = _job_reads.get(service)
     if reads is None:
-        reads = _job_reads[service] = Gather(service.ports.jobs.get_many)
+        ports = service.ports
+        reads = _job_reads[service] = Gather(ports.jobs.get_many, inline=ports.inline_reads)
     return queries.visible(workspace_id, job_id, await reads.get(job_id))

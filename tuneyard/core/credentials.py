@@ -162,6 +162,27 @@ class Credentials:
             raise errors.InvalidCredentials()
         return self._acting(record, workspace)
 
+    def bearer_due(self, key: str) -> bool:
+        """Whether a bearer key's remembered record is due for `refresh_bearer`."""
+        return self.cache.due(hash_key(key))
+
+    def refresh_bearer(self, key: str) -> None:
+        """Read a bearer key's record from the store again: remembered afresh while it is
+        live, forgotten once it is revoked or gone (it then fails as any unknown key)."""
+        key_hash = hash_key(key)
+        record = self.ports.keys.find_by_hash(key_hash)
+        if record is None or record.revoked_at is not None or record.access_key is not None:
+            self.cache.forget(key_hash)
+        else:
+            self.cache.put(key_hash, record)
+
+    def bearer_records(self, keys: Iterable[str]) -> dict[str, ApiKey]:
+        """The live records of bearer keys, by key (an unknown, revoked or SK key has
+        none), each remembered as `caller` remembers it: for requests whose keys the
+        memory had forgotten, looked up together (see `tuneyard.api.deps`)."""
+        found = {key: self._by_hash(key) for key in keys}
+        return {key: record for key, record in found.items() if record is not None}
+
     def remembered_caller(self, key: str | None, workspace: str | None = None) -> Caller | None:
         """`caller` without any I/O: who a bearer key acts as if its record is remembered,
         None when the store must be asked (raises as `caller` does otherwise)."""

@@ -13,11 +13,15 @@ import threading
 
 from tuneyard.core.ports import ApiKey, Clock
 
-__all__ = ["MAX_ENTRIES", "TTL_SECONDS", "KeyCache"]
+__all__ = ["MAX_ENTRIES", "REFRESH_AHEAD_SECONDS", "TTL_SECONDS", "KeyCache"]
 
 TTL_SECONDS = 2.0
 """How long a looked-up credential is trusted without asking the store again: the bound
 on how late a revocation takes effect."""
+REFRESH_AHEAD_SECONDS = 0.5
+"""A record this close to its end is due for a refresh (see `KeyCache.due`): read again
+while it is still trusted, a busy key never lapses, so the requests in flight never all
+wait on the store at once."""
 MAX_ENTRIES = 4096
 """Credentials remembered at once; past this the oldest is forgotten first."""
 
@@ -29,6 +33,7 @@ class KeyCache:
     def __init__(self, clock: Clock, *, ttl_seconds: float = TTL_SECONDS) -> None:
         self.clock = clock
         self.ttl = dt.timedelta(seconds=ttl_seconds)
+        self.ahead = dt.timedelta(seconds=min(REFRESH_AHEAD_SECONDS, ttl_seconds / 2))
         self._entries: dict[str, tuple[ApiKey, dt.datetime]] = {}
         self._lock = threading.Lock()
 
@@ -43,6 +48,14 @@ class KeyCache:
                 self._entries.pop(lookup, None)
             return None
         return record
+
+    def due(self, lookup: str) -> bool:
+        """Whether a remembered record is within REFRESH_AHEAD_SECONDS of its end (or
+        past it): time to read it again, while it is still used."""
+        entry = self._entries.get(lookup)
+        if entry is None:
+            return False
+        return self.clock.now() >= entry[1] - self.ahead
 
     def put(self, lookup: str, record: ApiKey) -> None:
         """Remember a live record just read from the store."""

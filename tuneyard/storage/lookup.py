@@ -39,9 +39,13 @@ class Lookup:
         self.positional = bool(compiled.positional)
         columns = list(statement.selected_columns)
         self.names = [c.name for c in columns]
-        self.processors: list[Callable[[Any], Any] | None] = [
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
-        ]
+        processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        self.processed: tuple[tuple[int, str, Callable[[Any], Any]], ...] = tuple(
+            (i, name, process)
+            for i, (name, process) in enumerate(zip(self.names, processors, strict=True))
+            if process is not None
+        )
+        """The columns whose values a type processor converts: (index, name, processor)."""
         self.errors: type[Exception] = dialect.loaded_dbapi.Error
         self.autocommit = dialect.name != "sqlite"
         """Read outside a transaction: no BEGIN before nor ROLLBACK after the query (two
@@ -106,7 +110,9 @@ class Lookup:
     def _row(self, row: Any) -> dict[str, Any] | None:
         if row is None:
             return None
-        return {
-            name: (process(v) if process is not None else v)
-            for name, process, v in zip(self.names, self.processors, row, strict=True)
-        }
+        found = dict(zip(self.names, row, strict=True))
+        for i, name, process in self.processed:
+            value = row[i]
+            if value is not None:  # every processor reads NULL as None: not asked
+                found[name] = process(value)
+        return found

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import enum
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -35,19 +37,57 @@ def _job(row: sa.Row[Any]) -> Job:
     return _job_of(row._mapping)
 
 
+E = TypeVar("E", bound=enum.Enum)
+
+
+def _members(kind: type[E]) -> Callable[[Any], E]:
+    """`kind(value)` by a dict lookup (an Enum call costs a few µs, and a job has four);
+    a value not among them is still refused by `kind` itself."""
+    by_value = {member.value: member for member in kind}
+
+    def member(value: Any) -> E:
+        found = by_value.get(value)
+        return found if found is not None else kind(value)
+
+    return member
+
+
+_task_type = _members(TaskType)
+_method = _members(Method)
+_status = _members(JobStatus)
+_objective = _members(Objective)
+_HYPERPARAMETERS: dict[bytes, Hyperparameters] = {}
+_HYPERPARAMETERS_KEPT = 1024
+
+
+def _hyperparameters(stored: Mapping[str, Any]) -> Hyperparameters:
+    """`Hyperparameters.from_dict(stored)`, remembered by the stored value: a frozen
+    dataclass of ~20 fields cost ~10 µs to build on every read of a job, and most jobs
+    share a few sets of hyperparameters. Keyed by the value's canonical JSON, so equal
+    values (and only those) share one instance."""
+    key = orjson.dumps(stored, option=orjson.OPT_SORT_KEYS)
+    found = _HYPERPARAMETERS.get(key)
+    if found is None:
+        found = Hyperparameters.from_dict(stored)
+        if len(_HYPERPARAMETERS) >= _HYPERPARAMETERS_KEPT:
+            _HYPERPARAMETERS.clear()
+        _HYPERPARAMETERS[key] = found
+    return found
+
+
 def _job_of(m: Mapping[Any, Any]) -> Job:
     return Job(
         id=m["id"],
         workspace_id=m["workspace_id"],
         display_name=m["display_name"],
         base_model=m["base_model"],
-        task_type=TaskType(m["task_type"]),
-        method=Method(m["method"]),
+        task_type=_task_type(m["task_type"]),
+        method=_method(m["method"]),
         training_file_id=m["training_file_id"],
-        hyperparameters=Hyperparameters.from_dict(m["hyperparameters"]),
+        hyperparameters=_hyperparameters(m["hyperparameters"]),
         dialect=m["dialect"],
         created_via=m["created_via"],
-        status=JobStatus(m["status"]),
+        status=_status(m["status"]),
         progress=Progress.from_dict(m["progress"]),
         created_at=m["created_at"],
         updated_at=m["updated_at"],
@@ -59,7 +99,7 @@ def _job_of(m: Mapping[Any, Any]) -> Job:
         output_path=m["output_path"],
         attempts=m["attempts"],
         deleted=m["deleted"],
-        objective=Objective(m["objective"]),
+        objective=_objective(m["objective"]),
         parent=Parent(m["parent_job_id"], m["parent_step"]) if m["parent_job_id"] else None,
         validation_file_id=m["validation_file_id"],
         output_name=m["output_name"],
@@ -162,16 +202,21 @@ def _page_of(
     return sa.select(t).where(t.c.id.in_(ids.scalar_subquery())).order_by(*newest)
 
 
-def _next_queued(since: datetime) -> sa.Select[Any]:
+_SINCE = sa.bindparam("claim_since", type_=tables.UTCDateTime())
+"""Where the fair share's window of recent starts begins (a parameter of the claim)."""
+
+
+def _next_queued() -> sa.Select[Any]:
     """The id of the QUEUED job the fair queue claims next (see `SqlJobs.claim_next`),
-    without sorting the queue. First the workspace: per-workspace tallies that each read
-    one index range and no row (waiting and the best priority from ix_jobs_claim's
-    queued range, running from its active range, recent starts from ix_jobs_started),
-    each waiting workspace's first job by one seek of ix_jobs_claim (status,
-    workspace_id, priority, queued_at, id) at its best priority, and the workspaces
-    ordered by their shares, then by that first job (priority desc, queued_at, id).
-    Then the claim: from that first job's workspace and priority, the oldest job by one
-    seek of the same index (on PostgreSQL the first one not locked)."""
+    without sorting the queue; recent starts are those since the `claim_since`
+    parameter. First the workspace: per-workspace tallies that each read one index range
+    and no row (waiting and the best priority from ix_jobs_claim's queued range, running
+    from its active range, recent starts from ix_jobs_started), each waiting workspace's
+    first job by one seek of ix_jobs_claim (status, workspace_id, priority, queued_at,
+    id) at its best priority, and the workspaces ordered by their shares, then by that
+    first job (priority desc, queued_at, id). Then the claim: from that first job's
+    workspace and priority, the oldest job by one seek of the same index (on PostgreSQL
+    the first one not locked)."""
     t = tables.jobs
     queued = JobStatus.QUEUED.value
 
@@ -208,7 +253,7 @@ def _next_queued(since: datetime) -> sa.Select[Any]:
     )
     heads = sa.select(waiting, first.label("first_id")).subquery("heads")
     running = tally(t.c.status.in_(_ACTIVE), "running")
-    recent = tally(t.c.started_at >= since, "recent")
+    recent = tally(t.c.started_at >= _SINCE, "recent")
     best = t.alias("best")
     head = (
         sa.select(heads.c.first_id)
@@ -241,6 +286,34 @@ def _next_queued(since: datetime) -> sa.Select[Any]:
         .where(anchor.c.id == head)
         .order_by(t.c.queued_at, t.c.id)
         .limit(1)
+    )
+
+
+_WAITING = sa.select(tables.jobs.c.id).where(tables.jobs.c.status == JobStatus.QUEUED.value)
+_WAITING = _WAITING.limit(1)
+"""Whether any job is queued (read before a claim: most ticks find none)."""
+
+
+def _claim(row_locks: bool) -> sa.Update:
+    """`UPDATE jobs … WHERE id = (the next queued job) RETURNING …` with the parameters
+    `claim_since`, `claim_owner`, `claim_lease` and `claim_now` (see `claim_next`);
+    with `row_locks` (PostgreSQL) the pick skips rows another transaction has locked."""
+    t = tables.jobs
+    pick = _next_queued()
+    if row_locks:
+        pick = pick.with_for_update(skip_locked=True, of=t)
+    at = sa.bindparam("claim_now", type_=tables.UTCDateTime())
+    return (
+        t.update()
+        .where(t.c.id == pick.scalar_subquery(), t.c.status == JobStatus.QUEUED.value)
+        .values(
+            status=JobStatus.RUNNING.value,
+            lease_owner=sa.bindparam("claim_owner", type_=t.c.lease_owner.type),
+            lease_expires_at=sa.bindparam("claim_lease", type_=tables.UTCDateTime()),
+            started_at=at,
+            updated_at=at,
+        )
+        .returning(*t.c)
     )
 
 
@@ -340,6 +413,9 @@ class SqlJobs(_Repo):
     def __init__(self, engine: sa.Engine) -> None:
         super().__init__(engine)
         self._by_id = lookup.Lookup(engine, _JOB_BY_ID, "job_id")
+        self._claim = _claim(engine.dialect.name == "postgresql")
+        """`claim_next`'s statement, built once: building it (SQLAlchemy's subquery
+        column proxies) cost ~4 ms of CPU, on every scheduler tick of every replica."""
 
     def add(self, job: Job, *, max_active: int = 0) -> None:
         """Insert a new job. With `max_active`, the insert is `INSERT … SELECT … WHERE
@@ -547,32 +623,20 @@ class SqlJobs(_Repo):
         queued row was locked (another claim, or a short write such as a cancel) the claim
         is tried again a few times before it reports none. A claim is not an attempt:
         `attempts` counts lost workers (see `Lifecycle.requeue`)."""
-        t = tables.jobs
-        queued = JobStatus.QUEUED.value
-        pick = _next_queued(now - FAIR_SHARE_WINDOW)
-        if self.engine.dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True, of=t)
-        claim = (
-            t.update()
-            .where(t.c.id == pick.scalar_subquery(), t.c.status == queued)
-            .values(
-                status=JobStatus.RUNNING.value,
-                lease_owner=owner,
-                lease_expires_at=lease_until,
-                started_at=now,
-                updated_at=now,
-            )
-            .returning(*t.c)
-        )
-        waiting = sa.select(t.c.id).where(t.c.status == queued).limit(1)
+        values = {
+            "claim_since": now - FAIR_SHARE_WINDOW,
+            "claim_owner": owner,
+            "claim_lease": lease_until,
+            "claim_now": now,
+        }
         try:
             for _ in range(_CLAIM_TRIES):
                 with self.engine.begin() as conn:
-                    row = conn.execute(claim).first()
+                    if conn.execute(_WAITING).first() is None:
+                        return None  # nothing queued: no write, no fair-share tallies
+                    row = conn.execute(self._claim, values).first()
                     if row is not None:
                         return _job(row)
-                    if conn.execute(waiting).first() is None:
-                        return None
                 time.sleep(0.01)  # every queued row was locked (a claim, a short write)
         except sa.exc.SQLAlchemyError as exc:
             raise errors.StorageError(f"database error: {exc.__class__.__name__}") from exc

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from tuneyard.api import bodies, direct, offload, respond
+from tuneyard.api import bodies, direct, offload, rendered, respond
 from tuneyard.api.deps import ServiceDep, WorkspaceDep
 from tuneyard.api.dialects import values
 from tuneyard.core.jobs import PRIORITY_MAX, PRIORITY_MIN, Job
@@ -60,7 +60,9 @@ def native_job(job: Job) -> dict[str, Any]:
 @direct.get(router, "/tuneyard/v1/jobs/{job_id}", tags=["native"])
 async def get_job(job_id: str, service: ServiceDep, workspace: WorkspaceDep) -> Response:
     """A job of the caller's workspace, as tuneyard sees it (any dialect's job)."""
-    return respond.json(native_job(await offload.job(service, workspace, job_id)))
+    return respond.json(
+        rendered.fragment(native_job, await offload.job(service, workspace, job_id))
+    )
 
 
 @router.post("/tuneyard/v1/jobs/{job_id}/priority", tags=["native"])

@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.datastructures import FormData, UploadFile
 
 from tuneyard import errors
-from tuneyard.api import bodies, direct, multipart, offload, params, respond
+from tuneyard.api import bodies, direct, multipart, offload, params, rendered, respond
 from tuneyard.api.deps import ServiceDep, bearer_caller
 from tuneyard.api.dialects.clova import create, translate, wire
 from tuneyard.api.dialects.openai import translate as openai_translate
@@ -42,7 +42,7 @@ CallerDep = Annotated[Caller, Depends(bearer_caller())]
 """The bearer key's caller, in the key's own workspace."""
 
 
-def _respond(request: Request, body: dict[str, Any], status_code: int = 200) -> JSONResponse:
+def _respond(request: Request, body: dict[str, Any], status_code: int = 200) -> Response:
     """`body`, echoing the request id the client sent."""
     return respond.json(body, status_code, headers={REQUEST_ID: request.headers.get(REQUEST_ID)})
 
@@ -125,7 +125,7 @@ async def get_task(
 ) -> Response:
     """One task with its live statusInfo."""
     job = await offload.job(service, caller.workspace_id, task_id)
-    return _respond(request, {"status": OK, "result": translate.task(job)})
+    return _respond(request, {"status": OK, "result": rendered.fragment(translate.task, job)})
 
 
 @router.delete("/tasks/{task_id}")

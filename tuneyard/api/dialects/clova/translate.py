@@ -4,6 +4,7 @@ other way in `create`)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from tuneyard.api.dialects.clova import wire
@@ -71,6 +72,7 @@ ERRORS: dict[Code, tuple[str, str]] = {
 _METHOD_NAMES = {Method.LORA: "LoRA", Method.FULL: "FULL"}
 
 
+@functools.lru_cache(maxsize=4096)  # a job's times, formatted on every GET of it
 def format_time(value: dt.datetime | None) -> str | None:
     """`2023-08-21T13:07:06+0900`: ISO 8601 in KST with the offset written without a colon."""
     return value.astimezone(KST).strftime("%Y-%m-%dT%H:%M:%S%z") if value else None

@@ -17,7 +17,17 @@ from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from tuneyard import errors
-from tuneyard.api import bodies, direct, multipart, offload, params, respond, streams, tail
+from tuneyard.api import (
+    bodies,
+    direct,
+    multipart,
+    offload,
+    params,
+    rendered,
+    respond,
+    streams,
+    tail,
+)
 from tuneyard.api.deps import ServiceDep, bearer_caller
 from tuneyard.api.dialects import values
 from tuneyard.api.dialects.dashscope import create, translate, wire
@@ -188,7 +198,8 @@ async def list_fine_tunes(
 @direct.get(router, "/fine-tunes/{job_id}")
 async def get_fine_tune(job_id: str, service: ServiceDep, caller: CallerDep) -> Response:
     """One job."""
-    return output(translate.job(await offload.job(service, caller.workspace_id, job_id)))
+    job = await offload.job(service, caller.workspace_id, job_id)
+    return output(rendered.fragment(translate.job, job))
 
 
 @router.post("/fine-tunes/{job_id}/cancel")

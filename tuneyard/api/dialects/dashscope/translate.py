@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -86,6 +87,7 @@ ERRORS: dict[Code, tuple[int, str, str]] = {
 _FILE_MESSAGE = ERRORS[Code.FILE_NOT_FOUND][2]
 
 
+@functools.lru_cache(maxsize=4096)  # a job's times, formatted on every GET of it
 def format_time(value: dt.datetime | None) -> str | None:
     """`2024-10-29 16:53:53`: Beijing time, no offset, as the vendor writes it."""
     return value.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S") if value else None

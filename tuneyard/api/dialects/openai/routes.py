@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, Response
 from starlette.datastructures import UploadFile
 
 from tuneyard import errors
-from tuneyard.api import bodies, direct, multipart, offload, params, respond
+from tuneyard.api import bodies, direct, multipart, offload, params, rendered, respond
 from tuneyard.api.deps import ServiceDep, bearer_caller
 from tuneyard.api.dialects.openai import create, names, translate, wire
 from tuneyard.api.errors import Code
@@ -219,7 +219,7 @@ async def get_job(job_id: str, service: ServiceDep, caller: CallerDep) -> Respon
         job = await offload.job(service, caller.workspace_id, names.parse_job(job_id))
     except errors.JobNotFound:
         raise errors.JobNotFound(f"No fine-tuning job found with id {job_id}") from None
-    return _render(job, caller)
+    return _json(rendered.fragment(translate.job_of, job, caller.workspace_id))
 
 
 def _act(service: Service, caller: Caller, job_id: str, action: str) -> Job:

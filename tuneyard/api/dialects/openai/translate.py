@@ -161,6 +161,11 @@ def _error(record: Job) -> dict[str, Any] | None:
     return {"code": code, "message": record.error_message or "The job failed.", "param": param}
 
 
+def job_of(record: Job, organization: str) -> dict[str, Any]:
+    """`job`, the organization given by position."""
+    return job(record, organization=organization)
+
+
 def job(record: Job, *, organization: str) -> dict[str, Any]:
     """A FineTuningJob: every field of the SDK's model, `null` where unknown."""
     hyper = _hyperparameters(record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -111,6 +112,7 @@ _METRICS = (
 )
 
 
+@functools.lru_cache(maxsize=4096)  # a job's times, formatted on every GET of it
 def iso(moment: datetime | None) -> str:
     """`2024-01-16T09:48:35Z` (UTC), or the vendor's zero time when unset."""
     if moment is None:
