@@ -15,7 +15,7 @@ from tuneyard.api import bodies, multipart, params
 from tuneyard.api.deps import ServiceDep, WorkspaceDep
 from tuneyard.api.dialects import values
 from tuneyard.api.errors import Code
-from tuneyard.api.native import classify, jobs
+from tuneyard.api.native import classify, estimate, jobs
 from tuneyard.core import files
 from tuneyard.kinds import TaskType
 
@@ -24,6 +24,7 @@ __all__ = ["render_error", "router"]
 router = APIRouter()
 router.include_router(classify.router)  # POST /tuneyard/v1/models/{model}/classify
 router.include_router(jobs.router)  # GET /tuneyard/v1/jobs/{job_id}, POST …/priority
+router.include_router(estimate.router)  # POST /tuneyard/v1/estimate
 
 
 def render_error(
