@@ -7,6 +7,7 @@
     │   ├── MalformedBody       the body is not a well-formed JSON object
     │   ├── UnknownOperation    the request names an operation the server has not (an Action)
     │   ├── CapacityExceeded    more decoding slots than the machine has left to reserve
+    │   ├── EstimateExceeded    a job whose estimate does not fit the machine or the policy
     │   └── ContextLengthExceeded  a prompt (plus the reply asked for) past the model's context
     ├── PayloadTooLarge         a request body past its limit (JSON, or an upload's file.size)
     ├── Unauthenticated         no credentials were sent
@@ -51,6 +52,7 @@ __all__ = [
     "ContextLengthExceeded",
     "DeploymentNameTaken",
     "DeploymentNotFound",
+    "EstimateExceeded",
     "ExportFailed",
     "FileNotFound",
     "Forbidden",
@@ -119,6 +121,10 @@ class ContextLengthExceeded(InvalidRequest):
 
 class CapacityExceeded(InvalidRequest):
     """The machine has not that many decoding slots left to reserve."""
+
+
+class EstimateExceeded(InvalidRequest):
+    """The job's estimated memory or time is over what the machine or the server allows."""
 
 
 class PayloadTooLarge(TuneyardError):

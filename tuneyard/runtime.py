@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from tuneyard.basemodels import catalog, counting
+from tuneyard import calibration
+from tuneyard.basemodels import catalog, counting, shapes
 from tuneyard.core.artifacts import LocalArtifacts
+from tuneyard.core.estimates import Policy, Sizing
 from tuneyard.core.ids import SystemClock
 from tuneyard.core.jobs import StorageRef
 from tuneyard.core.lifecycle import Lifecycle
@@ -41,7 +43,15 @@ from tuneyard.storage import (
     sql_published,
 )
 
-__all__ = ["Runtime", "build", "byte_stores", "executor_of", "lifecycle_of", "private_dir"]
+__all__ = [
+    "Runtime",
+    "build",
+    "byte_stores",
+    "executor_of",
+    "lifecycle_of",
+    "private_dir",
+    "sizing_of",
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -80,6 +90,7 @@ def lifecycle_of(service: Service) -> Lifecycle:
         transitions=service.transitions,
         models=service.models,
         limits=service.limits,
+        estimates=service.estimates,
     )
     return Lifecycle(
         service.ports,
@@ -90,6 +101,20 @@ def lifecycle_of(service: Service) -> Lifecycle:
         dirs=service.dirs,
         uploads=service.uploads,
         events=service.events,
+    )
+
+
+def sizing_of(settings: Settings, data_dir: Path) -> Sizing:
+    """What estimates need: this machine's calibration (cached in the data dir), the base
+    models' shapes and the server's policy."""
+    return Sizing(
+        machine=calibration.Calibration(data_dir, shared=calibration.shared_cache()),
+        shape=shapes.shape_of,
+        policy=Policy(
+            max_job_seconds=settings.max_job_seconds,
+            max_job_memory=settings.max_job_memory,
+            running_jobs=settings.max_running_jobs,
+        ),
     )
 
 
@@ -168,6 +193,7 @@ def build(
         limits=limits,
         max_active_jobs=settings.max_active_jobs,
         inference_slots=settings.inference_slots,
+        sizing=sizing_of(settings, data_dir),
     )
     lifecycle = lifecycle_of(service)
     scheduler = Scheduler(

@@ -43,6 +43,13 @@ class Settings:
     max_active_jobs: int = 20
     """Jobs a workspace may have queued or running at once; more is refused (429
     Throttling in DashScope) until one finishes; 0: no limit (TUNEYARD_MAX_ACTIVE_JOBS)."""
+    max_job_seconds: float = 0.0
+    """Longest estimated whole-job time accepted; a job estimated over it is refused at
+    create, or fails at validation (estimate.exceeded); 0: no limit (TUNEYARD_MAX_JOB_SECONDS)."""
+    max_job_memory: int = 0
+    """Largest estimated peak memory (bytes) accepted, below the worker's share of the
+    machine; refused as --max-job-seconds is; 0: the machine's share alone
+    (TUNEYARD_MAX_JOB_MEMORY)."""
     max_dataset_bytes: int = 1_000_000_000
     """Largest dataset file accepted; an upload request's body stops being received past it
     plus the multipart framing (413 file.size) (TUNEYARD_MAX_DATASET_BYTES)."""
@@ -173,6 +180,10 @@ class Settings:
             found.append("database-pool-size must be between 1 and 1000")
         if self.max_active_jobs < 0:
             found.append("max-active-jobs must be 0 (no limit) or more")
+        if not self.max_job_seconds >= 0:
+            found.append("max-job-seconds must be 0 (no limit) or more")
+        if self.max_job_memory < 0:
+            found.append("max-job-memory must be 0 (no limit) or more")
         if self.max_dataset_bytes < 1:
             found.append("max-dataset-bytes must be positive")
         if self.max_json_bytes < 1024:

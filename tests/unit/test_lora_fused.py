@@ -99,6 +99,38 @@ def test_biases_and_the_input_gradient_match_peft() -> None:
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
 
 
+def test_under_cpu_bf16_autocast_the_fold_runs_in_bf16_and_keeps_fp32_gradients() -> None:
+    net = toy_lora()
+    x = torch.randn(2, 40, 16)
+    saved: list[torch.dtype] = []
+
+    def keep(t: torch.Tensor) -> torch.Tensor:
+        saved.append(t.dtype)
+        return t
+
+    def run() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        net.zero_grad(set_to_none=True)
+        leaf = x.clone().requires_grad_(True)
+        saved.clear()
+        with (
+            torch.autocast("cpu", dtype=torch.bfloat16),
+            torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t),
+        ):
+            out = net(leaf)
+        out.float().square().sum().backward()
+        return out.detach(), [leaf.grad, *(p.grad for p in net.parameters() if p.requires_grad)]
+
+    want_out, want_grads = run()  # PEFT's layers under autocast
+    assert lora.fuse(net) == 2
+    got_out, got_grads = run()
+    assert saved and set(saved) == {torch.bfloat16}  # the backward's GEMMs run in bf16 too
+    assert got_out.dtype == want_out.dtype == torch.bfloat16
+    torch.testing.assert_close(got_out.float(), want_out.float(), atol=0.05, rtol=0.05)
+    for got, want in zip(got_grads, want_grads, strict=True):
+        assert got.dtype == want.dtype == torch.float32
+        assert (got - want).norm() <= 0.05 * want.norm()
+
+
 def test_a_decode_step_goes_through_peft() -> None:
     net = toy_lora()
     lora.fuse(net)

@@ -9,12 +9,12 @@ spooled to disk past 1 MiB; the body as a whole is bounded before it gets here
 from __future__ import annotations
 
 from fastapi import Request
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
 from tuneyard import errors
 
-__all__ = ["MAX_FIELDS", "MAX_FIELD_BYTES", "MAX_HEADER_BYTES", "read_form"]
+__all__ = ["MAX_FIELDS", "MAX_FIELD_BYTES", "MAX_HEADER_BYTES", "file_and_fields", "read_form"]
 
 MAX_FIELDS = 64
 """Most non-file fields in one form."""
@@ -73,3 +73,11 @@ async def read_form(request: Request, *, max_files: int | None = None) -> FormDa
     except MultiPartException as exc:
         raise errors.InvalidRequest(exc.message) from exc
     raise errors.InvalidRequest("Content-Type must be multipart/form-data")
+
+
+def file_and_fields(form: FormData, name: str = "file") -> tuple[UploadFile, dict[str, str]]:
+    """The form's file part `name` (InvalidRequest without one) and its text fields."""
+    upload = form.get(name)
+    if not isinstance(upload, UploadFile):
+        raise errors.InvalidRequest(f"a multipart part named {name} is required", param=name)
+    return upload, {k: v for k, v in form.items() if isinstance(v, str)}

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tuneyard import __version__, errors, logs, runtime
-from tuneyard.cli import buckets, chat, files, validate
+from tuneyard.cli import buckets, chat, estimate, files, validate
 from tuneyard.core.meter import NO_METER
 from tuneyard.core.ports import Executor
 from tuneyard.settings import ROLES, Settings
@@ -50,6 +50,19 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="jobs a workspace may have waiting or running at once; more are refused until "
         "one finishes, 0: no limit (env TUNEYARD_MAX_ACTIVE_JOBS; 20)",
+    )
+    serve.add_argument(
+        "--max-job-seconds",
+        type=float,
+        help="refuse a job whose estimated whole-job time is over this: 400 at create, or "
+        "FAILED estimate.exceeded at validation; 0: no limit (env TUNEYARD_MAX_JOB_SECONDS; 0)",
+    )
+    serve.add_argument(
+        "--max-job-memory",
+        type=int,
+        help="refuse a job whose estimated peak memory (bytes) is over this, as "
+        "--max-job-seconds does; 0: the worker's share of the machine (memory / "
+        "--max-running-jobs) alone (env TUNEYARD_MAX_JOB_MEMORY; 0)",
     )
     serve.add_argument(
         "--database-url",
@@ -251,6 +264,7 @@ def _parser() -> argparse.ArgumentParser:
     _data_dir_flag(exporting)
 
     validate.add_parser(commands)
+    estimate.add_parser(commands)
     files.add_parser(commands)
     buckets.add_parser(commands)
     chat.add_parser(commands)
@@ -264,6 +278,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         "data_dir",
         "max_running_jobs",
         "max_active_jobs",
+        "max_job_seconds",
+        "max_job_memory",
         "database_url",
         "database_pool_size",
         "max_dataset_bytes",
@@ -307,6 +323,7 @@ def _serve(settings: Settings, executor: Executor | None = None) -> int:
     logs.setup(settings)
     metrics = Metrics() if settings.metrics else None
     live = runtime.build(settings, executor=executor, meter=metrics or NO_METER)
+    live.service.estimates.warm()  # calibrate this machine in the background (cached)
     schedules = settings.role != "api"
     engine = None
     app: FastAPI
@@ -410,6 +427,8 @@ def main(argv: Sequence[str] | None = None, *, executor: Executor | None = None)
             return _serve(settings, executor)
         if args.command == "validate":
             return validate.run(args, settings)
+        if args.command == "estimate":
+            return estimate.run(args, settings)
         if args.command == "keys":
             live = runtime.build(settings)
             first, *others = args.workspace or ["default"]

@@ -8,7 +8,7 @@ job reads its file in is the datasets package's choice (`tuneyard.datasets.choic
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,9 @@ class DatasetCheck:
     profile: Summary | None
     model: str | None
     profile_skipped: str | None = None
+    lengths: Sequence[int] = ()
+    """Every example's token count, in file order (empty when not counted): what the
+    estimate plans the run's batches from."""
 
     @property
     def ok(self) -> bool:
@@ -74,4 +77,6 @@ def check_dataset(
     )
     if skipped:
         return DatasetCheck(report=report, profile=None, model=name, profile_skipped=skipped)
-    return DatasetCheck(report=report, profile=profile.summary(), model=name)
+    return DatasetCheck(
+        report=report, profile=profile.summary(), model=name, lengths=profile.lengths()
+    )

@@ -284,6 +284,9 @@ class Progress:
     """The hyperparameters the run uses, "auto" values resolved (None until it starts)."""
     result_files: list[str] = dataclasses.field(default_factory=list)
     """Files the finished run left in its workspace: the per-step metrics CSV."""
+    estimate: dict[str, Any] | None = None
+    """What the job was estimated to take when its validation ended (peak memory, times,
+    tokens, fits; `core.estimate.Estimate.to_dict`); None before, or without one."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form."""

@@ -103,6 +103,8 @@ class Data:
     validation_examples: int | None = dataclasses.field(default=None, metadata=_ABSENT_WHEN_NONE)
     packed: bool | None = dataclasses.field(default=None, metadata=_ABSENT_WHEN_NONE)
     fused_lora_layers: int | None = dataclasses.field(default=None, metadata=_ABSENT_WHEN_NONE)
+    precision: str | None = dataclasses.field(default=None, metadata=_ABSENT_WHEN_NONE)
+    """The dtype the loop trains in on a CPU: "fp32", or "bf16" (autocast)."""
     hyperparameters: dict[str, Any] | None = dataclasses.field(
         default=None, metadata=_ABSENT_WHEN_NONE
     )

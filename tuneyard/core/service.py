@@ -11,6 +11,7 @@ from tuneyard.core.catalog import Models
 from tuneyard.core.control import Control
 from tuneyard.core.credentials import Credentials
 from tuneyard.core.deployment_admin import Deployer
+from tuneyard.core.estimates import Estimates, Sizing
 from tuneyard.core.group_admin import Groups
 from tuneyard.core.ports import Ports
 from tuneyard.core.publishing import Publishing
@@ -38,6 +39,7 @@ class Service:
         limits: Limits,
         max_active_jobs: int = 0,
         inference_slots: int = 64,
+        sizing: Sizing | None = None,
     ) -> None:
         self.ports = ports
         self.limits = limits
@@ -70,6 +72,8 @@ class Service:
         """Published models: named, numbered versions of tuned models."""
         self.deployments = Deployer(ports, self.served, total_slots=inference_slots)
         """Deployments: models served under a name with decoding slots reserved."""
+        self.estimates = Estimates(ports, models=self.models, uploads=self.uploads, sizing=sizing)
+        """Peak memory and time of a job before it runs (off without `sizing`)."""
         self.submission = Submission(
             ports,
             jobs=self.jobs,
@@ -79,5 +83,6 @@ class Service:
             weights=self.weights,
             transitions=self.transitions,
             max_active_jobs=max_active_jobs,
+            estimates=self.estimates,
         )
         """Check, create and submit jobs."""

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from tuneyard import errors
 from tuneyard.core.catalog import Models
+from tuneyard.core.estimates import Estimates
 from tuneyard.core.group_admin import Groups
 from tuneyard.core.jobs import PRIORITY_MAX, PRIORITY_MIN, Job, JobSpec, Progress
 from tuneyard.core.ports import Ports
@@ -53,6 +54,7 @@ class Submission:
         weights: Weights,
         transitions: Transitions,
         max_active_jobs: int = 0,
+        estimates: Estimates | None = None,
     ) -> None:
         self.ports = ports
         self.jobs = jobs
@@ -63,6 +65,8 @@ class Submission:
         self.transitions = transitions
         self.max_active_jobs = max_active_jobs
         """Unfinished jobs a workspace may have at once (0: no limit)."""
+        self.estimates = estimates
+        """Refuses a job whose estimate does not fit or is over the policy (None: off)."""
 
     def create(self, spec: JobSpec, *, dataset_error: tuple[str, str] | None = None) -> Job:
         """Store a new job (CREATED; the scheduler validates and queues it).
@@ -146,7 +150,8 @@ class Submission:
 
     def check(self, spec: JobSpec) -> None:
         """Every reason a job spec cannot run: unknown model, wrong task type, bad values,
-        missing files or parent, and a workspace at its quota of unfinished jobs."""
+        missing files or parent, a workspace at its quota of unfinished jobs, and an
+        estimate that does not fit the machine or is over the policy (`Estimates.check`)."""
         # Early, before a dataset is stored; the repository's `add` is the authority.
         if self.max_active_jobs and (
             self.ports.jobs.active_count(spec.workspace_id) >= self.max_active_jobs
@@ -199,6 +204,8 @@ class Submission:
                     f"it cannot be continued as {spec.task_type.value.upper()}",
                     param="parent",
                 )
+        if self.estimates is not None:
+            self.estimates.check(spec)
 
     def _throttled(self, workspace_id: str) -> errors.Throttled:
         """The refusal of a job past the workspace's quota of unfinished jobs."""

@@ -7,8 +7,10 @@ import dataclasses
 from datetime import datetime
 from pathlib import Path
 
+from tuneyard import errors
 from tuneyard.core import checks
 from tuneyard.core.catalog import Models
+from tuneyard.core.estimates import EXCEEDED, Estimates
 from tuneyard.core.files import StoredFile
 from tuneyard.core.jobs import Job
 from tuneyard.core.ports import Fence, Ports
@@ -51,9 +53,17 @@ class Validation:
     """Check a job's dataset files and queue the job, or fail it."""
 
     def __init__(
-        self, ports: Ports, *, transitions: Transitions, models: Models, limits: Limits
+        self,
+        ports: Ports,
+        *,
+        transitions: Transitions,
+        models: Models,
+        limits: Limits,
+        estimates: Estimates | None = None,
     ) -> None:
         self.ports = ports
+        self.estimates = estimates
+        """Estimates the job once its training file is counted (None: no estimate)."""
         self.transitions = transitions
         self.models = models
         self.limits = limits
@@ -74,6 +84,7 @@ class Validation:
             return
         fence = Fence(held_by=owner) if owner else None
         job = self._reload(job)
+        training: checks.DatasetCheck | None = None
         files = [(job.training_file_id, "training")]
         if job.validation_file_id is not None:
             files.append((job.validation_file_id, "validation"))
@@ -107,6 +118,8 @@ class Validation:
                 limits=limits if role == "training" else dataclasses.replace(limits, min_rows=1),
             )
             report = check.report
+            if role == "training":
+                training = check
             self._record_report(job, check, role=role)
             job = self._reload(job)
             if job.status is not _S.VALIDATING:  # cancelled meanwhile
@@ -124,9 +137,44 @@ class Validation:
                     fence=fence,
                 )
                 return
+        if training is not None and not self._estimated(job, training, fence):
+            return
         self.transitions.move(
             job, _S.QUEUED, fence, queued_at=self.ports.clock.now(), lease_owner=None
         )
+
+    def _estimated(self, job: Job, check: checks.DatasetCheck, fence: Fence | None) -> bool:
+        """Record the job's estimate (on the job and as an `estimate` event); False when
+        the job was failed for it (it does not fit, or is over the policy)."""
+        if self.estimates is None or self.estimates.sizing is None:
+            return True
+        why = "the tokens were not counted, or this machine is still being calibrated"
+        try:
+            found = self.estimates.of_check(check, self.models.get(job.base_model), job, wait=False)
+        except errors.UnsupportedFeature as exc:
+            found, why = None, exc.message
+        now = self.ports.clock.now()
+        if found is None:
+            self.ports.events.append(
+                job.id, created_at=now, level="info", type="estimate", message=f"No estimate: {why}"
+            )
+            return True
+        self.ports.events.append(
+            job.id,
+            created_at=now,
+            level="info",
+            type="estimate",
+            message=f"Estimate: {found.describe()}",
+            data=found.to_dict(),
+        )
+        job = self._reload(job)
+        progress = dataclasses.replace(job.progress, estimate=found.to_dict())
+        self.ports.jobs.save_progress(job.id, progress, now)
+        reason = self.estimates.refusal(found)
+        if reason is None:
+            return True
+        self.transitions.fail(job, EXCEEDED, reason, param="hyperparameters", fence=fence)
+        return False
 
     def _record_report(self, job: Job, check: checks.DatasetCheck, *, role: str) -> None:
         report = check.report

@@ -77,6 +77,11 @@ class Profile:
             tokens_max=ordered[-1],
         )
 
+    def lengths(self) -> list[int]:
+        """The token count of every example so far, in file order (empty without a counter)."""
+        self._flush()
+        return list(self._lengths)
+
     def _flush(self) -> None:
         if self._counter is not None and self._pending:
             self._lengths.extend(self._counter.lengths(self._pending))

@@ -25,7 +25,11 @@ from types import FrameType
 from tuneyard.core import jobs, protocol
 from tuneyard.trainer import lifeline
 
-__all__ = ["main"]
+__all__ = ["PRECISION_ENV", "main"]
+
+PRECISION_ENV = "TUNEYARD_TRAIN_PRECISION"
+"""Inherited from the server's environment: `fp32` forces fp32 training on a CPU with native
+bf16; `auto` (the default) lets the run use bf16 autocast where it measures faster."""
 
 _UNKNOWN = "train.unknown"
 _MESSAGE_LIMIT = 1000
@@ -61,7 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         if staged is not None:
             spec = staged.pull()
             reporter = report.Reporter(stream, before_emit=staged.push)
-        recipe.run(spec, reporter, stop.is_set, pause.is_set)
+        recipe.run(
+            spec,
+            reporter,
+            stop.is_set,
+            pause.is_set,
+            precision_setting=os.environ.get(PRECISION_ENV, "auto"),
+        )
     except report.Cancelled as exc:
         reporter.emit(protocol.Cancelled(step=exc.step))
         return protocol.EXIT_CANCELLED

@@ -18,6 +18,7 @@ forward. `bench/train_throughput.py` measures the difference.
 
 from __future__ import annotations
 
+import contextlib
 import types
 from typing import Any
 
@@ -40,14 +41,23 @@ class _FoldedLora(torch.autograd.Function):
         lora_b: torch.Tensor,
         scaling: float,
     ) -> torch.Tensor:
-        out_features, rank = weight.shape[0], lora_a.shape[0]
-        rows = x.reshape(-1, x.shape[-1])
-        stacked = torch.cat([torch.addmm(weight, lora_b, lora_a, alpha=scaling), lora_a])
-        if bias is None:
-            both = rows @ stacked.t()
-        else:
-            both = torch.addmm(torch.cat([bias, bias.new_zeros(rank)]), rows, stacked.t())
-        projected = both[:, out_features:].clone()  # x·Aᵀ, kept without the whole output
+        ctx.input_dtype, ctx.param_dtype = x.dtype, lora_a.dtype
+        cast = _cpu_autocast_dtype(x)
+        if cast is not None:  # bf16 autocast on a CPU: the forward and backward in bf16
+            x, weight, lora_a, lora_b = (t.to(cast) for t in (x, weight, lora_a, lora_b))
+            bias = None if bias is None else bias.to(cast)
+        # under autocast the GEMMs run in the dtype cast above, not autocast's per-op choice;
+        # without it no autocast context is entered (entering one costs each call)
+        fp32 = contextlib.nullcontext() if cast is None else torch.autocast("cpu", enabled=False)
+        with fp32:
+            out_features, rank = weight.shape[0], lora_a.shape[0]
+            rows = x.reshape(-1, x.shape[-1])
+            stacked = torch.cat([torch.addmm(weight, lora_b, lora_a, alpha=scaling), lora_a])
+            if bias is None:
+                both = rows @ stacked.t()
+            else:
+                both = torch.addmm(torch.cat([bias, bias.new_zeros(rank)]), rows, stacked.t())
+            projected = both[:, out_features:].clone()  # x·Aᵀ, kept without the whole output
         ctx.save_for_backward(rows, weight, lora_a, lora_b, projected)
         ctx.scaling = scaling
         ctx.input_shape = x.shape
@@ -68,9 +78,18 @@ class _FoldedLora(torch.autograd.Function):
             through_b = both[:, in_features:]
         else:
             through_b = dy @ lora_b.to(dy.dtype)
-        grad_a = (through_b.t() @ rows).mul_(scaling)
-        grad_b = (projected.t() @ dy).t().mul_(scaling)
+        grad_a = (through_b.t() @ rows).mul_(scaling).to(ctx.param_dtype)
+        grad_b = (projected.t() @ dy).t().mul_(scaling).to(ctx.param_dtype)
+        if grad_x is not None:
+            grad_x = grad_x.to(ctx.input_dtype)
         return grad_x, None, None, grad_a, grad_b, None
+
+
+def _cpu_autocast_dtype(x: torch.Tensor) -> torch.dtype | None:
+    """The autocast dtype when `x` is on a CPU under autocast (the recipe's bf16 choice)."""
+    if x.device.type != "cpu" or not torch.is_autocast_enabled("cpu"):
+        return None
+    return torch.get_autocast_dtype("cpu")
 
 
 def fusable(module: Any) -> bool:

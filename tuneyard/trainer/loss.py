@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from tuneyard.trainer import packing
+from tuneyard.trainer import packing, precision
 from tuneyard.trainer.data import IGNORE_INDEX, Feature, collate
 
 __all__ = ["Scored", "score"]
@@ -43,8 +43,9 @@ def score(
     device: torch.device,
     with_accuracy: bool = False,
 ) -> Scored:
-    """Forward one micro-batch and sum its loss (with autocast to bf16 on CUDA)."""
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    """Forward one micro-batch and sum its loss (bf16 autocast on CUDA; on a CPU, the
+    recipe's choice of dtype)."""
+    with precision.on_cuda(device):
         if isinstance(batch[0].labels, int):
             return _classification(net, batch, pad_id, device, with_accuracy)
         if packed:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from tuneyard.datasets import examples as ex
-from tuneyard.trainer import packing
+from tuneyard.trainer import packing, precision
 from tuneyard.trainer.data import IGNORE_INDEX, Feature, collate, tokenise_conversation
 from tuneyard.trainer.loss import Scored
 
@@ -80,7 +80,7 @@ def sequence_logps(
     net: Any, features: Sequence[Feature], *, packed: bool, pad_id: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(summed log-probability of each feature's labelled tokens, their counts)."""
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    with precision.on_cuda(device):
         if packed:
             pack = packing.pack([(f.input_ids, _labels(f)) for f in features]).to(device)
             logits = net(**pack.model_inputs()).logits.reshape(-1, net.config.vocab_size)

@@ -21,11 +21,8 @@ created job opens its page, /console/jobs/<id>.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import functools
 import inspect
-import itertools
 import math
 from typing import Any
 
@@ -40,7 +37,7 @@ from tuneyard.api import errors as api_errors
 from tuneyard.api.console import render
 from tuneyard.api.console.session import ChangeDep, UserDep
 from tuneyard.api.deps import ServiceDep
-from tuneyard.core import checks, files
+from tuneyard.core import checks, fielddocs, files
 from tuneyard.core.jobs import AUTO_FIELDS, Hyperparameters, Job, JobSpec
 from tuneyard.core.service import Service
 from tuneyard.datasets import formats
@@ -86,28 +83,10 @@ def error_answer(exc: errors.TuneyardError, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-@functools.cache
-def _field_docs() -> dict[str, str]:
-    """Each hyperparameter's docstring, read from the one documented dataclass."""
-    tree = ast.parse(inspect.getsource(Hyperparameters))
-    body = tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []
-    docs: dict[str, str] = {}
-    for field, after in itertools.pairwise(body):
-        if (
-            isinstance(field, ast.AnnAssign)
-            and isinstance(field.target, ast.Name)
-            and isinstance(after, ast.Expr)
-            and isinstance(after.value, ast.Constant)
-            and isinstance(after.value.value, str)
-        ):
-            docs[field.target.id] = " ".join(after.value.value.split())
-    return docs
-
-
 def hyperparameters() -> list[dict[str, Any]]:
     """The form's groups of fields: name, default, help text, input kind, auto or not."""
     defaults = Hyperparameters().to_dict()
-    docs = _field_docs()
+    docs = fielddocs.hyperparameter_docs()
     groups = []
     for title, names in _GROUPS:
         fields = []

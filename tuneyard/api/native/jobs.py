@@ -54,6 +54,7 @@ def native_job(job: Job) -> dict[str, Any]:
         "queued_at": _time(job.queued_at),
         "started_at": _time(job.started_at),
         "finished_at": _time(job.finished_at),
+        "estimate": job.progress.estimate,
     }
 
 

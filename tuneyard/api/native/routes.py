@@ -8,14 +8,13 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
-from starlette.datastructures import UploadFile
 
 from tuneyard import errors
 from tuneyard.api import bodies, multipart, params
 from tuneyard.api.deps import ServiceDep, WorkspaceDep
 from tuneyard.api.dialects import values
 from tuneyard.api.errors import Code
-from tuneyard.api.native import classify, jobs
+from tuneyard.api.native import classify, estimate, jobs
 from tuneyard.core import files
 from tuneyard.kinds import TaskType
 
@@ -24,6 +23,7 @@ __all__ = ["render_error", "router"]
 router = APIRouter()
 router.include_router(classify.router)  # POST /tuneyard/v1/models/{model}/classify
 router.include_router(jobs.router)  # GET /tuneyard/v1/jobs/{job_id}, POST …/priority
+router.include_router(estimate.router)  # POST /tuneyard/v1/estimate
 
 
 def render_error(
@@ -127,10 +127,7 @@ async def validate_dataset(
     `task_type`, `max_issues`): every issue, rows, token counts. The file is not kept."""
     form = await multipart.read_form(request, max_files=1)
     try:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise errors.InvalidRequest("a multipart part named file is required", param="file")
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        upload, fields = multipart.file_and_fields(form)
         task_type = fields.get("task_type")
         if task_type not in (None, "generation", "classification"):
             raise errors.InvalidRequest(

@@ -1,0 +1,184 @@
+"""The estimate's arithmetic: parameters, the plan of batches, every memory and time term."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from tests.support.estimates import MACHINE
+from tuneyard.basemodels import shapes
+from tuneyard.core import estimate
+from tuneyard.core.jobs import Hyperparameters
+from tuneyard.kinds import Method, Objective, TaskType
+
+TINY = estimate.shape_of(shapes.TINY_CHAT)
+HP = Hyperparameters(n_epochs=1, batch_size=8, max_seq_len=512, eval_samples=0)
+
+
+def work(**changes: object) -> estimate.Work:
+    fields: dict[str, object] = dict(
+        shape=TINY,
+        method=Method.LORA,
+        objective=Objective.SFT,
+        task_type=TaskType.GENERATION,
+        hp=HP,
+        train=[100] * 64,
+        valid=[100] * 8,
+    )
+    fields.update(changes)
+    return estimate.Work(**fields)  # type: ignore[arg-type]
+
+
+def run(w: estimate.Work, machine: estimate.Machine = MACHINE) -> estimate.Estimate:
+    return estimate.estimate(w, machine, memory_available=8 << 30)
+
+
+def test_tiny_chat_parameters_match_the_built_model() -> None:
+    import peft
+
+    from tuneyard.basemodels import tinychat
+
+    net = tinychat.untrained()
+    full = estimate.parameters(TINY, Method.FULL, HP, TaskType.GENERATION)
+    assert full.total == sum(p.numel() for p in net.parameters())
+    assert full.trainable == full.total and full.frozen == 0
+    config = peft.LoraConfig(r=8, lora_alpha=16, target_modules="all-linear")
+    adapted = peft.get_peft_model(net, config)
+    lora = estimate.parameters(TINY, Method.LORA, HP, TaskType.GENERATION)
+    assert lora.trainable == sum(p.numel() for p in adapted.parameters() if p.requires_grad)
+    assert lora.total == sum(p.numel() for p in adapted.parameters())
+    assert lora.frozen == full.total
+
+
+def test_the_shape_tiny_chat_falls_back_to_is_the_one_it_is_built_with() -> None:
+    from tuneyard.basemodels import tinychat
+
+    config = tinychat.untrained().config.to_dict()
+    assert {k: config[k] for k in shapes.TINY_CHAT} == shapes.TINY_CHAT
+
+
+def test_minilm_classifier_parameters_match_the_built_model() -> None:
+    import transformers
+
+    from tuneyard.basemodels import minilm
+
+    folder = minilm.model_dir()
+    shape = estimate.shape_of(transformers.AutoConfig.from_pretrained(folder).to_dict())
+    net = transformers.AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3)
+    found = estimate.parameters(shape, Method.FULL, HP, TaskType.CLASSIFICATION, labels=3)
+    assert found.total == sum(p.numel() for p in net.parameters())
+
+
+def test_features_follow_the_trainer() -> None:
+    gen, cls = TaskType.GENERATION, TaskType.CLASSIFICATION
+    assert estimate.features([10, 900], Objective.SFT, gen, 512) == [10, 512]
+    assert estimate.features([10, 900], Objective.SFT, cls, 64) == [10, 64]
+    # documents: the end token is added, then cut into windows; a 1-token tail is dropped
+    assert estimate.features([1000, 1023], Objective.CPT, gen, 512) == [512, 489, 512, 512]
+    # a pair is two sequences, each truncated
+    assert estimate.features([100, 2000], Objective.DPO, gen, 512) == [100, 1024]
+
+
+def test_the_plan_has_the_trainers_steps() -> None:
+    hp = dataclasses.replace(HP, n_epochs=3, batch_size=8, gradient_accumulation_steps=2)
+    steps = estimate.plan(list(range(1, 101)), hp, packed=True)
+    assert len(steps) == 3 * math.ceil(math.ceil(100 / 8) / 2)
+    assert sorted(n for step in steps[:7] for batch in step for n in batch) == list(range(1, 101))
+
+
+def test_padded_batches_are_grouped_by_length() -> None:
+    lengths = [10] * 50 + [200] * 50
+    padded = estimate.plan(lengths, HP, packed=False)
+    assert sum(len(set(batch)) > 1 for step in padded for batch in step) == 1  # the seam
+    mixed = estimate.plan(lengths, HP, packed=True)
+    widest = max(max(b) * len(b) for s in padded for b in s)
+    assert widest == 200 * 8
+    assert run(work(train=lengths, packed=False)).breakdown["widest_batch_tokens"] == widest
+    assert run(work(train=lengths)).breakdown["widest_batch_tokens"] == max(
+        sum(b) for s in mixed for b in s
+    )
+
+
+def test_peak_memory_is_the_sum_of_its_terms() -> None:
+    w = work(method=Method.FULL)
+    found = run(w)
+    params = estimate.parameters(TINY, Method.FULL, HP, TaskType.GENERATION)
+    widest = int(found.breakdown["widest_batch_tokens"])
+    per_token = (estimate.ACTIVATION_H * 256 + estimate.ACTIVATION_I * 704) * 4 * 4
+    logits = widest * 1.0 * 261 * 4 * 4
+    expected = (
+        MACHINE.base_bytes
+        + estimate.SETUP_BYTES
+        + params.total * 4  # weights
+        + params.trainable * 8  # AdamW's moments
+        + max(widest * per_token + logits, params.trainable * 12, params.total * 4)
+    )
+    assert found.peak_memory_bytes == int(expected)
+
+
+def test_memory_grows_with_the_batch_and_the_trained_parameters() -> None:
+    lora, full = run(work()), run(work(method=Method.FULL))
+    moments = 2 * 4 * (full.trainable_parameters - lora.trainable_parameters)
+    assert full.peak_memory_bytes - lora.peak_memory_bytes >= 0.8 * moments
+    bigger = run(work(hp=dataclasses.replace(HP, batch_size=32)))
+    assert bigger.peak_memory_bytes > lora.peak_memory_bytes
+
+
+def test_full_fine_tuning_pays_the_weight_gradients() -> None:
+    """6 FLOPs per weight and token against LoRA's 4 (no frozen-weight gradient)."""
+    gemm_only = dataclasses.replace(
+        MACHINE, attention_s=0.0, attention_call_s=0.0, elementwise_s=0.0, op_s=0.0
+    )
+    lora, full = run(work(), gemm_only), run(work(method=Method.FULL), gemm_only)
+    assert full.train_seconds > lora.train_seconds * 1.3
+
+
+def test_attention_grows_with_length_squared() -> None:
+    """The same tokens in longer examples cost more (attention), and only by its term."""
+    short, long = run(work(train=[64] * 64)), run(work(train=[512] * 8))
+    assert short.tokens == long.tokens
+    no_attention = dataclasses.replace(MACHINE, attention_s=0.0)
+    a, b = run(work(train=[64] * 64), no_attention), run(work(train=[512] * 8), no_attention)
+    quadratic = 4 * 256 * (8 * 512**2 - 64 * 64**2) * MACHINE.attention_s
+    assert (long.train_seconds - b.train_seconds) - (short.train_seconds - a.train_seconds) == (
+        pytest.approx(quadratic)
+    )
+
+
+def test_each_time_term_counts() -> None:
+    base = run(work())
+    for field in ("elementwise_s", "op_s", "optimizer_s", "attention_call_s"):
+        cheaper = run(work(), dataclasses.replace(MACHINE, **{field: 0.0}))
+        assert cheaper.train_seconds < base.train_seconds, field
+    slower = dataclasses.replace(MACHINE, gemm=tuple((n, 2 * s) for n, s in MACHINE.gemm))
+    assert run(work(), slower).train_seconds > base.train_seconds
+
+
+def test_the_whole_job_adds_start_validation_saves_and_evaluation() -> None:
+    base = run(work())
+    assert base.job_seconds > base.train_seconds + MACHINE.startup_s
+    saving = run(work(hp=dataclasses.replace(HP, save_steps=1)))
+    assert saving.train_seconds == pytest.approx(base.train_seconds)
+    assert saving.job_seconds > base.job_seconds  # 8 validated checkpoints, not 1
+    generating = run(work(hp=dataclasses.replace(HP, eval_samples=8)))
+    assert generating.job_seconds > base.job_seconds
+    dpo = run(work(objective=Objective.DPO))
+    assert dpo.breakdown["seconds_reference"] > 0 and dpo.job_seconds > base.job_seconds
+
+
+def test_tokens_and_fit() -> None:
+    found = run(work(hp=dataclasses.replace(HP, n_epochs=3)))
+    assert found.tokens == 3 * 64 * 100 and found.steps == 3 * 8
+    assert found.fits
+    tight = estimate.estimate(work(), MACHINE, memory_available=100 << 20)
+    assert not tight.fits and "MiB" in tight.describe()
+    assert set(found.to_dict()) >= {"peak_memory_bytes", "train_seconds", "job_seconds", "fits"}
+
+
+def test_gemm_rate_is_interpolated_by_width() -> None:
+    assert MACHINE.gemm_s(64, 64) == 1e-10
+    assert MACHINE.gemm_s(4096, 4096) == 2e-11
+    assert 2e-11 < MACHINE.gemm_s(256, 256) < 1e-10
+    assert estimate.Machine.from_dict(MACHINE.to_dict()) == MACHINE

@@ -1,0 +1,143 @@
+"""Measure this machine for the estimate: `python -m tuneyard.trainer.calibrate` prints a
+`core.estimate.Machine` as JSON (in about three seconds).
+
+It runs what a training step is made of, in the worker's own conditions (a fresh process
+with torch, transformers and peft imported, the threads torch picks): fp32 GEMMs at a few
+widths, causal attention forward and backward at two lengths (its cost per length² and per
+call), a memory-bound elementwise pass, the cost of dispatching one small operator, an
+AdamW step, and the resident memory of the process at rest. `tuneyard.calibration` runs it
+once per machine and caches the result.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+
+_START = time.perf_counter()
+
+import peft  # noqa: E402,F401  (what a worker imports: its memory is part of the base)
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import transformers  # noqa: E402,F401
+
+from tuneyard.core import estimate  # noqa: E402
+
+__all__ = ["measure"]
+
+_ROWS = 1024
+_SIZES = (128, 256, 512, 1024, 2048)
+
+
+def _best(run: Callable[[], object], *, budget: float, repeat: int = 1) -> float:
+    """Seconds of one `run`: the fastest of samples of `repeat` back-to-back runs (threads
+    kept busy, as in a training step) taken for `budget` seconds, at least three."""
+    run()
+    best, samples, until = float("inf"), 0, time.perf_counter() + budget
+    while samples < 3 or time.perf_counter() < until:
+        start = time.perf_counter()
+        for _ in range(repeat):
+            run()
+        best = min(best, (time.perf_counter() - start) / repeat)
+        samples += 1
+    return best
+
+
+def _gemm(n: int) -> float:
+    a, b = torch.randn(_ROWS, n), torch.randn(n, n)
+    repeat = max(1, (512 // n) ** 2)  # samples of a few milliseconds
+    return _best(lambda: a @ b, budget=0.1, repeat=repeat) / (2 * _ROWS * n * n)
+
+
+def _attention(length: int, heads: int = 4, width: int = 64) -> float:
+    q, k, v = (torch.randn(1, heads, length, width, requires_grad=True) for _ in range(3))
+
+    def run() -> None:
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        out.sum().backward()  # type: ignore[no-untyped-call]
+
+    return _best(run, budget=0.15, repeat=max(1, 512 // length))
+
+
+def _elementwise() -> float:
+    x = torch.randn(2048, 512)
+    return _best(lambda: torch.nn.functional.silu(x), budget=0.15, repeat=4) / (2 * x.numel() * 4)
+
+
+def _dispatch() -> float:
+    x = torch.ones(4)
+
+    def run() -> None:
+        for _ in range(200):
+            x.add(1)
+
+    return _best(run, budget=0.15) / 200
+
+
+def _optimizer() -> float:
+    weight = torch.nn.Parameter(torch.randn(1 << 20))
+    weight.grad = torch.randn(1 << 20)
+    optimizer = torch.optim.AdamW([weight], lr=1e-4)
+
+    def run() -> None:
+        torch.nn.utils.clip_grad_norm_([weight], 1.0)
+        optimizer.step()
+
+    return _best(run, budget=0.2) / weight.numel()
+
+
+def _resident_peak() -> int:
+    """This process's peak resident memory (VmHWM: ru_maxrss would carry the peak of the
+    process that forked it across exec)."""
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _memory() -> int:
+    if torch.cuda.is_available():
+        return int(torch.cuda.get_device_properties(0).total_memory)
+    with open("/proc/meminfo", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def measure(key: str) -> estimate.Machine:
+    """This machine's rates (CPU: what the worker trains on without a GPU)."""
+    startup = time.perf_counter() - _START
+    base = _resident_peak()
+    short, long = 64, 512
+    t_short = min(_attention(short), _attention(short))
+    t_long = min(_attention(long), _attention(long))
+    unit = 4 * 64
+    per_unit = max(1e-15, (t_long - t_short) / (unit * (long**2 - short**2)))
+    call = max(0.0, t_short - per_unit * unit * short**2)
+    return estimate.Machine(
+        key=key,
+        device="cuda" if torch.cuda.is_available() else "cpu",
+        memory_bytes=_memory(),
+        gemm=tuple(
+            (n, min(first, second))  # two passes apart: a neighbour's burst spoils one
+            for n, first, second in zip(
+                _SIZES, [_gemm(n) for n in _SIZES], [_gemm(n) for n in _SIZES], strict=True
+            )
+        ),
+        attention_s=per_unit,
+        attention_call_s=call,
+        elementwise_s=_elementwise(),
+        op_s=_dispatch(),
+        optimizer_s=_optimizer(),
+        base_bytes=base,
+        startup_s=startup,
+    )
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(sys.argv[1] if len(sys.argv) > 1 else "").to_dict()))

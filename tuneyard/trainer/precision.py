@@ -1,0 +1,175 @@
+"""The training dtype on a CPU: fp32, or bf16 autocast where this CPU runs bf16 natively and faster.
+
+CPUs of the same kind differ: some have native bf16 matrix units (AMX, or AVX512-BF16),
+where a bf16 matmul runs several times faster than fp32; on the others bf16 is emulated and
+about 15× slower. So a CPU run trains in fp32 unless the CPU has native bf16 *and* a short
+measurement at the model's own GEMM shape (a linear layer's forward and backward, fp32
+against bf16 autocast) shows bf16 faster by at least `_MIN_GAIN`. The `fp32` setting
+(the worker's `TUNEYARD_TRAIN_PRECISION=fp32`) forces fp32. On CUDA the loss functions
+keep their own bf16 autocast; nothing here applies.
+
+`native_bf16` and `decide` are pure (flags in, choice out); `measure` and `choose` touch
+torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Collection, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "NATIVE_BF16_FLAGS",
+    "SETTINGS",
+    "Choice",
+    "autocast",
+    "choose",
+    "cpu_flags",
+    "decide",
+    "measure",
+    "native_bf16",
+    "on_cuda",
+]
+
+NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+"""/proc/cpuinfo flags of native bf16 matrix arithmetic (Intel AMX, AVX512-BF16 on Intel
+and AMD Zen 4+)."""
+
+SETTINGS = ("auto", "fp32")
+"""The precision setting: `auto` (bf16 where measured faster) or `fp32` (always)."""
+
+_MIN_GAIN = 1.15
+"""bf16 is chosen only when it is at least this many times faster than fp32."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Choice:
+    """The dtype a run trains in and why."""
+
+    dtype: str
+    """"fp32" or "bf16" (bf16 autocast: matmuls in bf16, weights and optimizer in fp32)."""
+    reason: str
+
+    @property
+    def autocast(self) -> torch.dtype | None:
+        """The autocast dtype (None: plain fp32)."""
+        return torch.bfloat16 if self.dtype == "bf16" else None
+
+
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The CPU feature flags of /proc/cpuinfo (or of the text given); empty when unknown."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return frozenset()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def native_bf16(flags: Collection[str] | None = None) -> bool:
+    """Whether this CPU (or one with these flags) computes bf16 matmuls natively.
+
+    Without /proc/cpuinfo (another OS) torch's own CPU checks answer."""
+    if flags is None:
+        flags = cpu_flags()
+        if not flags:
+            return _torch_says_native()
+    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
+
+
+def decide(
+    *,
+    device_type: str,
+    setting: str,
+    native: bool,
+    fp32_s: float | None = None,
+    bf16_s: float | None = None,
+) -> Choice:
+    """The dtype for a run on `device_type` with this `setting`, given whether the CPU has
+    native bf16 and, if it was measured, the time of the same work in fp32 and in bf16."""
+    if setting not in SETTINGS:
+        raise ValueError(f"precision setting must be one of {SETTINGS}, not {setting!r}")
+    if device_type != "cpu":
+        return Choice("fp32", f"{device_type}: the loss functions choose their own autocast")
+    if setting == "fp32":
+        return Choice("fp32", "fp32 forced by the setting")
+    if not native:
+        return Choice("fp32", "no native bf16 on this CPU (bf16 would be emulated)")
+    if fp32_s is None or bf16_s is None:
+        return Choice("fp32", "native bf16, not measured")
+    gain = fp32_s / bf16_s if bf16_s > 0 else 0.0
+    if gain >= _MIN_GAIN:
+        return Choice("bf16", f"native bf16 measured {gain:.2f}× faster than fp32")
+    return Choice("fp32", f"native bf16 measured only {gain:.2f}× as fast as fp32")
+
+
+def measure(
+    in_features: int, out_features: int, rows: int, *, seconds: float = 0.3
+) -> tuple[float, float]:
+    """Best time of a linear layer's forward and backward on (rows × in_features), in fp32
+    and under bf16 autocast: (fp32 seconds, bf16 seconds)."""
+    layer = torch.nn.Linear(in_features, out_features, bias=False)
+    x = torch.randn(rows, in_features, requires_grad=True)
+
+    def once(dtype: torch.dtype | None) -> float:
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype is not None):
+            y = layer(x)
+        y.float().sum().backward()
+        return time.perf_counter() - start
+
+    times = {}
+    for dtype in (None, torch.bfloat16):
+        once(dtype)
+        best, until = float("inf"), time.perf_counter() + seconds
+        while time.perf_counter() < until:
+            best = min(best, once(dtype))
+        times[dtype] = best
+    return times[None], times[torch.bfloat16]
+
+
+def choose(
+    device: torch.device, setting: str, *, in_features: int, out_features: int, rows: int
+) -> Choice:
+    """`decide` for this machine, measuring the model's GEMM shape only where it can matter
+    (a CPU with native bf16 and the `auto` setting)."""
+    native = device.type == "cpu" and native_bf16()
+    fp32_s = bf16_s = None
+    if device.type == "cpu" and setting == "auto" and native and rows > 0:
+        fp32_s, bf16_s = measure(in_features, out_features, rows)
+    return decide(
+        device_type=device.type, setting=setting, native=native, fp32_s=fp32_s, bf16_s=bf16_s
+    )
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, choice: Choice | None) -> Iterator[None]:
+    """bf16 autocast on a CPU where `choice` says bf16; otherwise nothing."""
+    if device.type != "cpu" or choice is None or choice.autocast is None:
+        yield
+        return
+    with torch.autocast("cpu", dtype=choice.autocast):
+        yield
+
+
+def on_cuda(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """The loss functions' autocast: bf16 on CUDA; on a CPU nothing of its own, so the
+    recipe's choice (`autocast`) applies."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _torch_says_native() -> bool:
+    """torch's view of the CPU, where /proc/cpuinfo is missing."""
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
