@@ -30,7 +30,7 @@ from pathlib import Path
 from tuneyard.core import estimate
 from tuneyard.scheduler.executors.local import ALLOCATOR_ENV
 
-__all__ = ["CACHE", "Calibration", "key", "machine", "shared_cache"]
+__all__ = ["CACHE", "Calibration", "busy_now", "key", "machine", "shared_cache"]
 
 CACHE = "calibration.json"
 """The cache's file name in the data dir."""
@@ -55,6 +55,15 @@ def key() -> str:
     gpus = sorted(p.name for p in Path("/dev").glob("nvidia[0-9]*"))
     device = f"cuda x{len(gpus)}" if gpus else "cpu"
     return f"{cpu} | {cores} cores | torch {torch} | {device}"
+
+
+def busy_now() -> float:
+    """The 1-minute load average per core this process may use (0 where unknown)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        return os.getloadavg()[0] / max(1, cores or 1)
+    except OSError:
+        return 0.0
 
 
 def shared_cache() -> Path:
@@ -94,6 +103,7 @@ class Calibration:
         key_of: Callable[[], str] = key,
         measure_with: Callable[[str], estimate.Machine] = measure,
         shared: Path | None = None,
+        busy_of: Callable[[], float] = busy_now,
     ) -> None:
         self.path = Path(data_dir) / CACHE
         self.shared = shared
@@ -103,9 +113,20 @@ class Calibration:
         self._machine: estimate.Machine | None = None
         self._lock = threading.Lock()
         self._background: threading.Thread | None = None
+        self._busy_of = busy_of
+        self._remeasured = False
+        """Whether a calibration taken on a busy machine was measured again (once)."""
 
     def __call__(self, wait: bool = True) -> estimate.Machine | None:
-        """This machine's calibration (see the class)."""
+        """This machine's calibration (see the class). One measured while the machine was
+        busy (`estimate.BUSY`) is used as it is, and measured again in the background once
+        the machine is quiet (once per process)."""
+        found = self._call(wait)
+        if found is not None:
+            self._remeasure_if_quiet(found)
+        return found
+
+    def _call(self, wait: bool) -> estimate.Machine | None:
         if not wait:
             if self._lock.acquire(blocking=False):
                 try:
@@ -120,6 +141,27 @@ class Calibration:
                     self._lock.release()
             return None
         return self.get()
+
+    def _remeasure_if_quiet(self, found: estimate.Machine) -> None:
+        if self._remeasured or found.busy <= estimate.BUSY or self._busy_of() > estimate.BUSY:
+            return
+        self._remeasured = True
+        threading.Thread(target=self._measure_again, name="calibration", daemon=True).start()
+
+    def _measure_again(self) -> None:
+        """Measure now and cache it, keeping the busy one in use until it is done."""
+        try:
+            with _exclusive(self.shared):
+                wanted = self._key()
+                fresh = _read(self.shared) if self.shared is not None else None
+                if fresh is None or fresh.key != wanted or fresh.busy > estimate.BUSY:
+                    fresh = self._measure(wanted)  # (another process may have just done it)
+                for path in (self.path, self.shared):
+                    if path is not None:
+                        _write(path, fresh)
+            self._machine = fresh
+        except Exception:  # the busy calibration stays in use
+            return
 
     def get(self) -> estimate.Machine:
         """This machine's calibration: cached, or measured now (and cached)."""

@@ -91,6 +91,36 @@ def test_data_dirs_share_one_calibration_of_the_machine(tmp_path: Path) -> None:
     assert measure.calls == ["cpu A"]
 
 
+def test_a_busy_calibration_is_measured_again_once_the_machine_is_quiet(
+    tmp_path: Path,
+) -> None:
+    """A calibration taken while the machine was busy is used, and replaced in the
+    background by one measured when the machine is quiet (once per process)."""
+    load = [2.0]
+    measured_busy = [1.5]
+
+    def measure(key: str) -> estimate.Machine:
+        return dataclasses.replace(MACHINE, key=key, busy=measured_busy[0], op_s=measured_busy[0])
+
+    shared = tmp_path / "cache" / calibration.CACHE
+    cal = calibration.Calibration(
+        tmp_path / "a", key_of=lambda: "k", measure_with=measure, shared=shared,
+        busy_of=lambda: load[0],
+    )  # fmt: skip
+    first = cal(True)
+    assert first is not None and first.busy == 1.5
+    assert cal(True) is first  # still busy now: kept, nothing measured again
+    load[0], measured_busy[0] = 0.1, 0.1
+    assert cal(True) is first  # quiet now: still answered at once, re-measured behind
+    for _ in range(100):
+        again = cal(True)
+        if again is not None and again.busy == 0.1:
+            break
+        threading.Event().wait(0.02)
+    assert again is not None and again.busy == 0.1 and again.op_s == 0.1
+    assert json.loads(shared.read_text())["busy"] == 0.1  # every data dir gets the quiet one
+
+
 def test_the_shared_cache_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TUNEYARD_CALIBRATION_CACHE", "/x/cal.json")
     assert calibration.shared_cache() == Path("/x/cal.json")

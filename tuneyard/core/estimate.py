@@ -199,6 +199,10 @@ def parameters(
     )
 
 
+BUSY = 0.5
+"""Load average per core past which a calibration is taken as measured on a busy machine."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Machine:
     """What a calibration measured on one machine (`tuneyard.calibration`)."""
@@ -225,6 +229,10 @@ class Machine:
     """Resident memory of a worker at rest: interpreter, torch, transformers, peft."""
     startup_s: float
     """Seconds from a worker's start to its first line of work (imports)."""
+    busy: float = 0.0
+    """The machine's 1-minute load average per usable core as the measurement began: past
+    `BUSY` the rates may be a busy machine's, and the calibration is measured again once the
+    machine is quiet (`tuneyard.calibration`)."""
 
     def gemm_s(self, inner: int, outer: int) -> float:
         """Seconds per FLOP of a product with these inner and outer widths."""

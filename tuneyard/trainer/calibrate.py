@@ -24,6 +24,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 import transformers  # noqa: E402,F401
 
+from tuneyard import calibration  # noqa: E402
 from tuneyard.core import estimate  # noqa: E402
 
 __all__ = ["measure"]
@@ -112,6 +113,7 @@ def _memory() -> int:
 def measure(key: str) -> estimate.Machine:
     """This machine's rates (CPU: what the worker trains on without a GPU)."""
     startup = time.perf_counter() - _START
+    busy = calibration.busy_now()
     base = _resident_peak()
     short, long = 64, 512
     t_short = min(_attention(short), _attention(short))
@@ -136,6 +138,7 @@ def measure(key: str) -> estimate.Machine:
         optimizer_s=_optimizer(),
         base_bytes=base,
         startup_s=startup,
+        busy=busy,
     )
 
 
