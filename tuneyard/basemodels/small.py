@@ -10,16 +10,12 @@ writes the Hugging Face folder once into a cache folder and reuses it. The bench
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from tuneyard.basemodels import tinychat
+from tuneyard.basemodels import folders, tinychat
 
 __all__ = ["NAME", "SHAPE", "config", "ensure_built", "untrained"]
 
@@ -69,28 +65,15 @@ def untrained(tokenizer: Any | None = None) -> Any:
 def ensure_built(path: Path) -> Path:
     """Write `small` (weights, config, tokenizer) into `path` unless that build is already
     there; return `path`. Written beside it and renamed into place, so never half-written."""
-    path = Path(path)
-    if _is_built(path):
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f".{path.name}.lock", "a+b") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # one builder at a time; released on close
-        if _is_built(path):
-            return path
-        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-        try:
-            tokenizer = tinychat.make_tokenizer()
-            untrained(tokenizer).save_pretrained(staging)
-            tokenizer.save_pretrained(staging)
-            stamp = json.dumps({"build": _digest()}) + "\n"
-            (staging / _STAMP).write_text(stamp, encoding="utf-8")
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(staging, path)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-    return path
+    return folders.build_once(path, _is_built, _build)
+
+
+def _build(into: Path) -> None:
+    tokenizer = tinychat.make_tokenizer()
+    untrained(tokenizer).save_pretrained(into)
+    tokenizer.save_pretrained(into)
+    stamp = json.dumps({"build": _digest()}) + "\n"
+    (into / _STAMP).write_text(stamp, encoding="utf-8")
 
 
 def _digest() -> str:

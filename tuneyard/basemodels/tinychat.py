@@ -10,17 +10,13 @@ Face folder (fp32 weights, config, tokenizer) into the data dir on first use.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import hashlib
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from tuneyard.basemodels import folders
 
 __all__ = [
     "CHAT_TEMPLATE",
@@ -77,25 +73,7 @@ def ensure_built(path: Path) -> Path:
     `path` is never half-written; a file lock serialises concurrent builders. A folder from
     another build (an older tuneyard's untrained tiny-chat) is replaced.
     """
-    path = Path(path)
-    if _is_built(path):
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path.parent / f".{path.name}.lock"):
-        if _is_built(path):
-            return path
-        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-        try:
-            _build(staging)
-            if path.exists():
-                retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-                os.replace(path, retired / path.name)
-                shutil.rmtree(retired, ignore_errors=True)
-            os.replace(staging, path)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-    return path
+    return folders.build_once(path, _is_built, _build)
 
 
 @functools.cache
@@ -118,16 +96,6 @@ def _is_built(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(stamp, dict) and stamp.get("weights_sha256") == _weights_digest()
-
-
-@contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    with open(lock_path, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def untrained(tokenizer: Any | None = None) -> Any:
