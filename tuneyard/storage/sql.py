@@ -289,8 +289,9 @@ def _next_queued() -> sa.Select[Any]:
     )
 
 
-_WAITING = sa.select(tables.jobs.c.id).where(tables.jobs.c.status == JobStatus.QUEUED.value)
-_WAITING = _WAITING.limit(1)
+_WAITING = (
+    sa.select(tables.jobs.c.id).where(tables.jobs.c.status == JobStatus.QUEUED.value).limit(1)
+)
 """Whether any job is queued (read before a claim: most ticks find none)."""
 
 

@@ -137,7 +137,7 @@ def _job(service: Service, caller: Caller, job_id: str) -> Job:
 
 
 def _render(record: Job, caller: Caller) -> Response:
-    return _json(translate.job(record, organization=caller.workspace_id))
+    return _json(rendered.fragment(translate.job_of, record, caller.workspace_id))
 
 
 def _dataset(service: Service, caller: Caller, file_id: str | None, param: str) -> None:
@@ -219,7 +219,7 @@ async def get_job(job_id: str, service: ServiceDep, caller: CallerDep) -> Respon
         job = await offload.job(service, caller.workspace_id, names.parse_job(job_id))
     except errors.JobNotFound:
         raise errors.JobNotFound(f"No fine-tuning job found with id {job_id}") from None
-    return _json(rendered.fragment(translate.job_of, job, caller.workspace_id))
+    return _render(job, caller)
 
 
 def _act(service: Service, caller: Caller, job_id: str, action: str) -> Job:
