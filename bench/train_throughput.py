@@ -95,6 +95,9 @@ def chats(count: int, seed: int) -> list[Example]:
     return result
 
 
+_TORCH_DTYPE = {"fp32": "float32", "bf16": "bfloat16"}
+
+
 def matmul_gflops(dtype: torch.dtype = torch.float32) -> float:
     """This CPU's matmul rate in `dtype`: 2048³ products for 2 s, the fastest of them.
 
@@ -110,8 +113,10 @@ def matmul_gflops(dtype: torch.dtype = torch.float32) -> float:
     return 2 * 2048**3 / best / 1e9
 
 
-def shape_gflops(arch: flops.Architecture, rows: int, method: str) -> float:
-    """The matmul rate at the model's own weight GEMMs (fp32): each layer's linears with
+def shape_gflops(
+    arch: flops.Architecture, rows: int, method: str, dtype: torch.dtype = torch.float32
+) -> float:
+    """The matmul rate at the model's own weight GEMMs in `dtype`: each layer's linears with
     `rows` tokens, forward (x·Wᵀ) and input gradient (dy·W), and the weight gradient
     (dyᵀ·x) for full fine-tuning, weighted by their FLOPs. The best any engine can do on
     the weight GEMMs of this model, at this micro-batch size."""
@@ -121,7 +126,7 @@ def shape_gflops(arch: flops.Architecture, rows: int, method: str) -> float:
         if method == "full":
             shapes.append((n_out, rows, n_in))
         for m, k, n in shapes:
-            a, b = torch.randn(m, k), torch.randn(k, n)
+            a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
             a @ b
             best, until = math.inf, time.perf_counter() + 0.3
             while time.perf_counter() < until:
@@ -266,6 +271,7 @@ def run_trl(
     config = trl.SFTConfig(
         output_dir=str(out),
         bf16=args.native_bf16,  # TRL's default (True) where bf16 is native; emulated: fp32
+        use_cpu=True,  # what transformers asks for before it trains bf16 on a CPU
         num_train_epochs=args.epochs,
         learning_rate=args.lr,
         per_device_train_batch_size=8,
@@ -371,10 +377,12 @@ def main() -> None:
         flush=True,
     )
     rows = round(sum(lengths) / math.ceil(len(lengths) / 8))  # tokens per micro-batch of 8
-    at_shapes = shape_gflops(arch, rows, args.method)
+    at_shapes = {
+        d: shape_gflops(arch, rows, args.method, getattr(torch, _TORCH_DTYPE[d])) for d in peaks
+    }
     print(
-        f"cpu fp32 matmul at the model's weight GEMMs ({rows} rows, hidden {arch.hidden}): "
-        f"{at_shapes:.1f} GFLOP/s",
+        f"cpu matmul at the model's weight GEMMs ({rows} rows, hidden {arch.hidden}): "
+        + ", ".join(f"{d} {g:.1f} GFLOP/s" for d, g in at_shapes.items()),
         flush=True,
     )
     simple = (4 if args.method == "lora" else 6) * n_params
@@ -419,9 +427,7 @@ def main() -> None:
     trl_runs = [r for n, r in results.items() if not n.startswith("tuneyard")]
     if not ours_all:
         return
-    after = {
-        d: matmul_gflops(getattr(torch, {"fp32": "float32", "bf16": "bfloat16"}[d])) for d in peaks
-    }
+    after = {d: matmul_gflops(getattr(torch, _TORCH_DTYPE[d])) for d in peaks}
     print(
         "cpu matmul 2048³ after the runs: "
         + ", ".join(f"{d} {g:.1f} GFLOP/s" for d, g in after.items())
@@ -441,8 +447,8 @@ def main() -> None:
         f"tuneyard (median of {len(ours_all)}): {ours['tokens_per_s']:.0f} tokens/s; MFU "
         f"{100 * ours['mfu_simple']:.1f}% on 4·N/6·N, {100 * ours['mfu_palm']:.1f}% on PaLM's "
         f"count, of the {ours['dtype']} matmul peak {peaks[ours['dtype']]:.1f} GFLOP/s; PaLM "
-        f"FLOPs at {100 * palm_total / ours['seconds'] / (at_shapes * 1e9):.1f}% of the "
-        "matmul rate at the model's shapes"
+        f"FLOPs at {100 * palm_total / ours['seconds'] / (at_shapes[ours['dtype']] * 1e9):.1f}% "
+        f"of the {ours['dtype']} matmul rate at the model's shapes"
     )
     eta = [r["eta_max_error"] for r in ours_all if r["eta_max_error"] is not None]
     if eta:

@@ -30,23 +30,40 @@ from pathlib import Path
 from tuneyard.core import estimate
 from tuneyard.scheduler.executors.local import ALLOCATOR_ENV
 
-__all__ = ["CACHE", "Calibration", "busy_now", "key", "machine", "shared_cache"]
+__all__ = [
+    "CACHE",
+    "ISA_UNITS",
+    "METHOD",
+    "Calibration",
+    "busy_now",
+    "key",
+    "machine",
+    "shared_cache",
+]
 
 CACHE = "calibration.json"
 """The cache's file name in the data dir."""
 
 
-def key() -> str:
-    """What a calibration depends on: CPU model, usable cores, torch version, accelerator."""
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+def key(cpuinfo: str | None = None) -> str:
+    """What a calibration depends on: CPU model and its vector and matrix units (machines
+    sold under one model name differ: some have AVX-512 and native bf16, some only AVX2),
+    usable cores, torch version, how it is measured (`METHOD`), accelerator. `cpuinfo`:
+    /proc/cpuinfo's text (default: read it)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            cpuinfo = ""
+    cpu, flags = "", frozenset[str]()
+    for line in cpuinfo.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == "model name" and not cpu:
+            cpu = value.strip()
+        elif name.strip() in ("flags", "Features") and not flags:
+            flags = frozenset(value.split())
+    cpu = cpu or platform.machine()
+    units = "+".join(unit for unit in ISA_UNITS if unit in flags) or "base"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     try:
         torch = importlib.metadata.version("torch")
@@ -54,7 +71,16 @@ def key() -> str:
         torch = "none"
     gpus = sorted(p.name for p in Path("/dev").glob("nvidia[0-9]*"))
     device = f"cuda x{len(gpus)}" if gpus else "cpu"
-    return f"{cpu} | {cores} cores | torch {torch} | {device}"
+    return f"{cpu} | {units} | {cores} cores | torch {torch} | method {METHOD} | {device}"
+
+
+METHOD = 2
+"""The calibration's own version: a cache measured the way an older tuneyard measured is
+measured again (2: GEMMs on operands out of cache, and under bf16 where native)."""
+
+
+ISA_UNITS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "sve")
+"""CPU flags that change the machine's GEMM rates and dtype choice, named in its key."""
 
 
 def busy_now() -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from tuneyard import calibration
@@ -42,6 +43,7 @@ from tuneyard.storage import (
     sql_deployments,
     sql_published,
 )
+from tuneyard.trainer.__main__ import PRECISION_ENV
 
 __all__ = [
     "Runtime",
@@ -115,6 +117,7 @@ def sizing_of(settings: Settings, data_dir: Path) -> Sizing:
             max_job_memory=settings.max_job_memory,
             running_jobs=settings.max_running_jobs,
         ),
+        precision_setting=os.environ.get(PRECISION_ENV, "auto"),  # what workers inherit
     )
 
 

@@ -63,10 +63,17 @@ def run_recipe(
     stop_at_checkpoint: int | None = None,
     *,
     pause_after_step: int | None = None,
+    precision_setting: str = "fp32",
 ) -> list[dict[str, Any]]:
     """The protocol events of `recipe.run` on `examples`; with `stop_at_checkpoint` the run
     is cancelled right after saving that step's checkpoint, with `pause_after_step` it is
-    paused (as by SIGUSR1) at the boundary after that step."""
+    paused (as by SIGUSR1) at the boundary after that step.
+
+    It trains in fp32 unless told otherwise: these tests compare runs to the last bit (a
+    resumed run's weights with a straight run's, DPO's first loss with log 2), and on a CPU
+    with native bf16 the bf16 GEMMs are not reproducible from run to run under load (a
+    resumed and a straight run ended ~1e-4 apart). The bf16 path has its own tests
+    (`test_training_precision.py`, `tests/unit/test_cpu_bf16.py`)."""
     stream = io.StringIO()
     boundaries = 0
 
@@ -82,7 +89,9 @@ def run_recipe(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(data, "load_examples", lambda spec: list(examples))
         with contextlib.suppress(report.Cancelled, report.Paused):
-            recipe.run(spec, report.Reporter(stream), stop, pause)
+            recipe.run(
+                spec, report.Reporter(stream), stop, pause, precision_setting=precision_setting
+            )
     decoded = map(protocol.decode, stream.getvalue().splitlines())
     return [protocol.wire(e) for e in decoded if e is not None]
 

@@ -220,3 +220,14 @@ def test_the_policy_caps_a_workers_memory() -> None:
     assert shared.memory_available(MACHINE) == MACHINE.memory_bytes // 4
     capped = Estimates(None, models=None, uploads=None, sizing=sizing(max_job_memory=1 << 30))  # type: ignore[arg-type]
     assert capped.memory_available(MACHINE) == 1 << 30
+
+
+def test_the_key_tells_machines_of_one_model_name_apart_by_their_units() -> None:
+    """Two "AMD EPYC" machines, one with AVX-512 and native bf16, one with AVX2 only, have
+    different GEMM rates and dtype choices: neither may reuse the other's calibration."""
+    avx2 = "model name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma\n"
+    bf16 = "model name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma avx512f avx512_bf16\n"
+    first, second = calibration.key(avx2), calibration.key(bf16)
+    assert first != second
+    assert first.startswith("AMD EPYC | avx2 | ") and " avx2+avx512f+avx512_bf16 | " in second
+    assert " | base | " in calibration.key("model name\t: Some CPU\n")

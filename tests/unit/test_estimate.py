@@ -182,3 +182,54 @@ def test_gemm_rate_is_interpolated_by_width() -> None:
     assert MACHINE.gemm_s(4096, 4096) == 2e-11
     assert 2e-11 < MACHINE.gemm_s(256, 256) < 1e-10
     assert estimate.Machine.from_dict(MACHINE.to_dict()) == MACHINE
+
+
+BF16 = dataclasses.replace(MACHINE, gemm_bf16=tuple((n, s / 4) for n, s in MACHINE.gemm))
+"""The test machine with native bf16 GEMMs four times as fast as its fp32 ones."""
+
+
+def test_the_dtype_is_predicted_as_the_trainer_chooses_it() -> None:
+    assert BF16.precision(TINY) == "bf16"
+    assert BF16.precision(TINY, "fp32") == "fp32"  # the workers' setting forces fp32
+    assert MACHINE.precision(TINY) == "fp32"  # no native bf16 measured
+    barely = dataclasses.replace(MACHINE, gemm_bf16=tuple((n, s / 1.1) for n, s in MACHINE.gemm))
+    assert barely.precision(TINY) == "fp32"  # under BF16_MIN_GAIN
+    assert dataclasses.replace(BF16, device="cuda").precision(TINY) == "fp32"
+
+
+def test_bf16_prices_the_gemms_at_bf16_rates_and_keeps_fewer_activation_bytes() -> None:
+    fp32, bf16 = run(work(), BF16), run(work(precision="bf16"), BF16)
+    assert bf16.train_seconds < fp32.train_seconds
+    aligned = [128] * 64  # micro-batches of 1,024 tokens: no bf16 row padding
+    no_gemm = dataclasses.replace(BF16, gemm=((128, 0.0),), gemm_bf16=((128, 0.0),))
+    assert run(work(train=aligned), no_gemm).train_seconds == pytest.approx(
+        run(work(train=aligned, precision="bf16"), no_gemm).train_seconds
+    )  # only the GEMMs change
+    # under bf16 a packed micro-batch of 800 tokens runs as 832 (a multiple of 64)
+    assert run(work(precision="bf16"), no_gemm).train_seconds > run(work(), no_gemm).train_seconds
+    activations = bf16.breakdown["memory_activations_bytes"]
+    assert activations < fp32.breakdown["memory_activations_bytes"]
+    # the DPO reference pass and the final generation run in fp32 either way
+    dpo = dict(objective=Objective.DPO, hp=dataclasses.replace(HP, eval_samples=8))
+    a, b = run(work(**dpo), BF16), run(work(precision="bf16", **dpo), BF16)
+    assert a.breakdown["seconds_reference"] == pytest.approx(b.breakdown["seconds_reference"])
+    assert a.breakdown["seconds_evaluation"] == pytest.approx(b.breakdown["seconds_evaluation"])
+
+
+def test_a_calibration_with_or_without_bf16_reads_back() -> None:
+    assert estimate.Machine.from_dict(BF16.to_dict()) == BF16
+    old = {k: v for k, v in MACHINE.to_dict().items() if k != "gemm_bf16"}
+    assert estimate.Machine.from_dict(old) == MACHINE  # a cache written before bf16 was
+
+
+def test_generation_is_priced_at_the_evaluations_own_bound() -> None:
+    """A reply longer than half of max_seq_len is generated to that half at most (the
+    prompt keeps the other half), as `trainer.evaluate.replies_room` bounds it."""
+    valid = [256] * 8  # half learnt: replies of 128 tokens, 128 + 16 generated given room
+    hp = dataclasses.replace(HP, eval_samples=8)
+    tight = run(work(hp=dataclasses.replace(hp, max_seq_len=256), valid=valid, targets=0.5))
+    roomy = run(work(hp=dataclasses.replace(hp, max_seq_len=4096), valid=valid, targets=0.5))
+    decode = roomy.breakdown["seconds_evaluation"] - tight.breakdown["seconds_evaluation"]
+    per_token = decode / 16  # the 16 tokens the tight one may not generate
+    assert decode > 0
+    assert tight.breakdown["seconds_evaluation"] > 128 * per_token

@@ -199,6 +199,23 @@ def parameters(
     )
 
 
+BF16_MIN_GAIN = 1.15
+"""A CPU run trains under bf16 autocast only where bf16 is at least this many times faster
+than fp32 (`trainer.precision`, and `Machine.precision` predicting it)."""
+BF16_ACTIVATIONS = 0.85
+"""Activation bytes per token under bf16 autocast against fp32: the linear layers keep bf16
+inputs and outputs, the norms, rotary, attention and loss stay fp32 (measured 0.81–1.03,
+median 0.85, on tiny-chat and `small`, LoRA and full, 2,000–8,000 tokens a micro-batch, on
+an AMD EPYC with AVX512-BF16)."""
+BF16_ROW_MULTIPLE = 64
+"""Under CPU bf16 autocast a packed micro-batch is padded up to a multiple of this many
+tokens (`trainer.data.shape_multiple`). torch runs bf16 GEMMs on a CPU as oneDNN kernels made
+for each shape, and keeps ~1–2 MB for every shape it has seen, beyond any cache setting:
+with packed micro-batches of ever-new lengths a long run's memory grew without end (tiny-chat
+LoRA: +170 MiB in 45 steps). Padded to a multiple of 64 the shapes are few (< 64 tokens of
+padding a micro-batch, their own block, masked out; no slower within the noise of ±10%:
+tiny-chat 4.4–4.8 s against 4.5–5.3 s unpadded, peak 712–715 MiB against 790–801).
+Right-padded batches are left as they are: their widths are bounded by `max_seq_len`."""
 BUSY = 0.5
 """Load average per core past which a calibration is taken as measured on a busy machine."""
 
@@ -233,11 +250,15 @@ class Machine:
     """The machine's 1-minute load average per usable core as the measurement began: past
     `BUSY` the rates may be a busy machine's, and the calibration is measured again once the
     machine is quiet (`tuneyard.calibration`)."""
+    gemm_bf16: tuple[tuple[int, float], ...] = ()
+    """The same products under bf16 autocast (fp32 operands cast on the way in, as the
+    trainer's are), on a CPU with native bf16 matrix arithmetic; empty on the others."""
 
-    def gemm_s(self, inner: int, outer: int) -> float:
-        """Seconds per FLOP of a product with these inner and outer widths."""
+    def gemm_s(self, inner: int, outer: int, *, bf16: bool = False) -> float:
+        """Seconds per FLOP of a product with these inner and outer widths (in bf16 where
+        `bf16` and this machine measured bf16)."""
         size = max(1, min(inner, outer))
-        table = sorted(self.gemm)
+        table = sorted(self.gemm_bf16 if bf16 and self.gemm_bf16 else self.gemm)
         if size <= table[0][0]:
             return table[0][1]
         for (n0, s0), (n1, s1) in itertools.pairwise(table):
@@ -257,8 +278,20 @@ class Machine:
         """Inverse of `to_dict`."""
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in fields}
-        values["gemm"] = tuple((int(n), float(s)) for n, s in data["gemm"])
+        for table in ("gemm", "gemm_bf16"):
+            values[table] = tuple((int(n), float(s)) for n, s in data.get(table, ()))
         return cls(**values)
+
+    def precision(self, shape: Shape, setting: str = "auto") -> str:
+        """The dtype a run of a model of `shape` trains in here, as `trainer.precision`
+        decides it: "bf16" (autocast) on a CPU that measured native bf16 GEMMs at least
+        `BF16_MIN_GAIN` times faster than fp32 at the model's MLP shape, unless `setting`
+        is "fp32"; else "fp32"."""
+        if self.device != "cpu" or setting == "fp32" or not self.gemm_bf16:
+            return "fp32"
+        inner = shape.intermediate or 4 * shape.hidden
+        gain = self.gemm_s(shape.hidden, inner) / self.gemm_s(shape.hidden, inner, bf16=True)
+        return "bf16" if gain >= BF16_MIN_GAIN else "fp32"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -280,6 +313,8 @@ class Work:
     labels: int = 2
     packed: bool = True
     """Micro-batches are packed into one row (causal LMs that can); else right-padded."""
+    precision: str = "fp32"
+    """The dtype it trains in: "fp32", or "bf16" autocast (`Machine.precision`)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -405,8 +440,8 @@ def estimate(work: Work, machine: Machine, *, memory_available: int) -> Estimate
     # the optimizer step, when the activations are gone but AdamW's temporaries are not.
     weights = params.total * FLOAT
     moments = params.trainable * 2 * FLOAT
-    widest = max((_rows(b, work.packed) for b in micro), default=0)
-    per_token = _activation_bytes(shape, work.method, hp)
+    widest = max((_rows(b, work.packed, work.precision) for b in micro), default=0)
+    per_token = _activation_bytes(shape, work.method, hp, work.precision)
     vocab = shape.vocab if work.task_type is TaskType.GENERATION else work.labels
     logits = widest * (work.targets if work.packed else 1.0) * vocab * FLOAT * 4
     activations = widest * per_token + logits
@@ -420,8 +455,10 @@ def estimate(work: Work, machine: Machine, *, memory_available: int) -> Estimate
     valid = _forward_seconds(work.valid, work, params, machine)
     saves = _checkpoints(hp, len(steps))
     save_s = saves * (valid + _save_seconds(params, machine))
-    reference = _forward_seconds(work.train, work, params, machine) if _dpo(work) else 0.0
-    generation = _generation_seconds(work, params, machine)
+    # the reference pass (before the trainer picks its dtype) and generation run in fp32
+    fp32 = dataclasses.replace(work, precision="fp32")
+    reference = _forward_seconds(work.train, fp32, params, machine) if _dpo(work) else 0.0
+    generation = _generation_seconds(fp32, params, machine)
     load = machine.startup_s + SETUP_SECONDS + weights / LOAD_BYTES_PER_S
     predict = valid if work.task_type is TaskType.CLASSIFICATION else 0.0
     job = load + reference + loop + save_s + predict + generation + _save_seconds(params, machine)
@@ -453,12 +490,16 @@ def _dpo(work: Work) -> bool:
     return work.objective is Objective.DPO and work.task_type is TaskType.GENERATION
 
 
-def _rows(batch: Sequence[int], packed: bool) -> int:
-    """Tokens the model runs for a micro-batch: packed, their sum; padded, width × rows."""
-    return sum(batch) if packed else max(batch) * len(batch)
+def _rows(batch: Sequence[int], packed: bool, precision: str = "fp32") -> int:
+    """Tokens the model runs for a micro-batch: packed, their sum (rounded up to
+    `BF16_ROW_MULTIPLE` under bf16); padded, width × rows."""
+    if not packed:
+        return max(batch) * len(batch)
+    multiple = BF16_ROW_MULTIPLE if precision == "bf16" else 1
+    return -(-sum(batch) // multiple) * multiple
 
 
-def _activation_bytes(shape: Shape, method: Method, hp: Hyperparameters) -> float:
+def _activation_bytes(shape: Shape, method: Method, hp: Hyperparameters, precision: str) -> float:
     """Bytes the backward keeps per token of a micro-batch, over every layer."""
     if shape.encoder:
         per_layer = ENCODER_H * shape.hidden + ENCODER_I * shape.intermediate
@@ -466,11 +507,13 @@ def _activation_bytes(shape: Shape, method: Method, hp: Hyperparameters) -> floa
         per_layer = ACTIVATION_H * shape.hidden + ACTIVATION_I * shape.intermediate
     if method is Method.LORA:
         per_layer += 7 * hp.lora_rank
-    return shape.layers * per_layer * FLOAT
+    return shape.layers * per_layer * FLOAT * (BF16_ACTIVATIONS if precision == "bf16" else 1.0)
 
 
-def _matmul_seconds(rows: float, params: Params, shape: Shape, m: Machine, *, train: bool) -> float:
-    per_flop = sum(m.gemm_s(i, o) * i * o for i, o in shape.linears()) / max(
+def _matmul_seconds(
+    rows: float, params: Params, shape: Shape, m: Machine, *, train: bool, bf16: bool
+) -> float:
+    per_flop = sum(m.gemm_s(i, o, bf16=bf16) * i * o for i, o in shape.linears()) / max(
         1, sum(i * o for i, o in shape.linears())
     )
     passes = 2 if not train else (4 if params.matmul_trainable < params.matmul else 6)
@@ -487,9 +530,10 @@ def _micro_seconds(
     batch: Sequence[int], work: Work, params: Params, m: Machine, *, train: bool
 ) -> float:
     shape = work.shape
-    rows = _rows(batch, work.packed)
+    rows = _rows(batch, work.packed, work.precision)
     share = 1.0 if train else 1 / 3
-    matmul = _matmul_seconds(rows, params, shape, m, train=train)
+    bf16 = work.precision == "bf16"
+    matmul = _matmul_seconds(rows, params, shape, m, train=train, bf16=bf16)
     attention = _attention_seconds(
         batch if work.packed else [max(batch)] * len(batch), shape, m, train=train
     )
@@ -503,7 +547,7 @@ def _micro_seconds(
     head_s = 0.0
     if work.task_type is TaskType.GENERATION:  # a classifier's head is a few columns
         head = rows * (work.targets if work.packed else 1.0) * shape.vocab * shape.hidden * 2
-        head_s = head * (3 if train else 1) * m.gemm_s(shape.hidden, shape.vocab)
+        head_s = head * (3 if train else 1) * m.gemm_s(shape.hidden, shape.vocab, bf16=bf16)
     examples = len(batch) if work.packed else 1
     ops = share * shape.layers * (OPS_PER_LAYER + OPS_PER_EXAMPLE_LAYER * examples) * m.op_s
     return matmul + attention + elementwise + head_s + ops
@@ -525,8 +569,10 @@ def _forward_seconds(lengths: Sequence[int], work: Work, params: Params, m: Mach
 
 def _generation_seconds(work: Work, params: Params, m: Machine) -> float:
     """Greedy replies to the evaluation samples, 16 at a time: a prompt pass, then one
-    forward of the batch per new token (up to the longest reply + 16, at most 256; a reply
-    is taken as the learnt share of its conversation)."""
+    forward of the batch per new token, priced at its bound (`trainer.evaluate.replies_room`:
+    the longest reply + 16, at most 256 and half of max_seq_len past the prompt; a reply is
+    taken as the learnt share of its conversation). A tuned model that ends its replies
+    sooner takes less: this is the most the evaluation takes, not its expectation."""
     if work.task_type is not TaskType.GENERATION or work.objective is Objective.CPT:
         return 0.0
     samples = sorted(work.valid[: work.hp.eval_samples])
@@ -537,7 +583,9 @@ def _generation_seconds(work: Work, params: Params, m: Machine) -> float:
     for start in range(0, len(samples), GENERATION_BATCH):
         batch = samples[start : start + GENERATION_BATCH]
         longest = max(batch) // (2 if work.objective is Objective.DPO else 1)
-        new = min(GENERATED_MOST, int(longest * work.targets) + 16)
+        reply = int(longest * work.targets)
+        room = max(work.hp.max_seq_len - (longest - reply), work.hp.max_seq_len // 2)
+        new = max(1, min(GENERATED_MOST, reply + 16, room))
         prompt = _micro_seconds([longest] * len(batch), work, params, m, train=False)
         rows = len(batch)
         per_token = (

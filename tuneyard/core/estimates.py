@@ -57,6 +57,8 @@ class Sizing:
     (measuring starts then, in the background) instead of waiting for it."""
     shape: Callable[[BaseModel], estimate.Shape]
     policy: Policy = Policy()
+    precision_setting: str = "auto"
+    """The workers' precision setting (`trainer.precision.SETTINGS`): "fp32" forces fp32."""
 
 
 _TARGET_SHARE = {Objective.SFT: 0.5, Objective.DPO: 0.4, Objective.CPT: 1.0}
@@ -129,6 +131,7 @@ class Estimates:
             targets=1.0 if classify else _TARGET_SHARE[objective],
             labels=max(2, labels),
             packed=not classify and not shape.encoder,
+            precision=machine.precision(shape, sizing.precision_setting),
         )
         return estimate.estimate(work, machine, memory_available=self.memory_available(machine))
 

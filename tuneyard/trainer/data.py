@@ -21,6 +21,7 @@ import torch
 
 from tuneyard import kinds
 from tuneyard.core import jobs
+from tuneyard.core.estimate import BF16_ROW_MULTIPLE
 from tuneyard.datasets import examples as ex
 from tuneyard.trainer import report
 
@@ -228,6 +229,13 @@ def epoch_batches(
         shuffled = torch.randperm(len(batches), generator=generator).tolist()
         batches = [batches[i] for i in shuffled]
     return batches
+
+
+def shape_multiple() -> int:
+    """What a packed micro-batch's token count is padded up to now:
+    `core.estimate.BF16_ROW_MULTIPLE` inside CPU bf16 autocast (the recipe's bf16 on a
+    CPU), else 1."""
+    return BF16_ROW_MULTIPLE if torch.is_autocast_enabled("cpu") else 1
 
 
 def collate(batch: Sequence[Feature], pad_id: int) -> dict[str, torch.Tensor]:

@@ -17,7 +17,7 @@ from tuneyard.datasets import examples as ex
 from tuneyard.trainer import loss, scores
 from tuneyard.trainer.data import Feature, collate
 
-__all__ = ["classification", "generation", "validation"]
+__all__ = ["classification", "generation", "replies_room", "validation"]
 
 _MAX_NEW_TOKENS = 256
 _GENERATION_BATCH = 16
@@ -143,7 +143,8 @@ def _generate(
     longest_reply = max(
         len(tokenizer(reference, add_special_tokens=False)["input_ids"]) for _, reference in chunk
     )
-    new_tokens = min(_MAX_NEW_TOKENS, longest_reply + 16)
+    longest_prompt = max(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts)
+    new_tokens = replies_room(max_seq_len, longest_prompt, longest_reply)
     encoded = tokenizer(
         prompts,
         add_special_tokens=False,
@@ -162,6 +163,14 @@ def _generate(
         )
     replies = output[:, encoded["input_ids"].shape[1] :]
     return [str(text) for text in tokenizer.batch_decode(replies, skip_special_tokens=True)]
+
+
+def replies_room(max_seq_len: int, longest_prompt: int, longest_reply: int) -> int:
+    """Tokens generated at most for a batch: its longest reference reply and 16 more, at
+    most `_MAX_NEW_TOKENS`, and never so many that the prompts lose more than half of
+    `max_seq_len` to them (the prompt is cut from the left to what is left)."""
+    room = max(max_seq_len - longest_prompt, max_seq_len // 2)
+    return max(1, min(_MAX_NEW_TOKENS, longest_reply + 16, room))
 
 
 def _prompt_and_reference(

@@ -4,7 +4,7 @@ CPUs of the same kind differ: some have native bf16 matrix units (AMX, or AVX512
 where a bf16 matmul runs several times faster than fp32; on the others bf16 is emulated and
 about 15× slower. So a CPU run trains in fp32 unless the CPU has native bf16 *and* a short
 measurement at the model's own GEMM shape (a linear layer's forward and backward, fp32
-against bf16 autocast) shows bf16 faster by at least `_MIN_GAIN`. The `fp32` setting
+against bf16 autocast) shows bf16 faster by at least `BF16_MIN_GAIN`. The `fp32` setting
 (the worker's `TUNEYARD_TRAIN_PRECISION=fp32`) forces fp32. On CUDA the loss functions
 keep their own bf16 autocast; nothing here applies.
 
@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from tuneyard.core.estimate import BF16_MIN_GAIN
 
 __all__ = [
     "NATIVE_BF16_FLAGS",
@@ -42,9 +44,6 @@ and AMD Zen 4+)."""
 
 SETTINGS = ("auto", "fp32")
 """The precision setting: `auto` (bf16 where measured faster) or `fp32` (always)."""
-
-_MIN_GAIN = 1.15
-"""bf16 is chosen only when it is at least this many times faster than fp32."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -107,7 +106,7 @@ def decide(
     if fp32_s is None or bf16_s is None:
         return Choice("fp32", "native bf16, not measured")
     gain = fp32_s / bf16_s if bf16_s > 0 else 0.0
-    if gain >= _MIN_GAIN:
+    if gain >= BF16_MIN_GAIN:
         return Choice("bf16", f"native bf16 measured {gain:.2f}× faster than fp32")
     return Choice("fp32", f"native bf16 measured only {gain:.2f}× as fast as fp32")
 
