@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.training import training_spec
+from tests.support.training import run_recipe, training_spec
 from tuneyard.core import protocol
 from tuneyard.datasets.examples import Example, Message
 from tuneyard.trainer import data, precision, recipe, report
@@ -71,3 +71,21 @@ def test_native_bf16_measured_faster_trains_under_autocast_with_fp32_loss(
     want = event(fp32, "evaluated")["metrics"]["valid_loss"]
     got = event(bf16, "evaluated")["metrics"]["valid_loss"]
     assert got == pytest.approx(want, rel=0.01)  # held-out loss within 1% of fp32
+
+
+def test_a_resumed_run_keeps_the_dtype_it_began_in(
+    tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped at a checkpoint and resumed trains on in the dtype it began in, even
+    where measuring again would now choose the other one (a near-threshold gain)."""
+    monkeypatch.setattr(precision, "native_bf16", lambda flags=None: True)
+    gains = iter([(1.0, 0.3), (1.0, 1.0)])  # bf16 3× faster at first, then no faster
+    monkeypatch.setattr(precision, "measure", lambda *a, **k: next(gains))
+    spec = training_spec(tmp_path, tiny_dir, n_epochs=2, batch_size=4, save_steps=2, seed=7)
+    examples = [chat(i) for i in range(24)]
+    first = run_recipe(spec, examples, stop_at_checkpoint=2, precision_setting="auto")
+    assert event(first, "data")["precision"] == "bf16"
+    second = run_recipe(spec, examples, precision_setting="auto")
+    assert event(second, "resumed")["step"] == 2
+    assert event(second, "data")["precision"] == "bf16"  # kept, not measured again
+    assert next(gains, None) == (1.0, 1.0)  # the second measurement was never taken

@@ -83,6 +83,9 @@ def data_dir(tmp_path: Path, tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) ->
     # One thread per trainer: the server's worker and the uninterrupted run share 2 cores
     # without oversubscribing them (and both sum in the same order).
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    # fp32: the soak compares each job with a separate uninterrupted run, and on a CPU with
+    # native bf16 each run measures its own dtype (a near-threshold gain can go either way)
+    monkeypatch.setenv("TUNEYARD_TRAIN_PRECISION", "fp32")
     return data
 
 

@@ -213,7 +213,14 @@ def setup(
     ]
     total_steps = sum(len(epoch) for epoch in plan)
     save_at = _save_points(plan, hp.save_steps)
-    dtype = _precision(base, device, precision_setting, lengths, plan)
+    state = checkpoints.load_state(resume) if resume is not None else None
+    kept = state.get("precision") if state is not None else None
+    if kept in ("fp32", "bf16") and device.type == "cpu" and precision_setting == "auto":
+        # a resumed run keeps the dtype the run began in: the same weights as a run never
+        # interrupted, where measuring again could choose the other one near the threshold
+        dtype = precision.Choice(kept, "kept from the checkpoint the run resumes")
+    else:
+        dtype = _precision(base, device, precision_setting, lengths, plan)
     reporter.emit(
         protocol.Data(
             rows=objective.rows(examples),
@@ -233,8 +240,7 @@ def setup(
     schedule = _schedule(optimizer, hp, total_steps)
     done = 0
     resumed_reporter = None
-    if resume is not None:
-        state = checkpoints.load_state(resume)
+    if resume is not None and state is not None:
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
@@ -327,6 +333,7 @@ def save_checkpoint(run: Run, step: int, train_loss: float) -> dict[str, float]:
         "rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
         "reporter": reporter.state(step),
+        "precision": run.dtype.dtype,
     }
     info = checkpoints.Checkpoint(
         step=step,
