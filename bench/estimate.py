@@ -109,8 +109,8 @@ def run_worker(spec_path: Path) -> None:
     import io
 
     from tuneyard.core import jobs
+    from tuneyard.core.dtype import SETTING_ENV
     from tuneyard.trainer import lifeline, recipe, report
-    from tuneyard.trainer.__main__ import PRECISION_ENV
 
     lifeline.quiet_libraries()
     spec = jobs.TrainingSpec.from_dict(json.loads(spec_path.read_text("utf-8")))
@@ -126,7 +126,7 @@ def run_worker(spec_path: Path) -> None:
 
     recipe.save_checkpoint = timed  # type: ignore[assignment]
     reporter = report.Reporter(io.StringIO())
-    setting = os.environ.get(PRECISION_ENV, "auto")  # as the worker reads it
+    setting = os.environ.get(SETTING_ENV, "auto")  # as the worker reads it
     state = recipe.setup(spec, reporter, lambda: False, lambda: False, precision_setting=setting)
     start = time.perf_counter()
     recipe.train(state)

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from tuneyard import cpuinfo as cpuinfo_of
 from tuneyard.core import estimate
 from tuneyard.scheduler.executors.local import ALLOCATOR_ENV
 
@@ -51,18 +52,9 @@ def key(cpuinfo: str | None = None) -> str:
     usable cores, torch version, how it is measured (`METHOD`), accelerator. `cpuinfo`:
     /proc/cpuinfo's text (default: read it)."""
     if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            cpuinfo = ""
-    cpu, flags = "", frozenset[str]()
-    for line in cpuinfo.splitlines():
-        name, _, value = line.partition(":")
-        if name.strip() == "model name" and not cpu:
-            cpu = value.strip()
-        elif name.strip() in ("flags", "Features") and not flags:
-            flags = frozenset(value.split())
-    cpu = cpu or platform.machine()
+        cpuinfo = cpuinfo_of.text()
+    cpu = cpuinfo_of.model_name(cpuinfo) or platform.machine()
+    flags = cpuinfo_of.flags(cpuinfo)
     units = "+".join(unit for unit in ISA_UNITS if unit in flags) or "base"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tuneyard import calibration
 from tuneyard.basemodels import catalog, counting, shapes
+from tuneyard.core import dtype
 from tuneyard.core.artifacts import LocalArtifacts
 from tuneyard.core.estimates import Policy, Sizing
 from tuneyard.core.ids import SystemClock
@@ -43,7 +44,6 @@ from tuneyard.storage import (
     sql_deployments,
     sql_published,
 )
-from tuneyard.trainer.__main__ import PRECISION_ENV
 
 __all__ = [
     "Runtime",
@@ -117,7 +117,7 @@ def sizing_of(settings: Settings, data_dir: Path) -> Sizing:
             max_job_memory=settings.max_job_memory,
             running_jobs=settings.max_running_jobs,
         ),
-        precision_setting=os.environ.get(PRECISION_ENV, "auto"),  # what workers inherit
+        precision_setting=os.environ.get(dtype.SETTING_ENV, "auto"),  # what workers inherit
     )
 
 

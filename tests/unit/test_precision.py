@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tuneyard import cpuinfo
 from tuneyard.trainer import precision
 
 ZEN2 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse avx avx2 fma\n"
@@ -13,15 +14,13 @@ ZEN4 = "flags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n"
 
 
 def test_flags_are_read_from_cpuinfo() -> None:
-    assert precision.cpu_flags(ZEN2) == {"fpu", "sse", "avx", "avx2", "fma"}
-    assert precision.cpu_flags("model name : nothing here\n") == frozenset()
+    assert cpuinfo.flags(ZEN2) == {"fpu", "sse", "avx", "avx2", "fma"}
+    assert cpuinfo.flags("model name : nothing here\n") == frozenset()
 
 
-@pytest.mark.parametrize(
-    ("cpuinfo", "native"), [(ZEN2, False), (SAPPHIRE_RAPIDS, True), (ZEN4, True)]
-)
-def test_native_bf16_needs_amx_or_avx512_bf16(cpuinfo: str, native: bool) -> None:
-    assert precision.native_bf16(precision.cpu_flags(cpuinfo)) is native
+@pytest.mark.parametrize(("text", "native"), [(ZEN2, False), (SAPPHIRE_RAPIDS, True), (ZEN4, True)])
+def test_native_bf16_needs_amx_or_avx512_bf16(text: str, native: bool) -> None:
+    assert precision.native_bf16(cpuinfo.flags(text)) is native
 
 
 def test_without_native_bf16_a_cpu_run_stays_fp32_unmeasured() -> None:

@@ -31,6 +31,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tuneyard.core import dtype
 from tuneyard.core.jobs import Hyperparameters
 from tuneyard.kinds import Method, Objective, TaskType
 
@@ -199,9 +200,6 @@ def parameters(
     )
 
 
-BF16_MIN_GAIN = 1.15
-"""A CPU run trains under bf16 autocast only where bf16 is at least this many times faster
-than fp32 (`trainer.precision`, and `Machine.precision` predicting it)."""
 BF16_ACTIVATIONS = 0.85
 """Activation bytes per token under bf16 autocast against fp32: the linear layers keep bf16
 inputs and outputs, the norms, rotary, attention and loss stay fp32 (measured 0.81–1.03,
@@ -284,14 +282,17 @@ class Machine:
 
     def precision(self, shape: Shape, setting: str = "auto") -> str:
         """The dtype a run of a model of `shape` trains in here, as `trainer.precision`
-        decides it: "bf16" (autocast) on a CPU that measured native bf16 GEMMs at least
-        `BF16_MIN_GAIN` times faster than fp32 at the model's MLP shape, unless `setting`
-        is "fp32"; else "fp32"."""
-        if self.device != "cpu" or setting == "fp32" or not self.gemm_bf16:
-            return "fp32"
+        decides it (`core.dtype.decide`), with the calibration's fp32 and bf16 GEMM rates
+        at the model's MLP shape standing in for the trainer's measurement."""
         inner = shape.intermediate or 4 * shape.hidden
-        gain = self.gemm_s(shape.hidden, inner) / self.gemm_s(shape.hidden, inner, bf16=True)
-        return "bf16" if gain >= BF16_MIN_GAIN else "fp32"
+        chosen, _ = dtype.decide(
+            device_type=self.device,
+            setting=setting,
+            native=bool(self.gemm_bf16),
+            fp32_s=self.gemm_s(shape.hidden, inner),
+            bf16_s=self.gemm_s(shape.hidden, inner, bf16=True),
+        )
+        return chosen
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

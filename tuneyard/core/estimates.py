@@ -58,7 +58,7 @@ class Sizing:
     shape: Callable[[BaseModel], estimate.Shape]
     policy: Policy = Policy()
     precision_setting: str = "auto"
-    """The workers' precision setting (`trainer.precision.SETTINGS`): "fp32" forces fp32."""
+    """The workers' precision setting (`core.dtype.SETTINGS`): "fp32" forces fp32."""
 
 
 _TARGET_SHARE = {Objective.SFT: 0.5, Objective.DPO: 0.4, Objective.CPT: 1.0}

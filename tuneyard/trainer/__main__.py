@@ -22,14 +22,13 @@ import traceback
 from pathlib import Path
 from types import FrameType
 
-from tuneyard.core import jobs, protocol
+from tuneyard.core import dtype, jobs, protocol
 from tuneyard.trainer import lifeline
 
 __all__ = ["PRECISION_ENV", "main"]
 
-PRECISION_ENV = "TUNEYARD_TRAIN_PRECISION"
-"""Inherited from the server's environment: `fp32` forces fp32 training on a CPU with native
-bf16; `auto` (the default) lets the run use bf16 autocast where it measures faster."""
+PRECISION_ENV = dtype.SETTING_ENV
+"""Inherited from the server's environment (`core.dtype.SETTING_ENV`)."""
 
 _UNKNOWN = "train.unknown"
 _MESSAGE_LIMIT = 1000

@@ -135,15 +135,6 @@ def enable(model: Any) -> None:
     model.set_attn_implementation(ATTENTION)
 
 
-_FP32_ATTENTION_ON_CPU = None
-"""Under CPU bf16 autocast the packed attention runs in fp32: torch's bf16 SDPA backward on a
-CPU keeps ~2 MB per distinct sequence length it has seen (a training run's memory grew by
-~1 GB over tiny-chat's varied lengths), and is no faster than fp32 below a few hundred
-tokens per example (0.29 against 0.09 ms at 40 tokens, 7.7 against 9.9 ms at 800, 4 heads
-of 64, forward and backward, AMD EPYC with AVX512-BF16). The weight GEMMs around it keep
-bf16."""
-
-
 def _packed_attention(
     module: torch.nn.Module,
     query: torch.Tensor,
@@ -159,11 +150,17 @@ def _packed_attention(
 
     `split` (not slicing) keeps the backward linear in T: slicing would allocate a
     zero-filled (T)-sized gradient per example.
+
+    Under CPU bf16 autocast it runs in fp32: torch's bf16 SDPA backward on a CPU keeps ~2 MB
+    per distinct sequence length it has seen (a training run's memory grew by ~1 GB over
+    tiny-chat's varied lengths), and is no faster than fp32 below a few hundred tokens per
+    example (0.29 against 0.09 ms at 40 tokens, 7.7 against 9.9 ms at 800, 4 heads of 64,
+    forward and backward, AMD EPYC with AVX512-BF16). The weight GEMMs around it keep bf16.
     """
     if query.shape[0] != 1 or packed_lengths is None:
         raise ValueError("the packed attention needs one packed row and its example lengths")
     if query.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-        with torch.autocast("cpu", enabled=False):  # see _FP32_ATTENTION_ON_CPU
+        with torch.autocast("cpu", enabled=False):
             return _packed_attention(
                 module,
                 query.float(),

@@ -4,7 +4,7 @@ CPUs of the same kind differ: some have native bf16 matrix units (AMX, or AVX512
 where a bf16 matmul runs several times faster than fp32; on the others bf16 is emulated and
 about 15× slower. So a CPU run trains in fp32 unless the CPU has native bf16 *and* a short
 measurement at the model's own GEMM shape (a linear layer's forward and backward, fp32
-against bf16 autocast) shows bf16 faster by at least `BF16_MIN_GAIN`. The `fp32` setting
+against bf16 autocast) shows bf16 faster by at least `core.dtype.BF16_MIN_GAIN`. The `fp32` setting
 (the worker's `TUNEYARD_TRAIN_PRECISION=fp32`) forces fp32. On CUDA the loss functions
 keep their own bf16 autocast; nothing here applies.
 
@@ -18,12 +18,13 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Collection, Iterator
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from tuneyard.core.estimate import BF16_MIN_GAIN
+from tuneyard import cpuinfo
+from tuneyard.core import dtype as training_dtype
+from tuneyard.core.dtype import SETTINGS
 
 __all__ = [
     "NATIVE_BF16_FLAGS",
@@ -31,7 +32,6 @@ __all__ = [
     "Choice",
     "autocast",
     "choose",
-    "cpu_flags",
     "decide",
     "measure",
     "native_bf16",
@@ -41,9 +41,6 @@ __all__ = [
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 """/proc/cpuinfo flags of native bf16 matrix arithmetic (Intel AMX, AVX512-BF16 on Intel
 and AMD Zen 4+)."""
-
-SETTINGS = ("auto", "fp32")
-"""The precision setting: `auto` (bf16 where measured faster) or `fp32` (always)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -60,26 +57,12 @@ class Choice:
         return torch.bfloat16 if self.dtype == "bf16" else None
 
 
-def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
-    """The CPU feature flags of /proc/cpuinfo (or of the text given); empty when unknown."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return frozenset()
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return frozenset(value.split())
-    return frozenset()
-
-
 def native_bf16(flags: Collection[str] | None = None) -> bool:
     """Whether this CPU (or one with these flags) computes bf16 matmuls natively.
 
     Without /proc/cpuinfo (another OS) torch's own CPU checks answer."""
     if flags is None:
-        flags = cpu_flags()
+        flags = cpuinfo.flags()
         if not flags:
             return _torch_says_native()
     return any(flag in flags for flag in NATIVE_BF16_FLAGS)
@@ -93,22 +76,14 @@ def decide(
     fp32_s: float | None = None,
     bf16_s: float | None = None,
 ) -> Choice:
-    """The dtype for a run on `device_type` with this `setting`, given whether the CPU has
-    native bf16 and, if it was measured, the time of the same work in fp32 and in bf16."""
+    """`core.dtype.decide` as a `Choice`, for a setting of `SETTINGS` only."""
     if setting not in SETTINGS:
         raise ValueError(f"precision setting must be one of {SETTINGS}, not {setting!r}")
-    if device_type != "cpu":
-        return Choice("fp32", f"{device_type}: the loss functions choose their own autocast")
-    if setting == "fp32":
-        return Choice("fp32", "fp32 forced by the setting")
-    if not native:
-        return Choice("fp32", "no native bf16 on this CPU (bf16 would be emulated)")
-    if fp32_s is None or bf16_s is None:
-        return Choice("fp32", "native bf16, not measured")
-    gain = fp32_s / bf16_s if bf16_s > 0 else 0.0
-    if gain >= BF16_MIN_GAIN:
-        return Choice("bf16", f"native bf16 measured {gain:.2f}× faster than fp32")
-    return Choice("fp32", f"native bf16 measured only {gain:.2f}× as fast as fp32")
+    return Choice(
+        *training_dtype.decide(
+            device_type=device_type, setting=setting, native=native, fp32_s=fp32_s, bf16_s=bf16_s
+        )
+    )
 
 
 def measure(
