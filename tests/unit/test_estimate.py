@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import pytest
 
@@ -150,7 +151,8 @@ def test_attention_grows_with_length_squared() -> None:
 def test_each_time_term_counts() -> None:
     base = run(work())
     for field in ("elementwise_s", "op_s", "optimizer_s", "attention_call_s"):
-        cheaper = run(work(), dataclasses.replace(MACHINE, **{field: 0.0}))
+        zero: dict[str, Any] = {field: 0.0}
+        cheaper = run(work(), dataclasses.replace(MACHINE, **zero))
         assert cheaper.train_seconds < base.train_seconds, field
     slower = dataclasses.replace(MACHINE, gemm=tuple((n, 2 * s) for n, s in MACHINE.gemm))
     assert run(work(), slower).train_seconds > base.train_seconds
@@ -233,3 +235,93 @@ def test_generation_is_priced_at_the_evaluations_own_bound() -> None:
     per_token = decode / 16  # the 16 tokens the tight one may not generate
     assert decode > 0
     assert tight.breakdown["seconds_evaluation"] > 128 * per_token
+
+
+def _probe_work(layers: int, lengths: list[int], **changes: object) -> estimate.Work:
+    """One optimizer step of one micro-batch of `lengths`, as `trainer.probe` times it."""
+    shape = dataclasses.replace(TINY, layers=layers)
+    hp = dataclasses.replace(HP, batch_size=len(lengths))
+    return work(shape=shape, train=lengths, valid=[], hp=hp, **changes)
+
+
+KNOWN = estimate.Overhead(step_s=4e-3, layer_s=1.5e-3, passes=((512, 2e-11), (2048, 4e-11)))
+
+
+def _timed(w: estimate.Work, overhead: estimate.Overhead) -> float:
+    """The seconds a step of `w` takes on `MACHINE` if its overhead is `overhead`."""
+    key = estimate.overhead_key(encoder=False, method=w.method, bf16=w.precision == "bf16")
+    machine = dataclasses.replace(MACHINE, overheads={key: overhead})
+    hp = dataclasses.replace(w.hp, batch_size=len(w.train), n_epochs=1)
+    return run(dataclasses.replace(w, hp=hp), machine).train_seconds
+
+
+def _probes(method: Method = Method.LORA) -> list[estimate.Work]:
+    """The calibration's probe steps (`trainer.calibrate._PROBES`, the decoder's)."""
+    sizes = ((1, [32]), (3, [32]), (3, [256] * 2), (3, [256] * 8))
+    return [_probe_work(layers, lengths, method=method) for layers, lengths in sizes]
+
+
+@pytest.mark.parametrize("method", [Method.LORA, Method.FULL])
+def test_the_overhead_fit_recovers_what_the_steps_took_beyond_their_flops(method: Method) -> None:
+    probes = _probes(method)
+    fitted = estimate.fit_overhead([(w, _timed(w, KNOWN)) for w in probes], MACHINE)
+    assert fitted.step_s == pytest.approx(KNOWN.step_s, rel=0.02)
+    assert fitted.layer_s == pytest.approx(KNOWN.layer_s, rel=0.02)
+    assert [n for n, _ in fitted.passes] == [512, 2048]
+    for (_, got), (_, wanted) in zip(fitted.passes, KNOWN.passes, strict=True):
+        assert got == pytest.approx(wanted, rel=0.02)
+
+
+def test_the_pass_rate_follows_the_micro_batch_size_between_those_measured() -> None:
+    assert KNOWN.pass_s(100) == KNOWN.pass_s(512) == 2e-11  # the nearest size beyond them
+    assert KNOWN.pass_s(8192) == 4e-11
+    assert KNOWN.pass_s(1024) == pytest.approx(3e-11)  # halfway in log tokens
+    assert estimate.Overhead(0.0, 0.0, ()).pass_s(1024) == 0.0
+
+
+def test_an_overhead_the_noise_makes_negative_is_taken_as_none() -> None:
+    probes = _probes()
+    none = estimate.Overhead(0.0, 0.0, ((512, 0.0), (2048, 0.0)))
+    # steps faster than their FLOPs price: nothing left to explain, nothing below zero
+    quick = [(w, 0.5 * _timed(w, none)) for w in probes]
+    assert estimate.fit_overhead(quick, MACHINE) == none
+    # a per-step cost only (the layers cost nothing beyond their FLOPs): found alone
+    only_step = estimate.Overhead(5e-3, 0.0, ((512, 0.0), (2048, 0.0)))
+    steps = [(w, _timed(w, only_step) - (1e-5 if w.shape.layers == 3 else 0.0)) for w in probes]
+    fitted = estimate.fit_overhead(steps, MACHINE)
+    assert fitted.layer_s == 0.0 and all(rate >= 0.0 for _, rate in fitted.passes)
+    assert fitted.step_s == pytest.approx(5e-3, rel=0.01)
+
+
+def test_a_measured_overhead_replaces_the_constants_for_its_family_method_and_dtype() -> None:
+    key = estimate.overhead_key(encoder=False, method=Method.LORA, bf16=False)
+    measured = dataclasses.replace(MACHINE, overheads={key: KNOWN})
+    base, found = run(work()), run(work(), measured)
+    assert found.train_seconds != pytest.approx(base.train_seconds)
+    # its step and layer terms count once per step, and per layer and micro-batch
+    for term, times in (("step_s", found.steps), ("layer_s", found.steps * TINY.layers)):
+        more = dataclasses.replace(KNOWN, **{term: getattr(KNOWN, term) + 1e-3})
+        bigger = run(work(), dataclasses.replace(MACHINE, overheads={key: more}))
+        assert bigger.train_seconds - found.train_seconds == pytest.approx(times * 1e-3, rel=1e-6)
+    # ... and the pass rate per token and layer
+    dearer = dataclasses.replace(KNOWN, passes=((512, 3e-11), (2048, 5e-11)))
+    extra = run(work(), dataclasses.replace(MACHINE, overheads={key: dearer})).train_seconds
+    per_token = TINY.layers * (60 * TINY.hidden + 24 * TINY.intermediate) * 4 * 1e-11
+    assert extra - found.train_seconds == pytest.approx(found.tokens * per_token, rel=1e-6)
+    # another method, dtype or family keeps the constants
+    assert run(work(method=Method.FULL), measured).train_seconds == pytest.approx(
+        run(work(method=Method.FULL)).train_seconds
+    )
+    assert run(work(precision="bf16"), measured).train_seconds == pytest.approx(
+        run(work(precision="bf16")).train_seconds
+    )
+
+
+def test_a_calibration_with_overheads_reads_back() -> None:
+    key = estimate.overhead_key(encoder=True, method=Method.FULL, bf16=True)
+    assert key == "encoder/full/bf16"
+    measured = dataclasses.replace(BF16, overheads={key: KNOWN})
+    assert estimate.Machine.from_dict(measured.to_dict()) == measured
+    again = estimate.Machine.from_dict(measured.to_dict())
+    assert again.overhead(encoder=True, method=Method.FULL, bf16=True) == KNOWN
+    assert MACHINE.overhead(encoder=True, method=Method.FULL, bf16=True) is None

@@ -28,7 +28,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="peak memory, training and whole-job time, tokens of a job on this machine",
         description="Counts the dataset's tokens with the model's tokenizer, plans the run's "
         "batches as the trainer does and prices them with this machine's calibration "
-        "(measured once, 6-10 seconds, cached in the data dir and the user's cache), in "
+        "(GEMM and attention rates, and the trainer's own step timed on small probe models; "
+        "measured once, 15-25 seconds, cached in the data dir and the user's cache), in "
         "the dtype the trainer will choose here (bf16 autocast on a CPU with native bf16 "
         "measured faster, unless TUNEYARD_TRAIN_PRECISION=fp32). Exit status: 0 when the "
         "job fits, 1 when it does not (or is over --max-job-seconds / --max-job-memory), "

@@ -41,8 +41,11 @@ __all__ = [
     "Params",
     "Shape",
     "Work",
+    "Overhead",
     "estimate",
     "features",
+    "fit_overhead",
+    "overhead_key",
     "parameters",
     "shape_of",
 ]
@@ -251,6 +254,15 @@ class Machine:
     gemm_bf16: tuple[tuple[int, float], ...] = ()
     """The same products under bf16 autocast (fp32 operands cast on the way in, as the
     trainer's are), on a CPU with native bf16 matrix arithmetic; empty on the others."""
+    overheads: Mapping[str, Overhead] = dataclasses.field(default_factory=dict)
+    """What a real training step costs beyond its GEMMs and attention, measured per model
+    family, method and dtype (`overhead_key`) by timing the trainer's own step
+    (`trainer.probe`); empty where not measured (a GPU), which the fixed `ELEMENTWISE_H`,
+    `OPS_PER_LAYER` and the dispatch cost `op_s` then price."""
+
+    def overhead(self, *, encoder: bool, method: Method, bf16: bool) -> Overhead | None:
+        """The measured step overhead of that family, method and dtype, if measured."""
+        return self.overheads.get(overhead_key(encoder=encoder, method=method, bf16=bf16))
 
     def gemm_s(self, inner: int, outer: int, *, bf16: bool = False) -> float:
         """Seconds per FLOP of a product with these inner and outer widths (in bf16 where
@@ -269,6 +281,10 @@ class Machine:
         """Plain JSON-able form (what the calibration cache holds)."""
         data = dataclasses.asdict(self)
         data["gemm"] = [list(p) for p in self.gemm]
+        data["overheads"] = {
+            k: {"step_s": v.step_s, "layer_s": v.layer_s, "passes": [list(p) for p in v.passes]}
+            for k, v in self.overheads.items()
+        }
         return data
 
     @classmethod
@@ -278,6 +294,14 @@ class Machine:
         values = {k: v for k, v in data.items() if k in fields}
         for table in ("gemm", "gemm_bf16"):
             values[table] = tuple((int(n), float(s)) for n, s in data.get(table, ()))
+        values["overheads"] = {
+            str(k): Overhead(
+                step_s=float(v["step_s"]),
+                layer_s=float(v["layer_s"]),
+                passes=tuple((int(n), float(s)) for n, s in v["passes"]),
+            )
+            for k, v in (data.get("overheads") or {}).items()
+        }
         return cls(**values)
 
     def precision(self, shape: Shape, setting: str = "auto") -> str:
@@ -293,6 +317,99 @@ class Machine:
             bf16_s=self.gemm_s(shape.hidden, inner, bf16=True),
         )
         return chosen
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Overhead:
+    """A training step's cost beyond what its FLOPs price (`Machine.overheads`)."""
+
+    step_s: float
+    """Seconds per optimizer step: the loss, clipping, the optimizer's dispatches."""
+    layer_s: float
+    """Seconds per layer and micro-batch (forward and backward) whatever its tokens: the
+    operators' dispatch, small kernels, autocast's casts of the weights."""
+    passes: tuple[tuple[int, float], ...]
+    """(tokens of a micro-batch, seconds per byte of a layer's elementwise passes as
+    `ELEMENTWISE_H` and `ELEMENTWISE_I` count them: norms, rotary, activations, residuals,
+    casts, dropout), measured inside a real layer rather than as one bare pass, at a few
+    micro-batch sizes: a pass costs more per byte once its tensors outgrow the caches."""
+
+    def pass_s(self, tokens: int) -> float:
+        """Seconds per pass byte at a micro-batch of `tokens` (interpolated in log tokens
+        between the sizes measured, the nearest one's beyond them)."""
+        table = sorted(self.passes)
+        if not table:
+            return 0.0
+        if tokens <= table[0][0]:
+            return table[0][1]
+        for (n0, s0), (n1, s1) in itertools.pairwise(table):
+            if tokens <= n1:
+                return s0 + math.log(tokens / n0) / math.log(n1 / n0) * (s1 - s0)
+        return table[-1][1]
+
+
+def overhead_key(*, encoder: bool, method: Method, bf16: bool) -> str:
+    """How `Machine.overheads` names a model family, method and dtype."""
+    return f"{'encoder' if encoder else 'decoder'}/{method.value}/{'bf16' if bf16 else 'fp32'}"
+
+
+def fit_overhead(steps: Sequence[tuple[Work, float]], m: Machine) -> Overhead:
+    """The `Overhead` that explains timed steps (`trainer.probe`): each a `Work` whose
+    `train` lengths made one micro-batch of one optimizer step, and the seconds it took, on
+    models of one width: two depths at a few tokens, then the deeper one at one or more
+    larger sizes. What a step took beyond its GEMMs, attention, folds, head and optimizer
+    (`_priced_seconds`) is taken as `step_s + layers · (layer_s + tokens · pass bytes ·
+    pass_s(tokens))`: the first three steps give `step_s`, `layer_s` and the pass rate at
+    the third's size (least squares, none below zero: a term the noise would drive negative
+    is taken as none), each further step its own size's pass rate."""
+    found = []
+    for work, seconds in steps:
+        params = parameters(work.shape, work.method, work.hp, work.task_type, work.labels)
+        priced = _priced_seconds(work.train, work, params, m, train=True)
+        priced += params.trainable * m.optimizer_s * OPTIMIZER_FACTOR
+        tokens = _rows(work.train, work.packed, work.precision)
+        found.append(
+            (work.shape.layers, tokens, tokens * _pass_bytes(work.shape), seconds - priced)
+        )
+    first = found[:3]
+    rows = [(1.0, float(layers), layers * size) for layers, _, size, _ in first]
+    values = [residual for *_, residual in first]
+    free = [0, 1, 2]
+    solved = _least_squares(rows, values)
+    while free and any(v < 0 for v in solved):
+        free.pop(min(range(len(free)), key=lambda i: solved[i]))
+        solved = _least_squares([[row[i] for i in free] for row in rows], values)
+    terms = [0.0, 0.0, 0.0]
+    for i, v in zip(free, solved, strict=True):
+        terms[i] = max(0.0, v)
+    step_s, layer_s = terms[0], terms[1]
+    passes = [(first[-1][1], terms[2])]
+    for layers, tokens, size, residual in found[3:]:
+        passes.append((tokens, max(0.0, ((residual - step_s) / layers - layer_s) / size)))
+    return Overhead(step_s=step_s, layer_s=layer_s, passes=tuple(sorted(passes)))
+
+
+def _least_squares(rows: Sequence[Sequence[float]], values: Sequence[float]) -> list[float]:
+    """x minimising |rows·x − values|² (normal equations, Gauss-Jordan; few unknowns)."""
+    n = len(rows[0]) if rows else 0
+    if n == 0:
+        return []
+    scale = [max(abs(r[j]) for r in rows) or 1.0 for j in range(n)]
+    a = [
+        [sum(r[i] * r[j] / (scale[i] * scale[j]) for r in rows) for j in range(n)] for i in range(n)
+    ]
+    b = [sum(r[i] / scale[i] * v for r, v in zip(rows, values, strict=True)) for i in range(n)]
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda k: abs(a[k][col]))
+        a[col], a[pivot], b[col], b[pivot] = a[pivot], a[col], b[pivot], b[col]
+        if abs(a[col][col]) < 1e-12:
+            return [0.0] * n
+        for k in range(n):
+            if k != col:
+                f = a[k][col] / a[col][col]
+                a[k] = [x - f * y for x, y in zip(a[k], a[col], strict=True)]
+                b[k] -= f * b[col]
+    return [b[i] / a[i][i] / scale[i] for i in range(n)]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -530,33 +647,65 @@ def _attention_seconds(batch: Sequence[int], shape: Shape, m: Machine, *, train:
 def _micro_seconds(
     batch: Sequence[int], work: Work, params: Params, m: Machine, *, train: bool
 ) -> float:
+    return _priced_seconds(batch, work, params, m, train=train) + _overhead_seconds(
+        batch, work, m, train=train
+    )
+
+
+def _priced_seconds(
+    batch: Sequence[int], work: Work, params: Params, m: Machine, *, train: bool
+) -> float:
+    """A micro-batch's GEMMs, attention, LoRA folds and output head, from their sizes and
+    the machine's measured rates."""
     shape = work.shape
     rows = _rows(batch, work.packed, work.precision)
-    share = 1.0 if train else 1 / 3
     bf16 = work.precision == "bf16"
     matmul = _matmul_seconds(rows, params, shape, m, train=train, bf16=bf16)
     attention = _attention_seconds(
         batch if work.packed else [max(batch)] * len(batch), shape, m, train=train
     )
-    width = ELEMENTWISE_H * shape.hidden + ELEMENTWISE_I * shape.intermediate
-    elementwise = share * rows * shape.layers * width * FLOAT * m.elementwise_s
+    folds = 0.0
     if work.method is Method.LORA and params.matmul_trainable:
         # each pass forms W + s·B·A and stacks it with A (`trainer.lora`): weight-sized copies
-        elementwise += (
-            (4 if train else 2) * LORA_FOLD_PASSES * params.matmul * FLOAT * m.elementwise_s
-        )
+        folds = (4 if train else 2) * LORA_FOLD_PASSES * params.matmul * FLOAT * m.elementwise_s
     head_s = 0.0
     if work.task_type is TaskType.GENERATION:  # a classifier's head is a few columns
         head = rows * (work.targets if work.packed else 1.0) * shape.vocab * shape.hidden * 2
         head_s = head * (3 if train else 1) * m.gemm_s(shape.hidden, shape.vocab, bf16=bf16)
     examples = len(batch) if work.packed else 1
-    ops = share * shape.layers * (OPS_PER_LAYER + OPS_PER_EXAMPLE_LAYER * examples) * m.op_s
-    return matmul + attention + elementwise + head_s + ops
+    share = 1.0 if train else 1 / 3
+    per_example = share * shape.layers * OPS_PER_EXAMPLE_LAYER * examples * m.op_s
+    return matmul + attention + folds + head_s + per_example
+
+
+def _overhead_seconds(batch: Sequence[int], work: Work, m: Machine, *, train: bool) -> float:
+    """The rest of a micro-batch: elementwise passes and operators' fixed costs, measured
+    in a real step where the machine has (`Machine.overheads`), else priced by constants."""
+    shape = work.shape
+    rows = _rows(batch, work.packed, work.precision)
+    share = 1.0 if train else 1 / 3
+    measured = _overhead(work, m)
+    if measured is not None:
+        per_layer = measured.layer_s + rows * _pass_bytes(shape) * measured.pass_s(rows)
+        return share * shape.layers * per_layer
+    elementwise = rows * shape.layers * _pass_bytes(shape) * m.elementwise_s
+    return share * (elementwise + shape.layers * OPS_PER_LAYER * m.op_s)
+
+
+def _overhead(work: Work, m: Machine) -> Overhead | None:
+    return m.overhead(encoder=work.shape.encoder, method=work.method, bf16=work.precision == "bf16")
+
+
+def _pass_bytes(shape: Shape) -> float:
+    """Bytes of a layer's elementwise passes per token (`ELEMENTWISE_H`, `ELEMENTWISE_I`)."""
+    return (ELEMENTWISE_H * shape.hidden + ELEMENTWISE_I * shape.intermediate) * FLOAT
 
 
 def _step_seconds(step: Sequence[Sequence[int]], work: Work, params: Params, m: Machine) -> float:
     micro = sum(_micro_seconds(b, work, params, m, train=True) for b in step)
-    return micro + params.trainable * m.optimizer_s * OPTIMIZER_FACTOR
+    measured = _overhead(work, m)
+    fixed = measured.step_s if measured is not None else 0.0
+    return micro + params.trainable * m.optimizer_s * OPTIMIZER_FACTOR + fixed
 
 
 def _forward_seconds(lengths: Sequence[int], work: Work, params: Params, m: Machine) -> float:

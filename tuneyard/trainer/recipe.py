@@ -21,7 +21,7 @@ import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import transformers
@@ -40,7 +40,19 @@ from tuneyard.trainer import (
     report,
 )
 
-__all__ = ["Run", "checkpoint_root", "finish", "run", "save_checkpoint", "setup", "train"]
+__all__ = [
+    "Run",
+    "Steps",
+    "checkpoint_root",
+    "finish",
+    "new_optimizer",
+    "optimizer_step",
+    "prepare",
+    "run",
+    "save_checkpoint",
+    "setup",
+    "train",
+]
 
 _MAX_GRAD_NORM = 1.0
 _VALIDATION_COST = 1 / 3
@@ -162,12 +174,9 @@ def setup(
         start_method=spec.start_from_method,
         resume=Path(resume.path) if resume else None,
     ).to(device)
-    base = model.base_of(net)
-    packed = objective.packs and packing.supports_packing(base)
-    if packed:
-        packing.enable(base)
-    fused = lora.fuse(net)
-    trainable = [p for p in net.parameters() if p.requires_grad]
+    base, packed, fused, trainable, score = prepare(
+        net, objective, hp, pad_id=tokenizer.pad_token_id, device=device
+    )
     manifest = {
         "job_id": spec.job_id,
         "base_model": spec.base_model.name,
@@ -178,9 +187,6 @@ def setup(
         "weights_base": str(model.weights_base(base_dir, start_from, spec.start_from_method)),
         "start_from": spec.start_from,
     }
-    score = functools.partial(
-        objective.score(hp), packed=packed, pad_id=tokenizer.pad_token_id, device=device
-    )
     _check(stop, step=0)
     if objective.reference is not None:  # the model as the job started: computed once, kept
         reporter.emit(protocol.Preparing(stage="reference"))
@@ -236,7 +242,7 @@ def setup(
             hyperparameters=hp.to_dict(),
         )
     )
-    optimizer = _optimizer(trainable, hp)
+    optimizer = new_optimizer(trainable, hp)
     schedule = _schedule(optimizer, hp, total_steps)
     done = 0
     resumed_reporter = None
@@ -306,7 +312,7 @@ def train(run: Run) -> None:
             batches = [[run.train[i] for i in batch] for batch in group]
             targets = sum(run.target_counts[i] for batch in group for i in batch)
             lr = float(run.optimizer.param_groups[0]["lr"])  # what this step uses
-            step_loss, tokens, hits = _optimizer_step(
+            step_loss, tokens, hits = optimizer_step(
                 run, batches, targets, with_accuracy=reporter.due(run.step)
             )
             reporter.step(run.step, epoch, step_loss, tokens, accuracy=hits, lr=lr)
@@ -479,7 +485,9 @@ def _groups(batches: list[list[int]], size: int) -> Iterator[list[list[int]]]:
         yield batches[start : start + size]
 
 
-def _optimizer(trainable: list[torch.nn.Parameter], hp: jobs.Hyperparameters) -> torch.optim.AdamW:
+def new_optimizer(
+    trainable: list[torch.nn.Parameter], hp: jobs.Hyperparameters
+) -> torch.optim.AdamW:
     """AdamW over the trainable weights; biases and norm scales are not decayed."""
     return torch.optim.AdamW(
         [
@@ -501,8 +509,43 @@ def _schedule(optimizer: torch.optim.Optimizer, hp: jobs.Hyperparameters, total_
     )
 
 
-def _optimizer_step(
-    run: Run, group: Sequence[Sequence[Any]], targets: int, *, with_accuracy: bool
+class Steps(Protocol):
+    """What one optimizer step uses (a `Run` has it; so does `trainer.probe`'s model)."""
+
+    net: Any
+    device: torch.device
+    dtype: precision.Choice
+    trainable: list[torch.nn.Parameter]
+    optimizer: torch.optim.AdamW
+    schedule: Any
+
+    @property
+    def score(self) -> objectives.Score:
+        """The objective's micro-batch scorer."""
+
+
+def prepare(
+    net: Any,
+    objective: objectives.Objective,
+    hp: jobs.Hyperparameters,
+    *,
+    pad_id: int,
+    device: torch.device,
+) -> tuple[Any, bool, int, list[torch.nn.Parameter], objectives.Score]:
+    """The built model made ready to train: (its base, packed or not, LoRA layers fused,
+    the trainable parameters, the objective's scorer bound to them)."""
+    base = model.base_of(net)
+    packed = objective.packs and packing.supports_packing(base)
+    if packed:
+        packing.enable(base)
+    fused = lora.fuse(net)
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    score = functools.partial(objective.score(hp), packed=packed, pad_id=pad_id, device=device)
+    return base, packed, fused, trainable, score
+
+
+def optimizer_step(
+    run: Steps, group: Sequence[Sequence[Any]], targets: int, *, with_accuracy: bool
 ) -> tuple[torch.Tensor, int, torch.Tensor | None]:
     """Forward/backward each micro-batch, then one optimizer step.
 
