@@ -180,9 +180,9 @@ def main() -> None:
         return
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from tuneyard import runtime
+    from tuneyard import calibration, runtime
     from tuneyard.basemodels import small, tinychat
-    from tuneyard.core import checks, jobs
+    from tuneyard.core import checks, estimate, jobs
     from tuneyard.kinds import Method, Objective, TaskType
     from tuneyard.settings import Settings
 
@@ -194,8 +194,12 @@ def main() -> None:
     (data_dir / "models.toml").write_text(f'[models.small]\npath = "{small_dir}"\n')
     tinychat.ensure_built(data_dir / "models" / "tiny-chat")
     service = runtime.build(Settings.load({"data_dir": data_dir}, env={})).service
-    machine = service.estimates.sizing.machine(True) if service.estimates.sizing else None
-    assert machine is not None
+    calibrated = service.estimates.sizing.machine if service.estimates.sizing else None
+    assert isinstance(calibrated, calibration.Calibration)
+    machine = calibrated.get()  # (not in the background while the jobs below train)
+    if machine.busy > estimate.BUSY:
+        print("the cached calibration was taken on a busy machine: measuring it again first")
+        machine = calibrated.measure_again()
     print(f"machine: {machine.key}; load average {os.getloadavg()[0]:.2f}", flush=True)
     cases = [c for c in CASES if not args.only or c.name in args.only]
     saved = json.loads(results.read_text()) if results.is_file() else {}

@@ -120,7 +120,7 @@ class Calibration:
         data_dir: Path,
         *,
         key_of: Callable[[], str] = key,
-        measure_with: Callable[[str], estimate.Machine] = measure,
+        measure_with: Callable[[str], estimate.Machine] | None = None,
         shared: Path | None = None,
         busy_of: Callable[[], float] = busy_now,
     ) -> None:
@@ -128,7 +128,7 @@ class Calibration:
         self.shared = shared
         """A cache shared with other data dirs (`shared_cache()`), or None for none."""
         self._key = key_of
-        self._measure = measure_with
+        self._measure = measure_with or (lambda machine_key: measure(machine_key))
         self._machine: estimate.Machine | None = None
         self._lock = threading.Lock()
         self._background: threading.Thread | None = None
@@ -168,19 +168,26 @@ class Calibration:
         threading.Thread(target=self._measure_again, name="calibration", daemon=True).start()
 
     def _measure_again(self) -> None:
-        """Measure now and cache it, keeping the busy one in use until it is done."""
         try:
-            with _exclusive(self.shared):
-                wanted = self._key()
-                fresh = _read(self.shared) if self.shared is not None else None
-                if fresh is None or fresh.key != wanted or fresh.busy > estimate.BUSY:
-                    fresh = self._measure(wanted)  # (another process may have just done it)
-                for path in (self.path, self.shared):
-                    if path is not None:
-                        _write(path, fresh)
-            self._machine = fresh
+            self.measure_again()
         except Exception:  # the busy calibration stays in use
             return
+
+    def measure_again(self) -> estimate.Machine:
+        """Measure now (unless another process just has, quietly) and cache it, keeping the
+        busy one in use until it is done. What the server does in the background once the
+        machine is quiet; a benchmark calls it before timing anything."""
+        with _exclusive(self.shared):
+            wanted = self._key()
+            fresh = _read(self.shared) if self.shared is not None else None
+            if fresh is None or fresh.key != wanted or fresh.busy > estimate.BUSY:
+                fresh = self._measure(wanted)  # (another process may have just done it)
+            for path in (self.path, self.shared):
+                if path is not None:
+                    _write(path, fresh)
+        self._remeasured = True
+        self._machine = fresh
+        return fresh
 
     def get(self) -> estimate.Machine:
         """This machine's calibration: cached, or measured now (and cached)."""
@@ -197,6 +204,11 @@ class Calibration:
                 return found
             finally:
                 self._background = None  # a failed measurement is tried again next time
+
+    def cached(self) -> estimate.Machine | None:
+        """The calibration if one is cached for this machine (nothing is measured)."""
+        with self._lock:
+            return self._cached()
 
     def _cached(self) -> estimate.Machine | None:
         """The calibration in memory or in the cache file, if its key is this machine's."""

@@ -121,6 +121,28 @@ def test_a_busy_calibration_is_measured_again_once_the_machine_is_quiet(
     assert json.loads(shared.read_text())["busy"] == 0.1  # every data dir gets the quiet one
 
 
+def test_a_busy_calibration_can_be_measured_again_at_once(tmp_path: Path) -> None:
+    """What a benchmark does before timing anything: measure again now, in the caller's
+    thread (nothing left to run beside the jobs it then times), and cache it."""
+    measured = []
+
+    def measure(key: str) -> estimate.Machine:
+        measured.append(key)
+        return dataclasses.replace(MACHINE, key=key, busy=1.5 if len(measured) == 1 else 0.1)
+
+    shared = tmp_path / "cache" / calibration.CACHE
+    cal = calibration.Calibration(
+        tmp_path / "a", key_of=lambda: "k", measure_with=measure, shared=shared,
+        busy_of=lambda: 0.1,
+    )  # fmt: skip
+    assert cal.get().busy == 1.5
+    quiet = cal.measure_again()
+    assert quiet.busy == 0.1 and measured == ["k", "k"]
+    assert cal.get() is quiet and json.loads(shared.read_text())["busy"] == 0.1
+    assert cal(True) is quiet  # quiet now: nothing more is measured behind
+    assert measured == ["k", "k"]
+
+
 def test_the_shared_cache_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TUNEYARD_CALIBRATION_CACHE", "/x/cal.json")
     assert calibration.shared_cache() == Path("/x/cal.json")
@@ -178,6 +200,25 @@ def test_cli_estimate_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert found["peak_memory_bytes"] > MACHINE.base_bytes
     assert found["job_seconds"] > found["train_seconds"] > 0
     assert found["device"] == "cpu" and found["memory_available_bytes"] == MACHINE.memory_bytes
+
+
+def test_cli_estimate_says_when_it_measures_the_machine_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    measured: list[str] = []
+
+    def measure(key: str) -> estimate.Machine:
+        measured.append(key)
+        return dataclasses.replace(MACHINE, key=key)
+
+    monkeypatch.setattr(calibration, "measure", measure)
+    monkeypatch.setenv("TUNEYARD_CALIBRATION_CACHE", str(tmp_path / "shared.json"))
+    file = _chats(tmp_path / "train.jsonl")
+    args = ["estimate", str(file), "--model", "tiny-chat", "--data-dir", str(tmp_path / "d")]
+    assert cli.main(args) == 0
+    assert "measuring this machine" in capsys.readouterr().err and len(measured) == 1
+    assert cli.main(args) == 0  # cached now: nothing measured, nothing said
+    assert "measuring" not in capsys.readouterr().err and len(measured) == 1
 
 
 def test_cli_estimate_refused_by_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -211,6 +211,11 @@ def test_bf16_prices_the_gemms_at_bf16_rates_and_keeps_fewer_activation_bytes() 
     assert run(work(precision="bf16"), no_gemm).train_seconds > run(work(), no_gemm).train_seconds
     activations = bf16.breakdown["memory_activations_bytes"]
     assert activations < fp32.breakdown["memory_activations_bytes"]
+    # ... and the worker holds bf16 kernels and their cached primitives besides
+    runtime = bf16.breakdown["memory_base_bytes"] - fp32.breakdown["memory_base_bytes"]
+    assert runtime == estimate.BF16_RUNTIME_BYTES
+    saved = fp32.breakdown["memory_activations_bytes"] - activations
+    assert bf16.peak_memory_bytes == pytest.approx(fp32.peak_memory_bytes - saved + runtime, abs=1)
     # the DPO reference pass and the final generation run in fp32 either way
     dpo = dict(objective=Objective.DPO, hp=dataclasses.replace(HP, eval_samples=8))
     a, b = run(work(**dpo), BF16), run(work(precision="bf16", **dpo), BF16)

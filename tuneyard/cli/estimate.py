@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from tuneyard import errors, runtime
+from tuneyard import calibration, errors, runtime
 from tuneyard.core import checks, fielddocs
 from tuneyard.core.estimates import hyperparameters_of
 from tuneyard.core.jobs import AUTO_FIELDS, Hyperparameters, JobSpec
@@ -119,6 +120,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     if not check.ok and check.report.first is not None:
         raise errors.InvalidRequest(f"{args.file}: {check.report.first.describe()}")
+    calibrated = service.estimates.sizing.machine if service.estimates.sizing else None
+    if isinstance(calibrated, calibration.Calibration) and calibrated.cached() is None:
+        print(
+            "measuring this machine for the estimate (once, then cached): about 20 s",
+            file=sys.stderr,
+            flush=True,
+        )
     found = service.estimates.of_check(check, model, spec)
     if found is None:
         raise errors.UnsupportedFeature(

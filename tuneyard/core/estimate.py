@@ -9,7 +9,8 @@ micro-batches, shuffled and grouped as `trainer.data.epoch_batches` does, packed
 row as `trainer.packing.pack` does (or right-padded to their longest example when they
 cannot be packed) — and adds up:
 
-- memory: the process at rest (`Machine.base_bytes`: interpreter, torch, transformers),
+- memory: the process at rest (`Machine.base_bytes`: interpreter, torch, transformers;
+  and bf16 kernels' own share under CPU bf16, `BF16_RUNTIME_BYTES`),
   the fp32 weights (the trainer keeps no separate master copy: it trains in fp32),
   a gradient and AdamW's two fp32 moments per trainable parameter, and the activations the
   backward keeps for the largest micro-batch (per token and layer, by method; logits for
@@ -217,6 +218,13 @@ LoRA: +170 MiB in 45 steps). Padded to a multiple of 64 the shapes are few (< 64
 padding a micro-batch, their own block, masked out; no slower within the noise of ±10%:
 tiny-chat 4.4–4.8 s against 4.5–5.3 s unpadded, peak 712–715 MiB against 790–801).
 Right-padded batches are left as they are: their widths are bounded by `max_seq_len`."""
+BF16_RUNTIME_BYTES = 64 << 20
+"""What a worker holds besides its tensors once it trains in bf16 on a CPU: oneDNN's bf16
+kernels and the primitives it caches with their buffers (16 of them, `ONEDNN_PRIMITIVE_CACHE_
+CAPACITY` in the workers' environment: 35 MiB of a tiny-chat LoRA run's peak, 730 against 696
+MiB at a capacity of 1), and the allocator's share of the casts. Fitted with the activation
+ratio over the nine jobs of `bench/estimate.py` on an AMD EPYC with AVX512-BF16, each job's
+fp32 error taken out: 69 MiB and 0.83 (the ratio kept at 0.85)."""
 BUSY = 0.5
 """Load average per core past which a calibration is taken as measured on a busy machine."""
 
@@ -566,7 +574,9 @@ def estimate(work: Work, machine: Machine, *, memory_available: int) -> Estimate
     step = params.trainable * 3 * FLOAT  # gradients + the optimizer's temporaries
     save_copy = weights if work.method is Method.FULL else params.trainable * FLOAT
     state = moments + step
-    peak = machine.base_bytes + SETUP_BYTES + weights + moments + max(activations, step, save_copy)
+    runtime = BF16_RUNTIME_BYTES if work.precision == "bf16" and machine.device == "cpu" else 0
+    base = machine.base_bytes + runtime
+    peak = base + SETUP_BYTES + weights + moments + max(activations, step, save_copy)
 
     # -- time -----------------------------------------------------------------------------
     loop = sum(_step_seconds(step, work, params, machine) for step in steps)
@@ -591,7 +601,7 @@ def estimate(work: Work, machine: Machine, *, memory_available: int) -> Estimate
         memory_available_bytes=memory_available,
         device=machine.device,
         breakdown={
-            "memory_base_bytes": machine.base_bytes,
+            "memory_base_bytes": base,
             "memory_weights_bytes": weights,
             "memory_optimizer_bytes": state,
             "memory_activations_bytes": activations,
