@@ -8,7 +8,7 @@ any one constant can say (an AMD EPYC with AVX512-BF16 ran a tiny-chat step's no
 builds a Llama-style decoder and a BERT-style encoder (hidden 256, random weights, written
 and loaded the way base models are), prepares each exactly as `recipe.setup` does (`model.build`,
 `recipe.prepare`: LoRA fused, packing where the model packs) and times
-`recipe.optimizer_step` on synthetic micro-batches — at 1 and 3 layers and at two sizes, so
+`recipe.optimizer_step` on synthetic micro-batches — at 1 and 3 layers and at a few sizes, so
 that `core.estimate.fit_overhead` can split what the step's FLOPs do not explain into a cost
 per step, per layer, and per token and layer.
 
