@@ -66,10 +66,11 @@ def key(cpuinfo: str | None = None) -> str:
     return f"{cpu} | {units} | {cores} cores | torch {torch} | method {METHOD} | {device}"
 
 
-METHOD = 3
+METHOD = 4
 """The calibration's own version: a cache measured the way an older tuneyard measured is
 measured again (2: GEMMs on operands out of cache, and under bf16 where native; 3: the
-trainer's own step timed on probe models, `trainer.probe`)."""
+trainer's own step timed on probe models, `trainer.probe`; 4: AdamW over a model-like set
+of tensors out of cache)."""
 
 
 ISA_UNITS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "sve")
