@@ -30,7 +30,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Counts the dataset's tokens with the model's tokenizer, plans the run's "
         "batches as the trainer does and prices them with this machine's calibration "
         "(GEMM and attention rates, and the trainer's own step timed on small probe models; "
-        "measured once, 15-25 seconds, cached in the data dir and the user's cache), in "
+        "measured once, 20-40 seconds, cached in the data dir and the user's cache), in "
         "the dtype the trainer will choose here (bf16 autocast on a CPU with native bf16 "
         "measured faster, unless TUNEYARD_TRAIN_PRECISION=fp32). Exit status: 0 when the "
         "job fits, 1 when it does not (or is over --max-job-seconds / --max-job-memory), "
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     calibrated = service.estimates.sizing.machine if service.estimates.sizing else None
     if isinstance(calibrated, calibration.Calibration) and calibrated.cached() is None:
         print(
-            "measuring this machine for the estimate (once, then cached): about 20 s",
+            "measuring this machine for the estimate (once, then cached): about 40 s",
             file=sys.stderr,
             flush=True,
         )
