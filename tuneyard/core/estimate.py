@@ -278,14 +278,7 @@ class Machine:
         """Seconds per FLOP of a product with these inner and outer widths (in bf16 where
         `bf16` and this machine measured bf16)."""
         size = max(1, min(inner, outer))
-        table = sorted(self.gemm_bf16 if bf16 and self.gemm_bf16 else self.gemm)
-        if size <= table[0][0]:
-            return table[0][1]
-        for (n0, s0), (n1, s1) in itertools.pairwise(table):
-            if size <= n1:
-                share = math.log(size / n0) / math.log(n1 / n0)
-                return s0 + share * (s1 - s0)
-        return table[-1][1]
+        return _interpolated(self.gemm_bf16 if bf16 and self.gemm_bf16 else self.gemm, size)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (what the calibration cache holds)."""
@@ -347,15 +340,19 @@ class Overhead:
     def pass_s(self, tokens: int) -> float:
         """Seconds per pass byte at a micro-batch of `tokens` (interpolated in log tokens
         between the sizes measured, the nearest one's beyond them)."""
-        table = sorted(self.passes)
-        if not table:
-            return 0.0
-        if tokens <= table[0][0]:
-            return table[0][1]
-        for (n0, s0), (n1, s1) in itertools.pairwise(table):
-            if tokens <= n1:
-                return s0 + math.log(tokens / n0) / math.log(n1 / n0) * (s1 - s0)
-        return table[-1][1]
+        return _interpolated(self.passes, tokens) if self.passes else 0.0
+
+
+def _interpolated(table: Sequence[tuple[int, float]], size: int) -> float:
+    """The value at `size` of a table of (size, value) measurements: interpolated in log size
+    between the sizes measured, the nearest one's beyond them."""
+    ordered = sorted(table)
+    if size <= ordered[0][0]:
+        return ordered[0][1]
+    for (n0, s0), (n1, s1) in itertools.pairwise(ordered):
+        if size <= n1:
+            return s0 + math.log(size / n0) / math.log(n1 / n0) * (s1 - s0)
+    return ordered[-1][1]
 
 
 def overhead_key(*, encoder: bool, method: Method, bf16: bool) -> str:
